@@ -1,0 +1,5 @@
+import sys
+
+from mlops_engineer.cli import main
+
+sys.exit(main())

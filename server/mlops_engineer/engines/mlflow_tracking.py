@@ -1,0 +1,242 @@
+"""Experiments and runs through MlflowClient: create, log idempotently, compare."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_engineer.engines.mlflow_backend import MlflowTarget, fluent
+from mlops_engineer.errors import ToolError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Experiment, Run
+
+DIGEST_TAG = "mlops_engineer.input_digest"
+MAX_SEARCH = 5000
+
+
+def file_digest(path: Path) -> str:
+    """Content hash of a file or folder, so re-logging the same artifacts is recognised."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for item in files:
+        digest.update(item.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+        with item.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def get_or_create_experiment(
+    client: MlflowClient, target: MlflowTarget, name: str, tags: dict[str, str] | None = None
+) -> tuple[Experiment, bool]:
+    """Return the experiment called `name`, creating it (with `tags`) if it does not exist."""
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        if existing.lifecycle_stage == "deleted":
+            raise ToolError(
+                "conflict",
+                f"Experiment '{name}' exists but is deleted.",
+                f"Restore it (`mlflow experiments restore --experiment-id {existing.experiment_id}`) or pick another name.",
+            )
+        for key, value in (tags or {}).items():
+            if existing.tags.get(key) != value:
+                client.set_experiment_tag(existing.experiment_id, key, value)
+        return client.get_experiment(existing.experiment_id), False
+    location = None
+    if target.artifact_root is not None:
+        location = (target.artifact_root / _safe_folder(name)).as_uri()
+    experiment_id = client.create_experiment(name, artifact_location=location, tags=tags or None)
+    return client.get_experiment(experiment_id), True
+
+
+def _safe_folder(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "experiment"
+
+
+@dataclass
+class MetricPoint:
+    key: str
+    value: float
+    step: int = 0
+    timestamp_ms: int | None = None
+
+
+@dataclass
+class DatasetSpec:
+    path: Path
+    name: str
+    context: str
+    targets: str | None = None
+
+
+@dataclass
+class ModelSpec:
+    path: Path
+    flavor: str
+    name: str
+    input_example: Path | None = None
+
+
+@dataclass
+class RunRequest:
+    experiment_id: str
+    run_name: str | None
+    params: dict[str, str]
+    metrics: list[MetricPoint]
+    tags: dict[str, str]
+    artifacts: list[tuple[Path, str | None]] = field(default_factory=list)  # (local path, artifact dir)
+    datasets: list[DatasetSpec] = field(default_factory=list)
+    model: ModelSpec | None = None
+    digest: str = ""
+
+
+def find_run_by_digest(client: MlflowClient, experiment_id: str, digest: str) -> Run | None:
+    """A finished run logged earlier from the same input, if any."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{DIGEST_TAG}` = '{digest}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def log_run(
+    client: MlflowClient, target: MlflowTarget, request: RunRequest, step: Callable[[str], None]
+) -> tuple[Run, bool]:
+    """Log a complete run, or return the run an identical earlier call logged.
+
+    If anything fails midway the run is marked FAILED, so a retry (which only
+    matches FINISHED runs) logs it afresh instead of returning half a run.
+    """
+    if request.digest:
+        previous = find_run_by_digest(client, request.experiment_id, request.digest)
+        if previous is not None:
+            return previous, False
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    tags = dict(request.tags)
+    if request.digest:
+        tags[DIGEST_TAG] = request.digest
+    run = client.create_run(request.experiment_id, run_name=request.run_name, tags=tags)
+    run_id = run.info.run_id
+    try:
+        step("params, metrics and tags")
+        now = int(time.time() * 1000)
+        metrics = [Metric(m.key, m.value, m.timestamp_ms or now, m.step) for m in request.metrics]
+        params = [Param(k, v) for k, v in request.params.items()]
+        # log_batch caps each request (1000 metrics, 100 params); chunk to stay inside it.
+        for start in range(0, max(len(metrics), len(params), 1), 100):
+            client.log_batch(run_id, metrics=metrics[start : start + 100], params=params[start : start + 100])
+        for local, artifact_dir in request.artifacts:
+            step(f"artifact {local.name}")
+            if local.is_dir():
+                client.log_artifacts(run_id, str(local), artifact_dir or local.name)
+            else:
+                client.log_artifact(run_id, str(local), artifact_dir)
+        if request.datasets:
+            step("dataset inputs")
+            _log_datasets(client, run_id, request.datasets)
+        if request.model is not None:
+            step(f"model {request.model.name}")
+            _log_model(target, run_id, request.model)
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return client.get_run(run_id), True
+
+
+def read_table(path: Path) -> Any:
+    import pandas as pd
+
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        return pd.read_csv(path)
+    raise ToolError("invalid_input", f"Cannot read '{path.name}': only CSV and Parquet datasets are supported.")
+
+
+def _log_datasets(client: MlflowClient, run_id: str, datasets: Sequence[DatasetSpec]) -> None:
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    inputs = []
+    for spec in datasets:
+        frame = read_table(spec.path)
+        if spec.targets and spec.targets not in frame.columns:
+            raise ToolError("invalid_input", f"Dataset {spec.path.name} has no target column '{spec.targets}'.")
+        dataset = mlflow.data.from_pandas(frame, source=spec.path.as_uri(), name=spec.name, targets=spec.targets)
+        inputs.append(
+            DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, spec.context)])
+        )
+    client.log_inputs(run_id, datasets=inputs)
+
+
+def _log_model(target: MlflowTarget, run_id: str, spec: ModelSpec) -> None:
+    import joblib
+
+    if spec.flavor != "sklearn":
+        raise ToolError("invalid_input", f"Model flavor '{spec.flavor}' is not supported yet.", "Use flavor 'sklearn'.")
+    model = joblib.load(spec.path)
+    example = read_table(spec.input_example).head(5) if spec.input_example else None
+    with fluent(target) as mlflow:
+        import mlflow.sklearn
+
+        with mlflow.start_run(run_id=run_id, nested=False):
+            mlflow.sklearn.log_model(model, name=spec.name, input_example=example)
+        # start_run(run_id=...) ends the run as FINISHED; the caller still decides the final status.
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    run_name: str
+    status: str
+    start_time: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+def search_runs(
+    client: MlflowClient, experiment_ids: list[str], filter_string: str, order_by: list[str], max_results: int
+) -> list[RunRow]:
+    runs = client.search_runs(
+        experiment_ids, filter_string=filter_string, max_results=min(max_results, MAX_SEARCH), order_by=order_by
+    )
+    return [
+        RunRow(
+            run_id=r.info.run_id,
+            run_name=r.info.run_name or "",
+            status=r.info.status,
+            start_time=r.info.start_time or 0,
+            params=dict(r.data.params),
+            metrics={k: v for k, v in r.data.metrics.items() if not math.isnan(v)},
+        )
+        for r in runs
+    ]
+
+
+def differing_params(rows: Sequence[RunRow]) -> dict[str, dict[str, str | None]]:
+    """Params whose value is not the same in every run: param -> {run_id: value}."""
+    keys = sorted({k for row in rows for k in row.params})
+    result: dict[str, dict[str, str | None]] = {}
+    for key in keys:
+        values = {row.run_id: row.params.get(key) for row in rows}
+        if len(set(values.values())) > 1:
+            result[key] = values
+    return result
+
+
+def metric_history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float, int]]:
+    """(step, value, timestamp) of every logged value of `key`, in step order."""
+    history = client.get_metric_history(run_id, key)
+    return sorted(((m.step, m.value, m.timestamp) for m in history), key=lambda t: (t[0], t[2]))

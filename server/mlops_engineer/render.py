@@ -1,0 +1,119 @@
+"""Render Jinja templates into the workspace without clobbering what the user changed.
+
+We remember the hash of every file we write (`.mlops/rendered.json`). A file
+whose content still matches that hash is ours to update; a file that differs
+was edited by someone, and overwriting it needs `confirm`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from mlops_engineer.bundle import bundle_path
+from mlops_engineer.errors import ToolError
+from mlops_engineer.workspace import STATE_DIR, Workspace
+
+MANIFEST = f"{STATE_DIR}/rendered.json"
+MAX_DIFF_LINES = 80
+
+
+class FileChange(BaseModel):
+    """One file a tool wrote, or would write in a dry run."""
+
+    path: str = Field(description="Path relative to the workspace root.")
+    action: Literal["create", "update", "unchanged", "overwrite"] = Field(
+        description="create: new file; update: replaces a file we rendered earlier; unchanged: same "
+        "content already there; overwrite: replaces a file someone edited (needs confirm)."
+    )
+    diff: str | None = Field(default=None, description="Unified diff for update/overwrite (truncated).")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    # Imported here: jinja2 is cheap, but nothing at server start should render.
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(bundle_path("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Render `templates/<name>`; a variable the template needs but did not get is an error."""
+    return _environment().get_template(name).render(**context)
+
+
+def _sha(data: str) -> str:
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _diff(path: str, old: str, new: str) -> str:
+    lines = list(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        )
+    )
+    if len(lines) > MAX_DIFF_LINES:
+        lines = lines[:MAX_DIFF_LINES] + [f"... {len(lines) - MAX_DIFF_LINES} more diff lines\n"]
+    return "".join(lines)
+
+
+def _load_manifest(workspace: Workspace) -> dict[str, str]:
+    path = workspace.resolve(MANIFEST)
+    if not path.exists():
+        return {}
+    try:
+        return dict(json.loads(path.read_text("utf-8")))
+    except (ValueError, TypeError):
+        return {}  # A damaged manifest only makes us more careful: every file counts as edited.
+
+
+def write_files(
+    workspace: Workspace, files: dict[str, str], *, dry_run: bool, confirm: bool
+) -> list[FileChange]:
+    """Plan every file first; write nothing unless the whole plan is allowed.
+
+    Raises `needs_confirm` when a file that someone edited would be overwritten
+    and `confirm` is false, before any file is touched.
+    """
+    manifest = _load_manifest(workspace)
+    changes: list[FileChange] = []
+    for rel, content in files.items():
+        target = workspace.resolve(rel)
+        shown = workspace.relative(target)
+        if not target.exists():
+            changes.append(FileChange(path=shown, action="create"))
+            continue
+        current = target.read_text("utf-8", errors="replace")
+        if current == content:
+            changes.append(FileChange(path=shown, action="unchanged"))
+            continue
+        ours = manifest.get(shown) == _sha(current)
+        changes.append(
+            FileChange(path=shown, action="update" if ours else "overwrite", diff=_diff(shown, current, content))
+        )
+
+    edited = [c.path for c in changes if c.action == "overwrite"]
+    if dry_run:
+        return changes
+    if edited and not confirm:
+        raise ToolError(
+            "needs_confirm",
+            f"These files were changed since we rendered them (or were not written by us): {', '.join(edited)}.",
+            "Call again with dry_run=true to see the diffs, then with confirm=true to overwrite them.",
+        )
+    for (rel, content), change in zip(files.items(), changes, strict=True):
+        if change.action != "unchanged":
+            workspace.write_text(rel, content)
+        manifest[change.path] = _sha(content)
+    workspace.write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return changes

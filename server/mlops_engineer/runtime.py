@@ -1,0 +1,88 @@
+"""What a tool's `run()` receives besides its input, and the one place a tool is executed.
+
+The MCP handler and the `call` command both go through `execute()`, so a tool
+behaves the same whether a model or a person runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from mlops_engineer.errors import ToolError
+from mlops_engineer.redact import redact_text
+from mlops_engineer.settings import Settings
+from mlops_engineer.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mlops_engineer.registry import ToolSpec
+
+logger = logging.getLogger("mlops_engineer")
+
+ProgressFn = Callable[[float, float | None, str | None], None]
+
+
+def _no_progress(done: float, total: float | None, message: str | None) -> None:
+    return None
+
+
+@dataclass
+class ToolContext:
+    """Workspace, settings, progress reporting and cooperative cancellation for one call."""
+
+    workspace: Workspace
+    settings: Settings
+    on_progress: ProgressFn = _no_progress
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report progress; also a cancellation point, so long loops call it once per step."""
+        self.check_cancelled()
+        self.on_progress(done, total, message)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise ToolError("cancelled", "The call was cancelled by the client; finished steps are kept.")
+
+
+def validate_input(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:
+    """Parse raw arguments into the tool's input model; a bad field becomes `invalid_input`."""
+    try:
+        return spec.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        raise ToolError("invalid_input", describe_validation_error(exc), spec.input_hint) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(p) for p in error["loc"]) or "input"
+        parts.append(f"{location}: {error['msg']}")
+    return "Invalid input. " + "; ".join(parts)
+
+
+def execute(spec: ToolSpec, arguments: dict[str, Any] | BaseModel, ctx: ToolContext) -> BaseModel:
+    """Validate, run, and normalise every failure into a ToolError with a useful message."""
+    payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
+    try:
+        result = spec.run(payload, ctx)
+    except ToolError:
+        raise
+    except ValidationError as exc:
+        raise ToolError("invalid_input", describe_validation_error(exc), spec.input_hint) from exc
+    except Exception as exc:  # an SDK failure: keep its text, never a bare traceback
+        logger.exception("tool %s failed", spec.name)
+        raise ToolError(
+            "failed",
+            redact_text(f"{spec.name} failed: {type(exc).__name__}: {exc}"),
+            "Check the inputs and that the backend is reachable; `mlops-engineer doctor` shows "
+            "which backends answer.",
+        ) from exc
+    if not isinstance(result, spec.output_model):
+        raise TypeError(f"{spec.name}.run returned {type(result).__name__}, not {spec.output_model.__name__}")
+    return result

@@ -1,0 +1,74 @@
+"""The workspace root, and the only way a tool turns a user-given path into a real one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from mlops_engineer.errors import ToolError
+
+# Our own state (embedded MLflow store, render manifest, large results) lives here.
+STATE_DIR = ".mlops"
+
+
+class Workspace:
+    """A directory that every file a tool reads or writes must stay inside."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def resolve(self, path: str | Path, *, must_exist: bool = False) -> Path:
+        """Resolve `path` (relative to the root, or absolute inside it); refuse anything outside.
+
+        Symlinks are followed before the check, so a link that points out of the
+        workspace is refused just like `../..`.
+        """
+        raw = Path(path).expanduser()
+        candidate = (raw if raw.is_absolute() else self.root / raw).resolve()
+        if candidate != self.root and self.root not in candidate.parents:
+            raise ToolError(
+                "outside_workspace",
+                f"The path '{path}' resolves outside the workspace {self.root}.",
+                "Use a path inside the workspace, or start the server with --workspace pointing at a "
+                "folder that contains it.",
+            )
+        if must_exist and not candidate.exists():
+            raise ToolError(
+                "not_found",
+                f"The path '{path}' does not exist in the workspace {self.root}.",
+                "Check the spelling; paths are relative to the workspace root.",
+            )
+        return candidate
+
+    def relative(self, path: Path) -> str:
+        """The path as the user sees it: relative to the root, with forward slashes."""
+        return path.resolve().relative_to(self.root).as_posix()
+
+    def write_bytes(self, path: str | Path, data: bytes) -> Path:
+        """Write atomically: a reader sees the old file or the new one, never half of it."""
+        target = self.resolve(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            if target.exists():
+                os.chmod(tmp, target.stat().st_mode & 0o7777)
+            else:
+                os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def write_text(self, path: str | Path, text: str) -> Path:
+        return self.write_bytes(path, text.encode("utf-8"))
