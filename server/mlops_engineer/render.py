@@ -47,9 +47,9 @@ def _environment() -> Any:
     )
 
 
-def render_template(name: str, **context: Any) -> str:
+def render_template(template: str, /, **context: Any) -> str:
     """Render `templates/<name>`; a variable the template needs but did not get is an error."""
-    return _environment().get_template(name).render(**context)
+    return _environment().get_template(template).render(**context)
 
 
 def _sha(data: str) -> str:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.mlflow_server import MlflowServer
-from tests.fixtures.ports import free_port, free_port_pair
+from tests.fixtures.ports import (
+    ServerStartError,
+    find_binary,
+    free_port,
+    free_port_pair,
+    wait_for_http,
+    wait_for_port,
+)
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.s3 import DEFAULT_BUCKETS, S3Server
 
@@ -24,6 +33,27 @@ def test_free_ports_are_distinct_and_bindable() -> None:
     for port in (*ports, low, high):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_wait_reports_log_tail_when_server_dies(tmp_path: Path) -> None:
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", "print('boom: bad flag'); exit(3)"],
+                                stdout=log, stderr=subprocess.STDOUT)
+    with pytest.raises(ServerStartError, match="boom: bad flag"):
+        wait_for_port(free_port(), timeout=30, log_path=log_path, proc=proc)
+
+
+def test_wait_times_out_with_log_tail(tmp_path: Path) -> None:
+    log_path = tmp_path / "server.log"
+    log_path.write_text("line 1\nstill starting\n")
+    with pytest.raises(ServerStartError, match="(?s)not ready after.*still starting"):
+        wait_for_http(f"http://127.0.0.1:{free_port()}/health", timeout=0.5, log_path=log_path)
+
+
+def test_missing_binary_fails_with_install_hint() -> None:
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y nothing"):
+        find_binary("no-such-server-binary", "apt-get install -y nothing")
 
 
 def test_postgres_sql_round_trip(postgres_server: PostgresServer) -> None:

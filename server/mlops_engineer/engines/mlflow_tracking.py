@@ -192,8 +192,23 @@ def _log_model(target: MlflowTarget, run_id: str, spec: ModelSpec) -> None:
         import mlflow.sklearn
 
         with mlflow.start_run(run_id=run_id, nested=False):
-            mlflow.sklearn.log_model(model, name=spec.name, input_example=example)
+            mlflow.sklearn.log_model(
+                model, name=spec.name, input_example=example, pip_requirements=_sklearn_requirements()
+            )
         # start_run(run_id=...) ends the run as FINISHED; the caller still decides the final status.
+
+
+def _sklearn_requirements() -> list[str]:
+    """Pin what this process runs with. Letting MLflow infer requirements reloads the
+    model in a subprocess and costs ~20 s per model; the answer is the same."""
+    from mlops_engineer.optional import installed_version
+
+    pins = []
+    for dist in ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "cloudpickle"):
+        version = installed_version(dist)
+        if version:
+            pins.append(f"{dist}=={version}")
+    return pins
 
 
 @dataclass

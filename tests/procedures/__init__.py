@@ -1,0 +1,1 @@
+"""Runs the runnable code blocks of each SKILL.md (see docs/runnable-procedures.md)."""
