@@ -5,10 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ToolInput(BaseModel):
-    """Base of every tool input: unknown fields are refused, not silently ignored."""
+class StrictModel(BaseModel):
+    """Base of every input model: an unknown field is an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ToolInput(StrictModel):
+    """Base of every tool input: the operation-independent switches."""
 
     dry_run: bool = Field(
         default=False, description="Return the plan (files, diffs, backend calls) without changing anything."

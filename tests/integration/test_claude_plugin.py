@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -96,6 +97,17 @@ def _explain(done: subprocess.CompletedProcess[str]) -> str:
     return f"$ {' '.join(done.args)}\nexit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
 
 
+def _mcp_log_lines(log: str) -> list[str]:
+    """The debug log's MCP entries, with the continuation lines of a multi-line server stderr."""
+    kept, keep = [], False
+    for line in log.splitlines():
+        if re.match(r"\d{4}-\d\d-\d\dT", line):  # a new timestamped entry
+            keep = "MCP" in line or "mcp" in line
+        if keep:
+            kept.append(line)
+    return kept
+
+
 def _copy_checkout(dest: Path) -> Path:
     """The files of the checkout (tracked and new, not ignored), without any venv."""
     listed = subprocess.run(
@@ -162,7 +174,7 @@ def test_marketplace_install_and_mcp_server_connects(claude_env: dict[str, str],
     lines = [line for line in health.stdout.splitlines() if line.startswith(f"{SERVER_LABEL}:")]
     if len(lines) != 1 or "Connected" not in lines[0] or "Failed" in lines[0]:
         log = debug_log.read_text("utf-8", errors="replace") if debug_log.exists() else ""
-        mcp_lines = "\n".join(line for line in log.splitlines() if "MCP" in line or "mcp" in line)
+        mcp_lines = "\n".join(_mcp_log_lines(log))
         pytest.fail(
             f"{SERVER_LABEL} is not connected.\n{_explain(health)}\n--- MCP lines of the debug log "
             f"(the server's stderr is there)\n{mcp_lines}",

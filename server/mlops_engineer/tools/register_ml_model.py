@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mlops_engineer.contract import ToolInput, ToolOutput
+from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
@@ -36,7 +36,7 @@ Alias = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,255}$", descrip
 Goal = Literal["maximize", "minimize"]
 
 
-class Register(BaseModel):
+class Register(StrictModel):
     action: Literal["register"]
     name: ModelName
     run_id: str = Field(min_length=1, description="Run that logged the model.")
@@ -45,20 +45,20 @@ class Register(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class SetAlias(BaseModel):
+class SetAlias(StrictModel):
     action: Literal["set_alias"]
     name: ModelName
     alias: Alias
     version: Version
 
 
-class DeleteAlias(BaseModel):
+class DeleteAlias(StrictModel):
     action: Literal["delete_alias"]
     name: ModelName
     alias: Alias
 
 
-class TransitionStage(BaseModel):
+class TransitionStage(StrictModel):
     action: Literal["transition_stage"]
     name: ModelName
     version: Version
@@ -67,7 +67,7 @@ class TransitionStage(BaseModel):
     require_approval: bool = Field(default=True, description="Refuse Production unless the version is approved.")
 
 
-class RequestApproval(BaseModel):
+class RequestApproval(StrictModel):
     action: Literal["request_approval"]
     name: ModelName
     version: Version
@@ -75,7 +75,7 @@ class RequestApproval(BaseModel):
     note: str = ""
 
 
-class Review(BaseModel):
+class Review(StrictModel):
     action: Literal["review"]
     name: ModelName
     version: Version
@@ -84,7 +84,7 @@ class Review(BaseModel):
     reason: str = Field(min_length=1, description="Why; recorded on the version.")
 
 
-class Promote(BaseModel):
+class Promote(StrictModel):
     action: Literal["promote"]
     name: ModelName
     version: Version
@@ -96,20 +96,20 @@ class Promote(BaseModel):
     previous_alias: Alias | None = Field(default="previous", description="Alias the replaced champion keeps, for rollback.")
 
 
-class ModelCard(BaseModel):
+class ModelCard(StrictModel):
     action: Literal["model_card"]
     name: ModelName
     version: Version
     output_path: str | None = Field(default=None, description="Default: docs/model-cards/<name>-v<version>.md")
 
 
-class DeleteVersion(BaseModel):
+class DeleteVersion(StrictModel):
     action: Literal["delete_version"]
     name: ModelName
     version: Version
 
 
-class Describe(BaseModel):
+class Describe(StrictModel):
     action: Literal["describe"]
     name: ModelName
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from typing import TYPE_CHECKING
 
-from mlops_engineer.contract import ToolInput, ToolOutput
+from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
@@ -33,7 +33,7 @@ Scalar = str | int | float | bool
 Framework = Literal["sklearn", "xgboost", "pytorch"]
 
 
-class SetupTracking(BaseModel):
+class SetupTracking(StrictModel):
     action: Literal["setup"]
     experiment: str = Field(default="default-experiment", min_length=1, description="Experiment the snippets log to; created in the store.")
     team_stack: bool = Field(default=True, description="Render mlops/tracking/docker-compose.yml and its Dockerfile and .env.example.")
@@ -46,26 +46,26 @@ class SetupTracking(BaseModel):
     bucket: str = Field(default="mlflow", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Artifact bucket.")
 
 
-class CreateExperiment(BaseModel):
+class CreateExperiment(StrictModel):
     action: Literal["create_experiment"]
     name: str = Field(min_length=1, description="Experiment name.")
     tags: dict[str, str] = Field(default_factory=dict, description="Experiment tags (set or updated).")
 
 
-class MetricStep(BaseModel):
+class MetricStep(StrictModel):
     value: float
     step: int = Field(default=0, ge=0)
     timestamp_ms: int | None = Field(default=None, description="Epoch milliseconds; now when omitted.")
 
 
-class DatasetInput(BaseModel):
+class DatasetInput(StrictModel):
     path: str = Field(description="CSV or Parquet file in the workspace.")
     name: str | None = Field(default=None, description="Dataset name; the file name when omitted.")
     context: Literal["training", "validation", "test", "evaluation"] = "training"
     targets: str | None = Field(default=None, description="Target column, if the dataset has one.")
 
 
-class ModelInput(BaseModel):
+class ModelInput(StrictModel):
     path: str = Field(description="A fitted model saved with joblib/pickle, in the workspace.")
     flavor: Literal["sklearn"] = "sklearn"
     name: str = Field(default="model", description="Model name inside the run (register it as runs:/<id>/<name>).")
@@ -74,7 +74,7 @@ class ModelInput(BaseModel):
     )
 
 
-class LogRun(BaseModel):
+class LogRun(StrictModel):
     action: Literal["log_run"]
     experiment: str = Field(min_length=1, description="Experiment name; created if missing.")
     run_name: str | None = None
@@ -96,7 +96,7 @@ class LogRun(BaseModel):
         return params
 
 
-class CompareRuns(BaseModel):
+class CompareRuns(StrictModel):
     action: Literal["compare_runs"]
     experiment: str | list[str] = Field(description="Experiment name, or several names.")
     metric: str | None = Field(default=None, description="Metric that picks the best run.")
