@@ -73,8 +73,6 @@ def execute(spec: ToolSpec, arguments: dict[str, Any] | BaseModel, ctx: ToolCont
         result = spec.run(payload, ctx)
     except ToolError:
         raise
-    except ValidationError as exc:
-        raise ToolError("invalid_input", describe_validation_error(exc), spec.input_hint) from exc
     except Exception as exc:  # an SDK failure: keep its text, never a bare traceback
         logger.exception("tool %s failed", spec.name)
         raise ToolError(

@@ -119,12 +119,13 @@ def validation_gate(
 ) -> GateDecision:
     """A candidate passes if there is no champion, or it beats the champion on `metric`
     by at least `min_improvement` (and strictly, when the margin is 0)."""
-    if champion is None or champion.version == candidate.version:
+    if champion is None or str(champion.version) == str(candidate.version):
         reason = "no current champion" if champion is None else "candidate already holds the alias"
         value = run_metric(client, candidate, metric) if metric and candidate.run_id else None
-        return GateDecision(True, metric, goal, value, None if champion is None else champion.version, None, min_improvement, None, reason)
+        held_by = None if champion is None else str(champion.version)
+        return GateDecision(True, metric, goal, value, held_by, None, min_improvement, None, reason)
     if metric is None:
-        return GateDecision(False, None, goal, None, champion.version, None, min_improvement, None,
+        return GateDecision(False, None, goal, None, str(champion.version), None, min_improvement, None,
                             "a champion exists, so promotion needs a metric to compare on")
     cand, champ = run_metric(client, candidate, metric), run_metric(client, champion, metric)
     improvement = cand - champ if goal == "maximize" else champ - cand
@@ -132,4 +133,4 @@ def validation_gate(
     better = "beats" if passed else "does not beat"
     reason = (f"candidate {metric}={cand:.6g} {better} champion v{champion.version} {metric}={champ:.6g} "
               f"by the required margin {min_improvement:g} (improvement {improvement:.6g}, goal {goal})")
-    return GateDecision(passed, metric, goal, cand, champion.version, champ, min_improvement, improvement, reason)
+    return GateDecision(passed, metric, goal, cand, str(champion.version), champ, min_improvement, improvement, reason)

@@ -158,7 +158,7 @@ class RegisterOutput(ToolOutput):
     model: str
     version: VersionInfo | None = None
     versions: list[VersionInfo] = Field(default_factory=list, description="For describe: newest 50 versions.")
-    aliases: dict[str, str] = Field(default_factory=dict, description="alias -> version after the call.")
+    aliases: dict[str, str] = Field(default_factory=dict, description="alias -> version after the call (unchanged in a dry run).")
     gate: GateResult | None = None
     promoted: bool | None = None
     files: list[FileChange] = Field(default_factory=list)
@@ -179,8 +179,7 @@ def run(inp: RegisterInput, ctx: ToolContext) -> RegisterOutput:
     handler = _HANDLERS[op.action]
     with translate_errors(target):
         handler(op, inp, ctx, client, target, out)
-        if not inp.dry_run and op.action not in ("delete_version",):
-            out.aliases = _aliases(client, op.name)
+        out.aliases = _aliases(client, op.name)  # after the call; in a dry run, as they stand
     return out
 
 
@@ -311,7 +310,7 @@ def _promote(op: Promote, inp: RegisterInput, ctx: ToolContext, client: MlflowCl
         out.version = _info(client, op.name, op.version)
         out.next_steps = ["The candidate stays where it is. Train a better model, or lower min_improvement if the margin is wrong."]
         return
-    moves = [] if champion and champion.version == candidate.version else [f"set alias {op.alias} -> version {op.version}"]
+    moves = [] if champion and str(champion.version) == str(candidate.version) else [f"set alias {op.alias} -> version {op.version}"]
     if moves and champion is not None and op.previous_alias:
         moves.insert(0, f"set alias {op.previous_alias} -> version {champion.version}")
     out.planned_calls = moves or ["nothing to do: the candidate already holds the alias"]
@@ -389,7 +388,6 @@ def _delete_version(op: DeleteVersion, inp: RegisterInput, ctx: ToolContext, cli
         return
     _needs_confirm(inp, f"delete version {op.version} of '{op.name}'")
     client.delete_model_version(op.name, op.version)
-    out.aliases = _aliases(client, op.name)
 
 
 def _describe(op: Describe, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
