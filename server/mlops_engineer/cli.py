@@ -150,10 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return handlers[args.command](args)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())

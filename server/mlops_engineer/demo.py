@@ -39,9 +39,11 @@ def make_churn_data(rows: int = 4000, seed: int = 7) -> Any:
             "has_fiber": rng.integers(0, 2, rows),
         }
     )
+    # Thresholds and interactions: a linear baseline misses them, a tree ensemble finds them.
     logit = (
-        -1.0 - 0.05 * frame.tenure_months + 0.02 * frame.monthly_charges + 0.45 * frame.support_calls
-        + 1.2 * frame.contract_monthly + 0.3 * frame.has_fiber * frame.contract_monthly
+        -2.0 + 2.2 * (frame.tenure_months < 6) - 0.02 * frame.tenure_months
+        + 1.6 * (frame.monthly_charges > 100) + 0.7 * frame.support_calls * frame.contract_monthly
+        + 0.8 * frame.contract_monthly - 0.9 * frame.has_fiber * (1 - frame.contract_monthly)
     )
     frame["churned"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame
@@ -91,7 +93,6 @@ def run_demo(workspace_dir: str | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     # The demo always runs on the embedded store, whatever the environment points at.
     settings = Settings(workspace=root, tracking_uri=None)
-    settings.tracking_uri = None
     workspace = Workspace(root)
     registry = load_registry()
     ctx = ToolContext(workspace=workspace, settings=settings)

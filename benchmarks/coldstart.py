@@ -1,0 +1,258 @@
+"""Cold start of `mlops-engineer serve` (stdio) against a one-tool floor server on the same SDK.
+
+For every round, each server is spawned fresh through the SDK's stdio client and timed:
+
+- spawn -> `initialize` answer,
+- spawn -> full `tools/list` answer,
+- the server process's peak RSS (VmHWM from /proc/<pid>/status, read just before closing),
+- the size of the `tools/list` answer (its JSON, by alias, without nulls).
+
+Rounds interleave the servers (and alternate which goes first) so both share the
+machine's noise. Timings are printed, never asserted.
+
+    uv run python benchmarks/coldstart.py [--rounds 10] [--with-mlflow-mcp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import anyio
+import psutil
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+ROOT = Path(__file__).resolve().parent.parent
+# The venv's interpreter: benchmarks are meant to be run with `uv run python ...`.
+PYTHON = sys.executable
+BIN = Path(sys.executable).parent
+
+
+def _console_script(name: str, module: str) -> list[str]:
+    """`<venv>/bin/<name>` (its shebang is this interpreter), else `python -m <module>`."""
+    script = BIN / name
+    return [str(script)] if script.exists() else [PYTHON, "-m", module]
+
+FLOOR_SOURCE = textwrap.dedent(
+    '''
+    from mcp.server.mcpserver import MCPServer
+
+    mcp = MCPServer("floor")
+
+
+    @mcp.tool()
+    def echo(text: str) -> str:
+        """Echo the text back."""
+        return text
+
+
+    if __name__ == "__main__":
+        mcp.run()
+    '''
+)
+
+# Stated in the issue: tools/list within 1.2x the floor's time, RSS within 40 MB of it.
+TARGET_TIME_RATIO = 1.2
+TARGET_RSS_DELTA_MB = 40.0
+
+
+@dataclass
+class Sample:
+    server: str
+    round: int
+    initialize_s: float
+    tools_list_s: float
+    peak_rss_mb: float
+    tools_list_bytes: int
+    tools: int
+    processes: int  # the server process plus any children it started
+
+
+def _params(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> StdioServerParameters:
+    return StdioServerParameters(command=argv[0], args=argv[1:], cwd=str(cwd), env=env)
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def _server_process(before: set[int]) -> psutil.Process:
+    """The child the stdio client just spawned: the one child of ours that was not there before."""
+    me = psutil.Process()
+    new = [p for p in me.children() if p.pid not in before]
+    if len(new) != 1:
+        raise RuntimeError(f"expected one new child process, found {[p.pid for p in new]}")
+    return new[0]
+
+
+async def measure(name: str, params: StdioServerParameters, round_no: int, errlog) -> Sample:
+    before = {p.pid for p in psutil.Process().children()}
+    with anyio.fail_after(180):
+        start = time.perf_counter()
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                t_init = time.perf_counter() - start
+                listing = await session.list_tools()
+                t_list = time.perf_counter() - start
+                proc = _server_process(before)
+                tree = [proc, *proc.children(recursive=True)]
+                peak_kb = 0
+                for p in tree:
+                    try:
+                        peak_kb += _vm_hwm_kb(p.pid)
+                    except (FileNotFoundError, ProcessLookupError):
+                        pass
+                size = len(listing.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8"))
+    return Sample(name, round_no, t_init, t_list, peak_kb / 1024, size, len(listing.tools), len(tree))
+
+
+def _median(samples: list[Sample], field: str) -> float:
+    return statistics.median(getattr(s, field) for s in samples)
+
+
+def _table(by_server: dict[str, list[Sample]], reference: str) -> str:
+    ref = by_server[reference]
+    lines = [
+        f"{'server':<18} {'n':>3} {'initialize s':>13} {'tools/list s':>13} {'min/max list s':>15} "
+        f"{'peak RSS MB':>12} {'list bytes':>11} {'tools':>6}",
+    ]
+    for name, samples in by_server.items():
+        lo = min(s.tools_list_s for s in samples)
+        hi = max(s.tools_list_s for s in samples)
+        lines.append(
+            f"{name:<18} {len(samples):>3} {_median(samples, 'initialize_s'):>13.3f} "
+            f"{_median(samples, 'tools_list_s'):>13.3f} {f'{lo:.2f}/{hi:.2f}':>15} "
+            f"{_median(samples, 'peak_rss_mb'):>12.1f} {int(_median(samples, 'tools_list_bytes')):>11} "
+            f"{samples[0].tools:>6}"
+        )
+    lines.append("")
+    lines.append(f"{'vs ' + reference:<18} {'initialize x':>13} {'tools/list x':>13} {'RSS +MB':>12} {'list bytes x':>13}")
+    for name, samples in by_server.items():
+        if name == reference:
+            continue
+        lines.append(
+            f"{name:<18} {_median(samples, 'initialize_s') / _median(ref, 'initialize_s'):>13.2f} "
+            f"{_median(samples, 'tools_list_s') / _median(ref, 'tools_list_s'):>13.2f} "
+            f"{_median(samples, 'peak_rss_mb') - _median(ref, 'peak_rss_mb'):>12.1f} "
+            f"{_median(samples, 'tools_list_bytes') / _median(ref, 'tools_list_bytes'):>13.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("mcp", "mlflow", "mlops-engineer"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="mlops-coldstart-"))
+    try:
+        floor = tmp / "floor_server.py"
+        floor.write_text(FLOOR_SOURCE, "utf-8")
+        workspace = tmp / "workspace"
+        workspace.mkdir()
+        errlog_path = tmp / "servers.stderr"
+        servers: dict[str, StdioServerParameters] = {
+            "mlops-engineer": _params(
+                [*_console_script("mlops-engineer", "mlops_engineer"), "--workspace", str(workspace), "serve"],
+                cwd=workspace,
+            ),
+            "floor": _params([PYTHON, str(floor)], cwd=workspace),
+        }
+        if args.with_mlflow_mcp:
+            # `mlflow mcp run` through the venv's `mlflow` script (same interpreter).
+            servers["mlflow mcp run"] = _params(
+                [*_console_script("mlflow", "mlflow"), "mcp", "run"],
+                cwd=workspace,
+                env={"MLFLOW_TRACKING_URI": f"sqlite:///{workspace / 'mlflow-ref.db'}"},
+            )
+
+        print(f"python: {PYTHON}")
+        print("versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()))
+        print(f"machine: {os.cpu_count()} cpus (nproc {len(os.sched_getaffinity(0))}), {platform.machine()}, "
+              f"load average at start {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"rounds: {args.warmup} warm-up (not counted) + {args.rounds}, interleaved\n")
+
+        names = list(servers)
+        by_server: dict[str, list[Sample]] = {n: [] for n in names}
+        with errlog_path.open("w") as errlog:
+            for round_no in range(-args.warmup, args.rounds):
+                # Alternate the order so neither server always runs right after the other.
+                order = names if round_no % 2 == 0 else list(reversed(names))
+                for name in order:
+                    try:
+                        sample = await measure(name, servers[name], round_no, errlog)
+                    except Exception as exc:
+                        errlog.flush()
+                        print(f"{name}: round {round_no} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                        print(errlog_path.read_text()[-4000:], file=sys.stderr)
+                        return 1
+                    counted = round_no >= 0
+                    if counted:
+                        by_server[name].append(sample)
+                    if args.verbose:
+                        print(f"  {'' if counted else '(warm-up) '}{name:<16} round {round_no:>2}: "
+                              f"init {sample.initialize_s:.3f}s list {sample.tools_list_s:.3f}s "
+                              f"rss {sample.peak_rss_mb:.1f}MB procs {sample.processes}")
+
+        print(_table(by_server, "floor"))
+        ours, ref = by_server["mlops-engineer"], by_server["floor"]
+        ratio = _median(ours, "tools_list_s") / _median(ref, "tools_list_s")
+        delta = _median(ours, "peak_rss_mb") - _median(ref, "peak_rss_mb")
+        print(
+            f"\ntarget: tools/list <= {TARGET_TIME_RATIO}x floor -> {ratio:.2f}x "
+            f"({'met' if ratio <= TARGET_TIME_RATIO else 'NOT met'}); "
+            f"RSS <= floor + {TARGET_RSS_DELTA_MB:.0f} MB -> +{delta:.1f} MB "
+            f"({'met' if delta <= TARGET_RSS_DELTA_MB else 'NOT met'})"
+        )
+        print(f"load average at end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "versions": _versions(),
+                        "load_end": os.getloadavg(),
+                        "samples": [asdict(s) for samples in by_server.values() for s in samples],
+                    },
+                    indent=2,
+                )
+            )
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=10, help="Counted rounds per server (default 10).")
+    parser.add_argument("--warmup", type=int, default=1, help="Uncounted rounds first, to warm the disk cache (default 1).")
+    parser.add_argument("--with-mlflow-mcp", action="store_true", help="Also measure `mlflow mcp run` as a reference.")
+    parser.add_argument("--json", help="Also write every sample to this JSON file.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Print every sample.")
+    return anyio.run(main_async, parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
