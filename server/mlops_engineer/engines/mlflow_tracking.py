@@ -193,9 +193,28 @@ def _log_model(target: MlflowTarget, run_id: str, spec: ModelSpec) -> None:
 
         with mlflow.start_run(run_id=run_id, nested=False):
             mlflow.sklearn.log_model(
-                model, name=spec.name, input_example=example, pip_requirements=_sklearn_requirements()
+                model,
+                name=spec.name,
+                input_example=example,
+                pip_requirements=_sklearn_requirements(),
+                skops_trusted_types=_skops_trusted_types(model),
             )
         # start_run(run_id=...) ends the run as FINISHED; the caller still decides the final status.
+
+
+def _skops_trusted_types(model: Any) -> list[str] | None:
+    """The types skops would refuse to load back (tree node arrays, custom classes).
+
+    MLflow 3 stores scikit-learn models with skops, which only loads types it
+    was told to trust. The model came from the user's own workspace and was
+    already unpickled here, so trusting the types it is made of adds no risk;
+    without this, every tree ensemble fails to log.
+    """
+    try:
+        import skops.io
+    except ImportError:
+        return None
+    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model))) or None
 
 
 def _sklearn_requirements() -> list[str]:
