@@ -122,7 +122,7 @@ def _text_resource(uri: str, name: str, description: str, text_fn: Any) -> Funct
 
 
 def build_server(settings: Settings, registry: Registry | None = None) -> MCPServer:
-    registry = registry or load_registry()
+    registry = registry if registry is not None else load_registry()
     workspace = Workspace(settings.workspace)
     tools = [_tool(spec, skill, settings, workspace) for skill, spec in zip(registry.skills(), registry.tools(), strict=True)]
     server: MCPServer = MCPServer(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<secret>[^@/\s]+)@")
+# The password runs to the last "@" of the authority (a raw "@" may appear inside it),
+# and the user part may be empty (redis://:secret@host).
+_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^/\s]*)@(?=[^@/\s]*(?:[/?#\s]|$))"
+)
 _QUERY_SECRET = re.compile(r"(?i)(?P<key>(?:token|password|secret|access_key|api_key)=)[^&\s]+")
 
 

@@ -79,16 +79,21 @@ def parse_skill(path: Path) -> Skill:
     match = _FRONTMATTER.match(path.read_text("utf-8"))
     if not match:
         raise RegistryError(f"{path}: missing YAML frontmatter between '---' lines")
-    meta = yaml.safe_load(match.group(1)) or {}
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: invalid YAML frontmatter: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise RegistryError(f"{path}: the frontmatter must be a mapping of fields, not {type(meta).__name__}")
     skill_id = str(meta.get("name", ""))
     if skill_id != path.parent.name or not SKILL_ID.match(skill_id):
         raise RegistryError(f"{path}: frontmatter name {skill_id!r} must equal the folder name {path.parent.name!r}")
     return Skill(
         id=skill_id,
-        description=str(meta.get("description", "")).strip(),
+        description=str(meta.get("description") or "").strip(),
         body=match.group(2),
         path=path,
-        metadata={str(k): str(v) for k, v in (meta.get("metadata") or {}).items()},
+        metadata={str(k): "" if v is None else str(v) for k, v in (meta.get("metadata") or {}).items()},
     )
 
 

@@ -74,10 +74,13 @@ def execute(spec: ToolSpec, arguments: dict[str, Any] | BaseModel, ctx: ToolCont
     except ToolError:
         raise
     except Exception as exc:  # an SDK failure: keep its text, never a bare traceback
-        logger.exception("tool %s failed", spec.name)
+        message = redact_text(f"{spec.name} failed: {type(exc).__name__}: {exc}")
+        # The traceback may quote a URI with its password, so it is logged only on request.
+        logger.error(message)
+        logger.debug("traceback of the failure above", exc_info=True)
         raise ToolError(
             "failed",
-            redact_text(f"{spec.name} failed: {type(exc).__name__}: {exc}"),
+            message,
             "Check the inputs and that the backend is reachable; `mlops-engineer doctor` shows "
             "which backends answer.",
         ) from exc

@@ -1,0 +1,348 @@
+"""End to end over stdio: the installed `mlops-engineer serve` as a subprocess, driven by the
+real MCP client, the way Claude Code or any other MCP host runs it.
+
+One server process serves the whole module (start-up costs about a second). Tools are
+covered by name from the registry, and a test checks the server lists exactly those, so a
+tool added later is exercised here too; it must bring a valid example in `VALID_EXAMPLES`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_types import CallToolResult
+
+from mlops_engineer.registry import load_registry
+from tests.e2e._support import REPO_ROOT, SERVER_SCRIPT, SyncClient, clean_environ, error_of, sync_client, text_of
+
+REGISTRY = load_registry()
+TOOL_NAMES = [spec.name for spec in REGISTRY.tools()]
+SKILL_IDS = [skill.id for skill in REGISTRY.skills()]
+
+MODEL_NAME = "e2e-churn"
+
+
+# --------------------------------------------------------------------------- the session
+
+
+class Session(SyncClient):
+    """The module's client, plus its workspace and what the stdio transport saw besides JSON-RPC."""
+
+    def __init__(self, client: SyncClient, workspace: Path, stderr_path: Path, stream_errors: list[Exception]) -> None:
+        super().__init__(client.portal, client.client)
+        self.workspace = workspace
+        self.stderr_path = stderr_path
+        self.stream_errors = stream_errors
+
+
+@pytest.fixture(scope="module")
+def mcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    workspace = tmp_path_factory.mktemp("stdio-ws")
+    stderr_path = workspace.parent / f"{workspace.name}-server-stderr.log"
+    stream_errors: list[Exception] = []
+
+    async def on_message(message: Any) -> None:
+        # The stdio transport hands every stdout line that is not a JSON-RPC message to the
+        # session as an Exception; the session passes it here and carries on. So "the client
+        # worked" does not prove a clean stdout: this list does.
+        if isinstance(message, Exception):
+            stream_errors.append(message)
+
+    params = StdioServerParameters(
+        command=str(SERVER_SCRIPT),
+        args=["--workspace", str(workspace), "serve"],
+        # Merged over the SDK's minimal inherited environment (PATH, HOME, ...): nothing of
+        # the developer's MLflow setup reaches the server. INFO logging proves logs go to stderr.
+        env={"MLOPS_ENGINEER_CONFIG": str(workspace / "no-config.toml"), "MLOPS_ENGINEER_LOG_LEVEL": "INFO"},
+        cwd=str(workspace),
+    )
+    with open(stderr_path, "w") as errlog, sync_client(stdio_client(params, errlog=errlog), message_handler=on_message) as client:
+        yield Session(client, workspace, stderr_path, stream_errors)
+
+
+def still_answers(mcp: Session) -> None:
+    assert [t.name for t in mcp.list_tools()] == TOOL_NAMES
+
+
+# --------------------------------------------------------------------------- examples per tool
+
+
+def _sklearn_model(workspace: Path) -> str:
+    """A tiny fitted model saved with joblib in the workspace (built here, in the test process)."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    y = (x[:, 0] > 0).astype(int)
+    (workspace / "models").mkdir(exist_ok=True)
+    joblib.dump(LogisticRegression().fit(x, y), workspace / "models/model.joblib")
+    return "models/model.joblib"
+
+
+def registered_version(mcp: Session) -> str:
+    """Log a run with a model through track_ml_experiments and register it (once per session)."""
+    if "version" not in mcp.state:
+        model = _sklearn_model(mcp.workspace)
+        progress: list[tuple[float, float | None]] = []
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            progress.append((done, total))
+
+        logged = mcp.call_tool(
+            "track_ml_experiments",
+            {"operation": {"action": "log_run", "experiment": "e2e-registry", "run_name": "candidate",
+                           "params": {"C": 1.0}, "metrics": {"auc": 0.81}, "model": {"path": model}}},
+            progress_callback=on_progress,
+        )
+        assert not logged.is_error, text_of(logged)
+        # Progress crosses the real stdio transport too: params/metrics, model, finished.
+        assert len(progress) >= 3 and progress[-1][0] == progress[-1][1], progress
+        run = logged.structured_content["run"]  # type: ignore[index]
+        assert run["model_uri"] == f"runs:/{run['run_id']}/model"
+        registered = mcp.call_tool(
+            "register_ml_model", {"operation": {"action": "register", "name": MODEL_NAME, "run_id": run["run_id"]}}
+        )
+        assert not registered.is_error, text_of(registered)
+        version = registered.structured_content["version"]  # type: ignore[index]
+        assert version["run_id"] == run["run_id"] and version["created"] is True
+        mcp.state["version"] = version["version"]
+        mcp.state["register_result"] = registered
+    return str(mcp.state["version"])
+
+
+def _track_example(mcp: Session) -> CallToolResult:
+    first = mcp.call_tool(
+        "track_ml_experiments", {"operation": {"action": "create_experiment", "name": "e2e-stdio", "tags": {"suite": "e2e"}}}
+    )
+    assert not first.is_error, text_of(first)
+    assert first.structured_content["experiment"]["name"] == "e2e-stdio"  # type: ignore[index]
+    assert first.structured_content["experiment"]["created"] is True  # type: ignore[index]
+    again = mcp.call_tool("track_ml_experiments", {"operation": {"action": "create_experiment", "name": "e2e-stdio"}})
+    assert again.structured_content["experiment"]["created"] is False  # type: ignore[index]
+    return first
+
+
+def _register_example(mcp: Session) -> CallToolResult:
+    version = registered_version(mcp)
+    described = mcp.call_tool("register_ml_model", {"operation": {"action": "describe", "name": MODEL_NAME}})
+    assert not described.is_error, text_of(described)
+    assert [v["version"] for v in described.structured_content["versions"]] == [version]  # type: ignore[index]
+    return mcp.state["register_result"]
+
+
+# Every tool the server lists needs an entry: a successful call with real effects.
+VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
+    "track_ml_experiments": _track_example,
+    "register_ml_model": _register_example,
+}
+
+# Inputs with a path outside the workspace, per tool that takes paths.
+OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
+    "track_ml_experiments": [
+        lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["../outside.txt"]}}, "../outside.txt"),
+        lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["/etc/hostname"]}, "dry_run": True}, "/etc/hostname"),
+        lambda s: (
+            {"operation": {"action": "log_run", "experiment": "e2e", "datasets": [{"path": _escaping_link(s) + "/passwd"}]}},
+            "escape/passwd",
+        ),
+    ],
+    "register_ml_model": [
+        lambda s: (
+            {"operation": {"action": "model_card", "name": MODEL_NAME, "version": registered_version(s), "output_path": "../card.md"}},
+            "../card.md",
+        ),
+    ],
+}
+
+
+def _escaping_link(mcp: Session) -> str:
+    link = mcp.workspace / "escape"
+    if not link.is_symlink():
+        link.symlink_to("/etc")
+    return "escape"
+
+
+# --------------------------------------------------------------------------- schema helpers
+
+
+def _operation_schema(tool_schema: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The accepted `operation.action` values and each one's variant schema."""
+    operation = tool_schema["properties"]["operation"]
+    mapping = operation["discriminator"]["mapping"]
+    assert operation["discriminator"]["propertyName"] == "action"
+    variants = {action: tool_schema["$defs"][ref.rsplit("/", 1)[-1]] for action, ref in mapping.items()}
+    return sorted(mapping), variants
+
+
+def bad_inputs(tool_schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(label, arguments, words the error text must contain), derived from the tool's own schema."""
+    actions, variants = _operation_schema(tool_schema)
+    action = actions[0]
+    cases: list[tuple[str, dict[str, Any], list[str]]] = [
+        ("unknown action", {"operation": {"action": "nope"}}, ["operation", "nope", *actions]),
+        ("no operation", {}, ["operation", "required"]),
+        ("operation not an object", {"operation": "create"}, ["operation"]),
+        ("unknown top-level field", {"operation": {"action": action}, "bogus_field": 1}, ["bogus_field", "not permitted"]),
+        ("unknown operation field", {"operation": {"action": action, "colour": "red"}}, [f"operation.{action}.colour", "not permitted"]),
+        ("wrong type", {"operation": {"action": action}, "dry_run": "perhaps"}, ["dry_run"]),
+    ]
+    for name, variant in sorted(variants.items()):
+        missing = [f for f in variant.get("required", []) if f != "action"]
+        if missing:
+            fields = [f"operation.{name}.{field}" for field in missing]
+            cases.append((f"{name} without {', '.join(missing)}", {"operation": {"action": name}}, [*fields, "required"]))
+    return cases
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_lists_every_registry_tool_with_schemas_and_annotations(mcp: Session) -> None:
+    tools = mcp.list_tools()
+    assert [t.name for t in tools] == sorted(TOOL_NAMES) == TOOL_NAMES
+    for tool in tools:
+        skill_id = tool.name.replace("_", "-")
+        assert tool.input_schema["type"] == "object"
+        assert "operation" in tool.input_schema["properties"], tool.name
+        assert "operation" in tool.input_schema.get("required", []), tool.name
+        assert {"dry_run", "confirm"} <= set(tool.input_schema["properties"]), tool.name
+        assert tool.output_schema and tool.output_schema.get("properties"), f"{tool.name} has no outputSchema"
+        assert tool.title, tool.name
+        annotations = tool.annotations
+        assert annotations is not None, f"{tool.name} has no annotations"
+        hints = [annotations.read_only_hint, annotations.destructive_hint, annotations.idempotent_hint, annotations.open_world_hint]
+        assert None not in hints, f"{tool.name}: every hint is stated, got {annotations}"
+        assert f"skill://{skill_id}" in (tool.description or ""), tool.name
+        assert f"'{skill_id}'" in (tool.description or ""), "the description names the prompt too"
+
+
+def test_one_prompt_per_skill_carrying_the_procedure(mcp: Session) -> None:
+    prompts = mcp.list_prompts()
+    assert sorted(p.name for p in prompts) == SKILL_IDS
+    assert all(p.description for p in prompts)
+    for skill in REGISTRY.skills():
+        text = mcp.get_prompt_text(skill.id)
+        assert skill.body.strip() in text, f"prompt {skill.id} lacks its procedure"
+        assert "---\nname:" not in text, "the frontmatter is not part of the procedure"
+
+
+def test_resources_serve_the_skill_files_and_the_agent(mcp: Session) -> None:
+    resources = mcp.list_resources()
+    uris = sorted(str(r.uri) for r in resources)
+    assert uris == sorted([*(f"skill://{s}" for s in SKILL_IDS), "agent://mlops-engineer"])
+    for uri, path in [
+        ("skill://track-ml-experiments", "skills/track-ml-experiments/SKILL.md"),
+        ("agent://mlops-engineer", "agent/mlops-engineer.md"),
+    ]:
+        text, mime = mcp.read_resource(uri)
+        assert text == (REPO_ROOT / path).read_text("utf-8"), uri
+        assert mime == "text/markdown"
+    for skill_id in SKILL_IDS:
+        text, _ = mcp.read_resource(f"skill://{skill_id}")
+        assert text.startswith(f"---\nname: {skill_id}\n")
+
+
+@pytest.mark.parametrize("tool_name", TOOL_NAMES)
+def test_valid_call(mcp: Session, tool_name: str) -> None:
+    if tool_name not in VALID_EXAMPLES:
+        pytest.fail(f"tool {tool_name} has no valid example in tests/e2e/test_stdio.py VALID_EXAMPLES; add one")
+    result = VALID_EXAMPLES[tool_name](mcp)
+    assert not result.is_error, text_of(result)
+    assert text_of(result).strip(), "a result has a human-readable summary"
+    # The client already checked structuredContent against the listed outputSchema;
+    # the server's own output model must accept it too.
+    REGISTRY.tool(tool_name).output_model.model_validate(result.structured_content)
+    still_answers(mcp)
+
+
+@pytest.mark.parametrize("tool_name", TOOL_NAMES)
+def test_bad_input_is_a_structured_invalid_input_error(mcp: Session, tool_name: str) -> None:
+    schema = mcp.tool(tool_name).input_schema
+    for label, arguments, words in bad_inputs(schema):
+        result = mcp.call_tool(tool_name, arguments)
+        error = error_of(result)
+        assert error["code"] == "invalid_input", (label, error)
+        text = text_of(result)
+        missing = [w for w in words if w.lower() not in text.lower()]
+        assert not missing, f"{label}: error text lacks {missing}: {text}"
+        assert error["hint"], f"{label}: invalid_input comes with a hint"
+        still_answers(mcp)
+
+
+@pytest.mark.parametrize("tool_name", [t for t in TOOL_NAMES if t in OUTSIDE_WORKSPACE])
+def test_path_outside_the_workspace_is_refused(mcp: Session, tool_name: str) -> None:
+    for make in OUTSIDE_WORKSPACE[tool_name]:
+        arguments, path = make(mcp)
+        result = mcp.call_tool(tool_name, arguments)
+        error = error_of(result)
+        assert error["code"] == "outside_workspace", (arguments, error)
+        assert path in error["message"], error
+        still_answers(mcp)
+    assert not (mcp.workspace.parent / "card.md").exists(), "nothing was written outside the workspace"
+
+
+def test_unknown_tool_is_an_error_and_the_server_carries_on(mcp: Session) -> None:
+    result = mcp.call_tool("no_such_tool", {})
+    assert result.is_error and "no_such_tool" in text_of(result)
+    still_answers(mcp)
+
+
+def test_stdout_carried_only_json_rpc(mcp: Session) -> None:
+    """Runs last in the module: every line the server wrote to stdout so far parsed as JSON-RPC."""
+    assert mcp.stream_errors == [], mcp.stream_errors
+    still_answers(mcp)
+    stderr = mcp.stderr_path.read_text(errors="replace")
+    assert "Traceback" not in stderr, stderr[-3000:]
+
+
+# --------------------------------------------------------------------------- start-up imports
+
+_IMPORT_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import anyio
+    from mcp.client import Client
+    from mlops_engineer.app import build_server
+    from mlops_engineer.settings import Settings
+
+    server = build_server(Settings())
+
+    async def main():
+        async with Client(server) as client:
+            tools = await client.list_tools()
+            await client.list_prompts()
+            for resource in (await client.list_resources()).resources:
+                await client.read_resource(str(resource.uri))
+            return [t.name for t in tools.tools]
+
+    names = anyio.run(main)
+    heavy = ["mlflow", "sklearn", "pandas", "numpy", "scipy", "sqlalchemy", "alembic"]
+    print(json.dumps({"tools": names, "imported": [m for m in heavy if m in sys.modules]}))
+    """
+)
+
+
+def test_start_and_listing_import_no_ml_sdk(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE],
+        cwd=tmp_path, env=clean_environ(tmp_path, MLOPS_ENGINEER_WORKSPACE=str(tmp_path)),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["tools"] == TOOL_NAMES
+    imported = set(report["imported"])
+    assert not imported & {"mlflow", "sklearn", "pandas"}, f"imported at start: {sorted(imported)}"
+    assert not imported, f"heavy modules imported at start (keep start-up light): {sorted(imported)}"
+    assert os.listdir(tmp_path) == [], "starting and listing writes nothing to the workspace"

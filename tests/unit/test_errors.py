@@ -1,0 +1,36 @@
+"""ToolError: what a user reads when a call fails."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from mlops_engineer.errors import ErrorInfo, ToolError
+
+
+def test_str_has_code_message_and_hint() -> None:
+    error = ToolError("not_found", "No model named 'churn'.", "Register it first.")
+    text = str(error)
+    assert text == "[not_found] No model named 'churn'.\nHint: Register it first."
+    assert error.code == "not_found" and error.message == "No model named 'churn'." and error.hint == "Register it first."
+    assert error.args == ("No model named 'churn'.",)
+
+
+def test_str_without_hint_has_no_hint_line() -> None:
+    assert str(ToolError("conflict", "Already exists.")) == "[conflict] Already exists."
+
+
+def test_info_is_structured() -> None:
+    info = ToolError("needs_confirm", "m", "h").info()
+    assert info == ErrorInfo(code="needs_confirm", message="m", hint="h")
+    assert info.model_dump() == {"code": "needs_confirm", "message": "m", "hint": "h"}
+
+
+def test_error_info_rejects_unknown_codes() -> None:
+    with pytest.raises(ValidationError):
+        ErrorInfo(code="oops", message="m")  # type: ignore[arg-type]
+
+
+def test_is_an_exception() -> None:
+    with pytest.raises(ToolError, match="boom"):
+        raise ToolError("failed", "boom")
