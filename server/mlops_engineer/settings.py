@@ -23,12 +23,12 @@ def _default_workspace() -> Path:
     return Path(os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd())
 
 
-def config_file_path() -> Path:
+def config_file_path(workspace: str | Path | None = None) -> Path:
     explicit = os.environ.get("MLOPS_ENGINEER_CONFIG")
     if explicit:
         return Path(explicit)
-    workspace = os.environ.get("MLOPS_ENGINEER_WORKSPACE") or str(_default_workspace())
-    return Path(workspace) / CONFIG_FILE_NAME
+    root = workspace or os.environ.get("MLOPS_ENGINEER_WORKSPACE") or _default_workspace()
+    return Path(root) / CONFIG_FILE_NAME
 
 
 class Settings(BaseSettings):
@@ -66,7 +66,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file_path()))
+        # Settings(workspace=X) reads X's config file, like --workspace X does.
+        workspace = getattr(init_settings, "init_kwargs", {}).get("workspace")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file_path(workspace)))
 
     @property
     def http_is_loopback(self) -> bool:

@@ -127,3 +127,11 @@ def test_token_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_http_is_loopback(host: str, loopback: bool) -> None:
     assert Settings(http_host=host).http_is_loopback is loopback
+
+
+def test_settings_for_a_workspace_read_its_config_file(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("MLOPS_ENGINEER_CONFIG", raising=False)
+    (tmp_path / ".mlops-engineer.toml").write_text('tracking_uri = "http://127.0.0.1:1234"\n')
+    from mlops_engineer.settings import Settings
+
+    assert Settings(workspace=tmp_path).tracking_uri == "http://127.0.0.1:1234"
