@@ -75,6 +75,7 @@ class Sample:
     initialize_s: float
     tools_list_s: float
     peak_rss_mb: float
+    cpu_s: float  # user + sys CPU time of the server process by the tools/list answer
     tools_list_bytes: int
     tools: int
     processes: int  # the server process plus any children it started
@@ -113,13 +114,19 @@ async def measure(name: str, params: StdioServerParameters, round_no: int, errlo
                 proc = _server_process(before)
                 tree = [proc, *proc.children(recursive=True)]
                 peak_kb = 0
+                cpu = 0.0
                 for p in tree:
+                    try:
+                        times = p.cpu_times()
+                        cpu += times.user + times.system
+                    except psutil.NoSuchProcess:
+                        pass
                     try:
                         peak_kb += _vm_hwm_kb(p.pid)
                     except (FileNotFoundError, ProcessLookupError):
                         pass
                 size = len(listing.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8"))
-    return Sample(name, round_no, t_init, t_list, peak_kb / 1024, size, len(listing.tools), len(tree))
+    return Sample(name, round_no, t_init, t_list, peak_kb / 1024, cpu, size, len(listing.tools), len(tree))
 
 
 def _median(samples: list[Sample], field: str) -> float:
@@ -130,7 +137,7 @@ def _table(by_server: dict[str, list[Sample]], reference: str) -> str:
     ref = by_server[reference]
     lines = [
         f"{'server':<18} {'n':>3} {'initialize s':>13} {'tools/list s':>13} {'min/max list s':>15} "
-        f"{'peak RSS MB':>12} {'list bytes':>11} {'tools':>6}",
+        f"{'CPU s':>6} {'peak RSS MB':>12} {'list bytes':>11} {'tools':>6}",
     ]
     for name, samples in by_server.items():
         lo = min(s.tools_list_s for s in samples)
@@ -138,13 +145,14 @@ def _table(by_server: dict[str, list[Sample]], reference: str) -> str:
         lines.append(
             f"{name:<18} {len(samples):>3} {_median(samples, 'initialize_s'):>13.3f} "
             f"{_median(samples, 'tools_list_s'):>13.3f} {f'{lo:.2f}/{hi:.2f}':>15} "
-            f"{_median(samples, 'peak_rss_mb'):>12.1f} {int(_median(samples, 'tools_list_bytes')):>11} "
+            f"{_median(samples, 'cpu_s'):>6.2f} {_median(samples, 'peak_rss_mb'):>12.1f} "
+            f"{int(_median(samples, 'tools_list_bytes')):>11} "
             f"{samples[0].tools:>6}"
         )
     lines.append("")
     lines.append(
         f"{'vs ' + reference:<18} {'initialize x':>13} {'tools/list x':>13} {'paired list x':>14} "
-        f"{'list +ms':>9} {'RSS +MB':>8} {'list bytes x':>13}"
+        f"{'list +ms':>9} {'CPU x':>6} {'RSS +MB':>8} {'list bytes x':>13}"
     )
     for name, samples in by_server.items():
         if name == reference:
@@ -154,12 +162,14 @@ def _table(by_server: dict[str, list[Sample]], reference: str) -> str:
             f"{_median(samples, 'tools_list_s') / _median(ref, 'tools_list_s'):>13.2f} "
             f"{_paired_ratio(samples, ref):>14.2f} "
             f"{(_median(samples, 'tools_list_s') - _median(ref, 'tools_list_s')) * 1000:>9.0f} "
+            f"{_median(samples, 'cpu_s') / _median(ref, 'cpu_s'):>6.2f} "
             f"{_median(samples, 'peak_rss_mb') - _median(ref, 'peak_rss_mb'):>8.1f} "
             f"{_median(samples, 'tools_list_bytes') / _median(ref, 'tools_list_bytes'):>13.1f}"
         )
     lines.append(
         "(x = ratio of the medians; paired x = median over rounds of the ratio within a round, "
-        "where both ran back to back: steadier under load)"
+        "where both ran back to back: steadier under load; CPU s = the server's user+sys time by its "
+        "tools/list answer, which other load on the machine inflates less than wall time)"
     )
     return "\n".join(lines)
 
@@ -237,7 +247,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     if args.verbose:
                         print(f"  {'' if counted else '(warm-up) '}{name:<16} round {round_no:>2}: "
                               f"init {sample.initialize_s:.3f}s list {sample.tools_list_s:.3f}s "
-                              f"rss {sample.peak_rss_mb:.1f}MB procs {sample.processes}")
+                              f"cpu {sample.cpu_s:.2f}s rss {sample.peak_rss_mb:.1f}MB procs {sample.processes}")
 
         print(_table(by_server, "floor"))
         ours, ref = by_server["mlops-engineer"], by_server["floor"]

@@ -26,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1).")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765).")
-    serve.add_argument("--token", help="Bearer token HTTP clients must send (required off loopback).")
+    serve.add_argument(
+        "--token",
+        help="Bearer token HTTP clients must send (required off loopback). Prefer MLOPS_ENGINEER_HTTP_TOKEN: "
+        "a command-line argument is visible to other users in `ps`.",
+    )
 
     skills = commands.add_parser("skills", help="List skills or print one procedure.")
     skills_commands = skills.add_subparsers(dest="skills_command", required=True)
@@ -58,7 +62,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"http_host": args.host, "http_port": args.port, "http_token": args.token}.items() if v}
     settings = Settings(**overrides)
-    # stdout belongs to the stdio transport: every log line goes to stderr.
+    # stdout belongs to the stdio transport: every log line goes to stderr, and
+    # MLflow is asked not to print its "View run at" links.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.basicConfig(stream=sys.stderr, level=settings.log_level)
     server = build_server(settings)
     if args.transport == "stdio":

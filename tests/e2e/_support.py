@@ -4,17 +4,22 @@ processes they start, a synchronous handle on a real MCP client, and result help
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
+import httpx2
 from anyio.from_thread import BlockingPortal
 from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
+
+from tests.fixtures.ports import free_port, stop_process_group, wait_for_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +102,33 @@ def error_of(result: CallToolResult) -> dict[str, str]:
     text = text_of(result)
     assert f"[{error['code']}]" in text and error["message"] in text, text
     return error
+
+
+@contextmanager
+def http_server(workspace: Path, *args: str, script: Path = SERVER_SCRIPT) -> Iterator[str]:
+    """Start `serve --transport http` on a free loopback port; yield the MCP endpoint URL."""
+    port = free_port()
+    log_path = workspace.parent / f"{workspace.name}-http.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(script), "--workspace", str(workspace), "serve", "--transport", "http", "--port", str(port), *args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=clean_environ(workspace), cwd=workspace, start_new_session=True,
+        )
+    try:
+        wait_for_port(port, timeout=30, log_path=log_path, proc=proc)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        stop_process_group(proc)
+    assert proc.returncode is not None
+
+
+@asynccontextmanager
+async def http_transport(url: str, headers: dict[str, str] | None = None) -> AsyncIterator[Any]:
+    """The SDK's streamable HTTP transport with extra headers (e.g. a bearer token)."""
+    # trust_env=False: a proxy from the environment must never see loopback traffic.
+    async with (
+        httpx2.AsyncClient(headers=headers, trust_env=False, timeout=httpx2.Timeout(30, read=300)) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams

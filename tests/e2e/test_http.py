@@ -4,17 +4,13 @@ loopback, the SDK's streamable HTTP client, and the bearer-token guard."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import httpx2
-from mcp.client.streamable_http import streamable_http_client
 
 from mlops_engineer.registry import load_registry
-from tests.e2e._support import SERVER_SCRIPT, clean_environ, error_of, sync_client
-from tests.fixtures.ports import free_port, stop_process_group, wait_for_port
+from tests.e2e._support import SERVER_SCRIPT, clean_environ, error_of, http_server, http_transport, sync_client
+from tests.fixtures.ports import free_port, stop_process_group
 
 TOOL_NAMES = [spec.name for spec in load_registry().tools()]
 INITIALIZE = {
@@ -26,32 +22,8 @@ INITIALIZE = {
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-@contextmanager
-def http_server(workspace: Path, *args: str) -> Iterator[str]:
-    """Start `serve --transport http` on a free loopback port; yield the MCP endpoint URL."""
-    port = free_port()
-    log_path = workspace.parent / f"{workspace.name}-http.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(SERVER_SCRIPT), "--workspace", str(workspace), "serve", "--transport", "http", "--port", str(port), *args],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=clean_environ(workspace), cwd=workspace, start_new_session=True,
-        )
-    try:
-        wait_for_port(port, timeout=30, log_path=log_path, proc=proc)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        stop_process_group(proc)
-    assert proc.returncode is not None
-
-
-def _mcp_http_client(headers: dict[str, str] | None = None) -> httpx2.AsyncClient:
-    # trust_env=False: a proxy from the environment must never see loopback traffic.
-    return httpx2.AsyncClient(headers=headers, trust_env=False, timeout=httpx2.Timeout(30, read=300))
-
-
 def test_http_lists_tools_and_returns_structured_errors(tmp_path: Path) -> None:
-    with http_server(tmp_path) as url, sync_client(streamable_http_client(url, http_client=_mcp_http_client())) as mcp:
+    with http_server(tmp_path) as url, sync_client(http_transport(url)) as mcp:
         assert [t.name for t in mcp.list_tools()] == TOOL_NAMES
         # The error contract is the same over HTTP.
         error = error_of(mcp.call_tool(TOOL_NAMES[0], {"operation": {"action": "nope"}}))
@@ -75,9 +47,10 @@ def test_http_token_is_required_and_accepted(tmp_path: Path) -> None:
             ok = http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer secret"})
             assert ok.status_code == 200, ok.text
 
-        client = _mcp_http_client({"Authorization": "Bearer secret"})
-        with sync_client(streamable_http_client(url, http_client=client)) as mcp:
+        with sync_client(http_transport(url, {"Authorization": "Bearer secret"})) as mcp:
             assert [t.name for t in mcp.list_tools()] == TOOL_NAMES
+    server_log = (tmp_path.parent / f"{tmp_path.name}-http.log").read_text(errors="replace")
+    assert "secret" not in server_log, "the token never reaches the server's log"
 
 
 def test_public_bind_without_token_is_refused(tmp_path: Path) -> None:

@@ -31,11 +31,18 @@ from tests.e2e._support import text_of
 MODES = ["legacy", "auto"]
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_log_run_reports_increasing_progress_with_a_total(tmp_path: Path, mode: str) -> None:
+@pytest.fixture(scope="module")
+def tracking_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared by both modes, so the embedded store's tables are created once."""
+    root = tmp_path_factory.mktemp("progress-ws")
     for name in ("a.txt", "b.txt", "c.txt"):
-        (tmp_path / name).write_text(f"artifact {name}\n")
-    server = build_server(Settings(workspace=tmp_path))
+        (root / name).write_text(f"artifact {name}\n")
+    return root
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_log_run_reports_increasing_progress_with_a_total(tracking_workspace: Path, mode: str) -> None:
+    server = build_server(Settings(workspace=tracking_workspace))
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -45,7 +52,8 @@ def test_log_run_reports_increasing_progress_with_a_total(tmp_path: Path, mode: 
         async with Client(server, mode=mode) as client:
             return await client.call_tool(
                 "track_ml_experiments",
-                {"operation": {"action": "log_run", "experiment": "progress", "params": {"lr": 0.1},
+                # A different experiment per mode: the same input twice would return the first run.
+                {"operation": {"action": "log_run", "experiment": f"progress-{mode}", "params": {"lr": 0.1},
                                "metrics": {"loss": 0.5}, "artifacts": ["a.txt", "b.txt", "c.txt"]}},
                 progress_callback=on_progress,
             )

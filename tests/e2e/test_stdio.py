@@ -37,9 +37,10 @@ MODEL_NAME = "e2e-churn"
 class Session(SyncClient):
     """The module's client, plus its workspace and what the stdio transport saw besides JSON-RPC."""
 
-    def __init__(self, client: SyncClient, workspace: Path, stderr_path: Path, stream_errors: list[Exception]) -> None:
+    def __init__(self, client: SyncClient, workspace: Path, cwd: Path, stderr_path: Path, stream_errors: list[Exception]) -> None:
         super().__init__(client.portal, client.client)
         self.workspace = workspace
+        self.cwd = cwd
         self.stderr_path = stderr_path
         self.stream_errors = stream_errors
 
@@ -47,6 +48,7 @@ class Session(SyncClient):
 @pytest.fixture(scope="module")
 def mcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     workspace = tmp_path_factory.mktemp("stdio-ws")
+    cwd = tmp_path_factory.mktemp("stdio-cwd")  # not the workspace: --workspace must win
     stderr_path = workspace.parent / f"{workspace.name}-server-stderr.log"
     stream_errors: list[Exception] = []
 
@@ -63,10 +65,10 @@ def mcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         # Merged over the SDK's minimal inherited environment (PATH, HOME, ...): nothing of
         # the developer's MLflow setup reaches the server. INFO logging proves logs go to stderr.
         env={"MLOPS_ENGINEER_CONFIG": str(workspace / "no-config.toml"), "MLOPS_ENGINEER_LOG_LEVEL": "INFO"},
-        cwd=str(workspace),
+        cwd=str(cwd),
     )
     with open(stderr_path, "w") as errlog, sync_client(stdio_client(params, errlog=errlog), message_handler=on_message) as client:
-        yield Session(client, workspace, stderr_path, stream_errors)
+        yield Session(client, workspace, cwd, stderr_path, stream_errors)
 
 
 def still_answers(mcp: Session) -> None:
@@ -304,6 +306,68 @@ def test_stdout_carried_only_json_rpc(mcp: Session) -> None:
     still_answers(mcp)
     stderr = mcp.stderr_path.read_text(errors="replace")
     assert "Traceback" not in stderr, stderr[-3000:]
+    # Everything went to the workspace given with --workspace, nothing to the server's cwd.
+    assert (mcp.workspace / ".mlops").is_dir()
+    assert os.listdir(mcp.cwd) == []
+
+
+# --------------------------------------------------------------------------- stray stdout writes
+
+# A server whose one tool writes to stdout the way SDKs do: MLflow's set_terminated prints
+# "View run ... at: <url>" with sys.stdout.write when it talks to a tracking server.
+_NOISY_SERVER = textwrap.dedent(
+    r"""
+    import os, sys
+    from pathlib import Path
+    from mlops_engineer.app import build_server
+    from mlops_engineer.contract import ToolInput, ToolOutput
+    from mlops_engineer.registry import Registry, Skill, ToolSpec
+    from mlops_engineer.settings import Settings
+
+    class Out(ToolOutput):
+        said: str
+
+    def run(inp, ctx):
+        print("noise from print()")
+        sys.stdout.write("\U0001f3c3 View run x at: http://127.0.0.1:5000/#/experiments/1/runs/x\n")
+        sys.stdout.flush()
+        os.write(1, b"noise straight to fd 1\n")
+        return Out(said="hello")
+
+    root = Path(sys.argv[1])
+    (root / "noisy").mkdir()
+    (root / "noisy" / "SKILL.md").write_text("---\nname: noisy\ndescription: d\n---\nbody\n")
+    registry = Registry()
+    registry.register(
+        Skill(id="noisy", description="d", body="body", path=root / "noisy" / "SKILL.md"),
+        ToolSpec(name="noisy", title="Noisy", description="Writes to stdout.", input_model=ToolInput,
+                 output_model=Out, run=run, summarize=lambda out: out.said),
+    )
+    build_server(Settings(workspace=root), registry).run("stdio")
+    """
+)
+
+
+def test_stray_stdout_writes_during_a_call_do_not_reach_the_wire(tmp_path: Path) -> None:
+    stream_errors: list[Exception] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, Exception):
+            stream_errors.append(message)
+
+    params = StdioServerParameters(
+        command=sys.executable, args=["-c", _NOISY_SERVER, str(tmp_path)],
+        env={"MLOPS_ENGINEER_CONFIG": str(tmp_path / "no-config.toml")}, cwd=str(tmp_path),
+    )
+    stderr_path = tmp_path / "stderr.log"
+    with open(stderr_path, "w") as errlog, sync_client(stdio_client(params, errlog=errlog), message_handler=on_message) as client:
+        result = client.call_tool("noisy", {})
+        assert not result.is_error, text_of(result)
+        assert result.structured_content == {"dry_run": False, "planned_calls": [], "said": "hello"}
+        assert [t.name for t in client.list_tools()] == ["noisy"]
+    assert stream_errors == [], stream_errors
+    stderr = stderr_path.read_text()
+    assert "noise from print()" in stderr and "View run x" in stderr and "noise straight to fd 1" in stderr, stderr
 
 
 # --------------------------------------------------------------------------- start-up imports

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mlops_engineer.optional import EXTRAS
 from mlops_engineer.registry import load_registry
-from tests.e2e._support import REPO_ROOT, error_of, sync_client, text_of
+from tests.e2e._support import REPO_ROOT, error_of, http_server, http_transport, sync_client, text_of
 
 REGISTRY = load_registry()
 SKILL_IDS = [s.id for s in REGISTRY.skills()]
@@ -55,7 +54,6 @@ class Installed:
     wheel: Path
     venv: Path
     outside: Path  # a folder outside the checkout, used as cwd and workspace
-    timings: dict[str, float]
 
     def bundled(self, path: str) -> str:
         """A file of the bundle as the wheel carries it (the checkout may have moved on since the build)."""
@@ -75,23 +73,17 @@ class Installed:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     root = tmp_path_factory.mktemp("wheel")
     uv = _uv()
-    timings: dict[str, float] = {}
-
-    start = time.monotonic()
     _run([uv, "build", "--wheel", "--out-dir", root / "dist"], cwd=REPO_ROOT)
-    timings["build"] = time.monotonic() - start
     wheels = list((root / "dist").glob("mlops_engineer-*.whl"))
     assert len(wheels) == 1, wheels
 
-    start = time.monotonic()
     _run([uv, "venv", root / "venv", "--python", "3.11"], cwd=root)
     _run([uv, "pip", "install", "--python", root / "venv" / "bin" / "python", wheels[0]], cwd=root)
-    timings["install"] = time.monotonic() - start
 
     outside = root / "outside"
     outside.mkdir()
     assert REPO_ROOT not in outside.resolve().parents
-    yield Installed(wheels[0], root / "venv", outside, timings)
+    yield Installed(wheels[0], root / "venv", outside)
 
 
 def test_wheel_carries_the_bundle(installed: Installed) -> None:
@@ -154,3 +146,12 @@ def test_stdio_session_from_the_wheel(installed: Installed) -> None:
             assert extra in EXTRAS
             assert f"mlops-engineer[{extra}]" in text_of(result)
         assert [t.name for t in mcp.list_tools()] == TOOL_NAMES, "still answering after the failed calls"
+
+
+def test_http_transport_from_the_wheel(installed: Installed) -> None:
+    """The core install can serve HTTP too (uvicorn comes with the core dependencies)."""
+    workspace = installed.outside / "ws-http"
+    workspace.mkdir()
+    with http_server(workspace, "--token", "t0ken", script=installed.script) as url:
+        with sync_client(http_transport(url, {"Authorization": "Bearer t0ken"})) as mcp:
+            assert [t.name for t in mcp.list_tools()] == TOOL_NAMES
