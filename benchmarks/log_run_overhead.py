@@ -18,7 +18,8 @@ Measured, per call:
 Warm calls: one warm-up each (it pays the MLflow import and the DB migration), then
 N interleaved rounds; median and p90 (nearest rank). Cold calls are measured
 separately, each in a fresh process: a freshly started server's first log_run (after
-initialize), and a fresh Python's `import mlflow` + client + experiment + the same logging.
+initialize), and a fresh Python's `import mlflow` + client + experiment + the same logging;
+first on a new store, then again on the store that call left.
 
     uv run python benchmarks/log_run_overhead.py [--rounds 20] [--cold-rounds 3]
 """
@@ -53,11 +54,13 @@ def params_for(label: str) -> dict[str, str | int | float | bool]:
     """10 params; `p00` is the round label, so every logged run's input differs."""
     params: dict[str, str | int | float | bool] = {"p00": label}
     for i in range(1, N_PARAMS):
-        params[f"p{i:02d}"] = [0.01 * i, i, f"value-{i}", i % 2 == 0][i % 4]
+        kinds: tuple[str | int | float | bool, ...] = (0.01 * i, i, f"value-{i}", i % 2 == 0)
+        params[f"p{i:02d}"] = kinds[i % 4]
     return params
 
 
-def metrics_for(label: str) -> dict[str, list[dict[str, float | int]]]:
+def metrics_for(label: str) -> dict[str, list[dict[str, Any]]]:
+    """10 metrics, 5 steps each: [{"value": float, "step": int}, ...]."""
     seed = int(hashlib.sha256(label.encode()).hexdigest()[:8], 16) / 2**32
     return {
         f"m{k}": [{"value": round(seed + k + 0.1 * step, 6), "step": step} for step in range(N_STEPS)]
@@ -199,7 +202,7 @@ def _versions() -> dict[str, str]:
 async def run_benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import anyio
     from mcp.client.session import ClientSession
-    from mcp.client.stdio import stdio_client
+    from mcp.client.stdio import get_default_environment, stdio_client
 
     errlog = (tmp / "server.stderr").open("w")
     cold: dict[str, list[float]] = {
@@ -215,9 +218,10 @@ async def run_benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     return await mcp_call(session, label)
 
     def first_direct_call(folder: Path) -> float:
+        # The same environment the stdio client gives the server, so neither side differs by it.
         out = subprocess.run(
             [sys.executable, __file__, "--direct-cold-worker", str(folder)],
-            check=True, capture_output=True, text=True, timeout=300,
+            check=True, capture_output=True, text=True, timeout=300, env=get_default_environment(),
         )
         return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
@@ -296,7 +300,8 @@ def report(result: dict[str, Any]) -> None:
     print(f"\n{'cold first call (s)':<22} {'n':>3} {'median':>8} {'min':>8} {'max':>8}")
     for name, values in cold.items():
         if values:
-            print(f"{name:<22} {len(values):>3} {statistics.median(values):>8.3f} {min(values):>8.3f} {max(values):>8.3f}")
+            print(f"{name:<22} {len(values):>3} {statistics.median(values):>8.3f} "
+                  f"{min(values):>8.3f} {max(values):>8.3f}")
     for store in ("new store", "store exists"):
         m, d = cold[f"mcp, {store}"], cold[f"direct, {store}"]
         if m and d:
@@ -309,7 +314,9 @@ def report(result: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20, help="Warm rounds per side (default 20).")
-    parser.add_argument("--cold-rounds", type=int, default=3, help="Cold first calls per side, each in a fresh process (default 3).")
+    parser.add_argument(
+        "--cold-rounds", type=int, default=3, help="Cold first calls per side, each in a fresh process (default 3)."
+    )
     parser.add_argument("--json", help="Also write every sample to this JSON file.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Print every sample.")
     parser.add_argument("--direct-cold-worker", metavar="DIR", help=argparse.SUPPRESS)

@@ -62,9 +62,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"http_host": args.host, "http_port": args.port, "http_token": args.token}.items() if v}
     settings = Settings(**overrides)
-    # stdout belongs to the stdio transport: every log line goes to stderr, and
-    # MLflow is asked not to print its "View run at" links.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # stdout belongs to the stdio transport: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=settings.log_level)
     server = build_server(settings)
     if args.transport == "stdio":
@@ -143,6 +141,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Our stdout is JSON-RPC (serve) or a result to parse (call): MLflow must not
+    # print its "View run at <url>" links there.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if args.workspace:
         # Through the environment, so Settings and any subprocess see the same root.
         os.environ["MLOPS_ENGINEER_WORKSPACE"] = str(Path(args.workspace).resolve())

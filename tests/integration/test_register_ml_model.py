@@ -158,3 +158,23 @@ def test_bad_versions_are_rejected_before_any_call(tools: ToolRunner) -> None:
     assert _code(lambda: _reg(tools, "set_alias", alias="champion", version="0")) == "invalid_input"
     assert _code(lambda: _reg(tools, "set_alias", alias="bad alias!", version="1")) == "invalid_input"
     assert _code(lambda: _reg(tools, "set_alias", alias="champion", version="7")) == "not_found"
+
+
+def test_version_registered_by_hand_is_found_not_duplicated(tools: ToolRunner, runs: list[str], mlflow_client) -> None:  # noqa: ANN001
+    from mlops_engineer.engines.mlflow_backend import fluent, resolve_target
+
+    with fluent(resolve_target(tools.ctx.workspace, tools.settings, tools.tracking_uri)) as mlflow:
+        by_hand = mlflow.register_model(f"runs:/{runs[0]}/model", tools.unique("churn"))
+    out = _reg(tools, "register", run_id=runs[0])
+    assert not out.version.created and out.version.version == str(by_hand.version)
+
+
+def test_archive_existing_moves_the_old_production_version(tools: ToolRunner, runs: list[str]) -> None:
+    first, second = (_reg(tools, "register", run_id=r).version.version for r in runs[:2])
+    for version in (first, second):
+        _approve(tools, version)
+    _reg(tools, "transition_stage", version=first, stage="Production")
+    assert _code(lambda: _reg(tools, "transition_stage", version=second, stage="Production", archive_existing=True)) == "needs_confirm"
+    moved = _reg(tools, "transition_stage", version=second, stage="Production", archive_existing=True, confirm=True)
+    assert moved.version.stage == "Production" and f"archived version {first}" in moved.planned_calls
+    assert {v.version: v.stage for v in _reg(tools, "describe").versions}[first] == "Archived"

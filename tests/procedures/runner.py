@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "RUN_LANGS",
     "Block",
     "BlockResult",
     "ProcedureFailed",
-    "RUN_LANGS",
     "check_results",
     "extract_runnable_blocks",
     "format_failure",

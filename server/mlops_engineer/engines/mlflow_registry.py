@@ -22,12 +22,29 @@ APPROVAL_REASON = "approval.reason"
 
 
 def find_version_for_source(client: MlflowClient, name: str, run_id: str, source_path: str) -> ModelVersion | None:
-    """An existing version of `name` built from this run's model, if any."""
+    """An existing version of `name` built from this run's model, however it was registered.
+
+    MLflow 3 stores a version's source as `models:/m-<id>` rather than the
+    `runs:/<run>/<path>` it was registered from, so a version made by hand is
+    recognised through its logged model's name and source run.
+    """
+    artifact_path = source_path.rsplit("/", 1)[-1]
     versions = client.search_model_versions(f"name = '{_quote(name)}' and run_id = '{_quote(run_id)}'")
     for version in sorted(versions, key=lambda v: int(v.version)):
-        if version.source.rstrip("/").endswith(source_path.strip("/")) or version.tags.get("mlops_engineer.source") == source_path:
+        if version.tags.get("mlops_engineer.source") == source_path or version.source.rstrip("/") == source_path:
+            return version
+        if version.source.startswith("models:/m-") and _logged_model_name(client, version.source) == artifact_path:
             return version
     return None
+
+
+def _logged_model_name(client: MlflowClient, source: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_logged_model(source.removeprefix("models:/")).name)
+    except MlflowException:
+        return None
 
 
 def client_has_model(client: MlflowClient, name: str) -> bool:
@@ -64,6 +81,23 @@ def register_from_run(
     if description:
         client.update_model_version(name, version.version, description=description)
     return client.get_model_version(name, version.version), True
+
+
+def transition_stage(client: MlflowClient, name: str, version: str, stage: str, archive_existing: bool) -> list[str]:
+    """Move `version` to `stage`; with `archive_existing`, archive the others in that stage first.
+
+    We archive one version at a time instead of passing `archive_existing_versions`
+    to MLflow: that flag fails on PostgreSQL-backed servers (a type mismatch in
+    MLflow's query under psycopg 3). Returns the versions archived.
+    """
+    archived = []
+    if archive_existing and stage in ("Staging", "Production"):
+        for other in client.search_model_versions(f"name = '{_quote(name)}'"):
+            if str(other.version) != str(version) and other.current_stage == stage:
+                client.transition_model_version_stage(name, str(other.version), "Archived")
+                archived.append(str(other.version))
+    client.transition_model_version_stage(name, version, stage)
+    return archived
 
 
 def approval_status(version: ModelVersion) -> str:

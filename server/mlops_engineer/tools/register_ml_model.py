@@ -241,7 +241,7 @@ def _delete_alias(op: DeleteAlias, inp: RegisterInput, ctx: ToolContext, client:
 
 
 def _transition(op: TransitionStage, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
-    from mlops_engineer.engines.mlflow_registry import approval_status
+    from mlops_engineer.engines.mlflow_registry import approval_status, transition_stage
     from mlops_engineer.errors import ToolError
 
     mv = client.get_model_version(op.name, op.version)
@@ -257,8 +257,9 @@ def _transition(op: TransitionStage, inp: RegisterInput, ctx: ToolContext, clien
         return
     if op.stage == "Archived" or op.archive_existing:
         _needs_confirm(inp, "archive model versions")
-    client.transition_model_version_stage(op.name, op.version, op.stage, archive_existing_versions=op.archive_existing)
+    archived = transition_stage(client, op.name, op.version, op.stage, op.archive_existing)
     out.version = _info(client, op.name, op.version)
+    out.planned_calls += [f"archived version {v}" for v in archived]
 
 
 def _request_approval(op: RequestApproval, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
