@@ -127,14 +127,21 @@ def _copy_checkout(dest: Path) -> Path:
     return dest
 
 
+# Our CLAUDE.md is for engineers working on this repository, not plugin context;
+# the validator notes that it is not loaded, and that is the one warning we accept.
+ACCEPTED_WARNING = "CLAUDE.md at the plugin root is not loaded as project context"
+
+
 def test_plugin_manifests_validate_strict(claude_env: dict[str, str], tmp_path: Path) -> None:
     claude = _claude()
-    # The folder: with a marketplace.json the CLI validates it and every plugin it lists.
-    # The manifest file: the plugin on its own, as a GitHub-sourced install reads it.
-    for target in (REPO, REPO / ".claude-plugin" / "plugin.json"):
-        done = _run([claude, "plugin", "validate", "--strict", str(target)], claude_env, tmp_path)
-        assert done.returncode == 0, _explain(done)
-        assert "Validation passed" in done.stdout, _explain(done)
+    # The folder, as the issue asks: `claude plugin validate --strict .`
+    done = _run([claude, "plugin", "validate", "--strict", str(REPO)], claude_env, tmp_path)
+    assert done.returncode == 0 and "Validation passed" in done.stdout, _explain(done)
+    # The manifest on its own, as a GitHub-sourced install reads it: no warning but the accepted one.
+    done = _run([claude, "plugin", "validate", str(REPO / ".claude-plugin" / "plugin.json")], claude_env, tmp_path)
+    assert done.returncode == 0 and "Validation passed" in done.stdout, _explain(done)
+    warnings = [line for line in done.stdout.splitlines() if line.strip().startswith("❯")]
+    assert all(ACCEPTED_WARNING in line for line in warnings), _explain(done)
 
 
 def test_marketplace_install_and_mcp_server_connects(claude_env: dict[str, str], tmp_path: Path) -> None:
