@@ -21,3 +21,4 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     for name in [n for n in os.environ if n.startswith("MLOPS_ENGINEER_")]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLOPS_ENGINEER_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("MLOPS_ENGINEER_CACHE_DIR", str(tmp_path / "catalog-cache"))

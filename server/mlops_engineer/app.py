@@ -19,12 +19,13 @@ from mcp.server.mcpserver.resources.types import FunctionResource
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from mlops_engineer import __version__
 from mlops_engineer.bundle import bundle_path
 from mlops_engineer.errors import ToolError
-from mlops_engineer.registry import Registry, Skill, ToolSpec, load_registry
+from mlops_engineer.catalog import ToolCard, builtin_catalog, cards_from_registry
+from mlops_engineer.registry import Registry, Skill, ToolSpec
 from mlops_engineer.runtime import ToolContext, execute
 from mlops_engineer.settings import Settings
 from mlops_engineer.workspace import Workspace
@@ -55,17 +56,17 @@ def error_result(error: ToolError) -> CallToolResult:
     )
 
 
-def _annotations(spec: ToolSpec) -> ToolAnnotations:
+def _annotations(card: ToolCard) -> ToolAnnotations:
     return ToolAnnotations(
-        title=spec.title,
-        read_only_hint=spec.hints.read_only,
-        destructive_hint=spec.hints.destructive,
-        idempotent_hint=spec.hints.idempotent,
-        open_world_hint=spec.hints.open_world,
+        title=card.title,
+        read_only_hint=card.hints.read_only,
+        destructive_hint=card.hints.destructive,
+        idempotent_hint=card.hints.idempotent,
+        open_world_hint=card.hints.open_world,
     )
 
 
-def _tool(spec: ToolSpec, skill: Skill, settings: Settings, workspace: Workspace) -> Tool:
+def _tool(card: ToolCard, settings: Settings, workspace: Workspace) -> Tool:
     async def handler(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
         async def send_progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.report_progress(done, total, message)
@@ -76,14 +77,16 @@ def _tool(spec: ToolSpec, skill: Skill, settings: Settings, workspace: Workspace
             except Exception:  # the client may be gone; progress is best-effort
                 logger.debug("progress notification dropped", exc_info=True)
 
+        def call() -> tuple[ToolSpec, BaseModel]:
+            spec = card.load()  # the tool's module is imported on its first call
+            return spec, execute(spec, arguments, tool_ctx)
+
         tool_ctx = ToolContext(workspace=workspace, settings=settings, on_progress=on_progress)
         try:
             # The SDK would run a sync tool in a thread too; abandoning it on cancel
             # lets the client's cancel return at once while the thread stops at its
             # next progress/cancellation point.
-            output = await anyio.to_thread.run_sync(
-                execute, spec, arguments, tool_ctx, abandon_on_cancel=True
-            )
+            spec, output = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             tool_ctx.cancelled.set()
             raise
@@ -94,19 +97,18 @@ def _tool(spec: ToolSpec, skill: Skill, settings: Settings, workspace: Workspace
             structured_content=output.model_dump(mode="json"),
         )
 
-    description = (
-        f"{spec.description}\n\nProcedure: prompt '{skill.id}' or resource {skill.uri}."
-    )
     return Tool(
         fn=handler,
-        name=spec.name,
-        title=spec.title,
-        description=description,
-        parameters=spec.input_model.model_json_schema(),
-        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=spec.output_model),
+        name=card.name,
+        title=card.title,
+        description=card.description,
+        parameters=card.input_schema,
+        # The schema is published as computed; `execute` already guarantees the
+        # output is an instance of the tool's output model.
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=card.output_schema),
         is_async=True,
         context_kwarg="ctx",
-        annotations=_annotations(spec),
+        annotations=_annotations(card),
     )
 
 
@@ -122,18 +124,19 @@ def _text_resource(uri: str, name: str, description: str, text_fn: Any) -> Funct
 
 
 def build_server(settings: Settings, registry: Registry | None = None) -> MCPServer:
-    registry = registry if registry is not None else load_registry()
+    """The server for `registry`, or for the built-in skills (from the catalog cache) when None."""
+    cards = builtin_catalog() if registry is None else cards_from_registry(registry)
     workspace = Workspace(settings.workspace)
-    tools = [_tool(spec, skill, settings, workspace) for skill, spec in zip(registry.skills(), registry.tools(), strict=True)]
     server: MCPServer = MCPServer(
         name="mlops-engineer",
         title="MLOps engineer",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=tools,
+        tools=[_tool(card, settings, workspace) for card in cards],
         log_level=settings.log_level,
     )
-    for skill in registry.skills():
+    for card in cards:
+        skill = card.skill
         server.add_prompt(_skill_prompt(skill))
         server.add_resource(
             _text_resource(skill.uri, skill.id, skill.description, lambda path=skill.path: path.read_text("utf-8"))

@@ -30,9 +30,14 @@ class RegistryError(RuntimeError):
 class Skill:
     id: str
     description: str
-    body: str
     path: Path
     metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def body(self) -> str:
+        """The procedure after the frontmatter, read when asked for (prompts are rare, starts are not)."""
+        match = _FRONTMATTER.match(self.path.read_text("utf-8"))
+        return match.group(2) if match else ""
 
     @property
     def tool_name(self) -> str:
@@ -91,7 +96,6 @@ def parse_skill(path: Path) -> Skill:
     return Skill(
         id=skill_id,
         description=str(meta.get("description") or "").strip(),
-        body=match.group(2),
         path=path,
         metadata={str(k): "" if v is None else str(v) for k, v in (meta.get("metadata") or {}).items()},
     )
@@ -113,6 +117,9 @@ class Registry:
         if spec.name != skill.tool_name:
             raise RegistryError(f"skill {skill.id!r} must be served by tool {skill.tool_name!r}, not {spec.name!r}")
         self._entries[skill.id] = (skill, spec)
+
+    def entries(self) -> list[tuple[Skill, ToolSpec]]:
+        return [self._entries[k] for k in sorted(self._entries)]
 
     def skills(self) -> list[Skill]:
         return [self._entries[k][0] for k in sorted(self._entries)]

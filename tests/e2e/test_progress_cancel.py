@@ -112,7 +112,7 @@ def _looping_server(workspace: Path, probe: Probe) -> MCPServer:
     skill_file = workspace / "skills" / "slow-loop" / "SKILL.md"
     skill_file.parent.mkdir(parents=True)
     skill_file.write_text("---\nname: slow-loop\ndescription: Loop slowly.\n---\n# Slow loop\n\nWait.\n")
-    skill = Skill(id="slow-loop", description="Loop slowly.", body="# Slow loop\n\nWait.\n", path=skill_file)
+    skill = Skill(id="slow-loop", description="Loop slowly.", path=skill_file)
     spec = ToolSpec(
         name="slow_loop", title="Slow loop", description="Loops 100 times, 50 ms a step, reporting progress.",
         input_model=LoopInput, output_model=LoopOutput, run=run,

@@ -339,7 +339,7 @@ _NOISY_SERVER = textwrap.dedent(
     (root / "noisy" / "SKILL.md").write_text("---\nname: noisy\ndescription: d\n---\nbody\n")
     registry = Registry()
     registry.register(
-        Skill(id="noisy", description="d", body="body", path=root / "noisy" / "SKILL.md"),
+        Skill(id="noisy", description="d", path=root / "noisy" / "SKILL.md"),
         ToolSpec(name="noisy", title="Noisy", description="Writes to stdout.", input_model=ToolInput,
                  output_model=Out, run=run, summarize=lambda out: out.said),
     )

@@ -17,7 +17,7 @@ from mlops_engineer.settings import Settings
 def test_build_server_serves_the_registry_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.unit.test_registry import _skill, _spec
 
-    monkeypatch.setattr(app, "load_registry", lambda: pytest.fail("load_registry must not be called"))
+    monkeypatch.setattr(app, "builtin_catalog", lambda: pytest.fail("the built-in catalog must not be loaded"))
     registry = Registry()
     registry.register(_skill("only-one"), _spec("only_one"))
     server = build_server(Settings(workspace=tmp_path), registry=registry)
@@ -35,6 +35,6 @@ def test_build_server_serves_an_empty_registry_as_given(tmp_path: Path, monkeypa
     def load_registry() -> Registry:
         raise AssertionError("build_server loaded the built-in registry although one was passed")
 
-    monkeypatch.setattr(app, "load_registry", load_registry)
+    monkeypatch.setattr(app, "builtin_catalog", load_registry)
     server = build_server(Settings(workspace=tmp_path), registry=Registry())
     assert anyio.run(server.list_tools) == []

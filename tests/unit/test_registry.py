@@ -177,7 +177,7 @@ def _spec(name: str) -> ToolSpec:
 
 
 def _skill(skill_id: str) -> Skill:
-    return Skill(id=skill_id, description="d", body="b", path=Path(f"/x/{skill_id}/SKILL.md"))
+    return Skill(id=skill_id, description="d", path=Path(f"/x/{skill_id}/SKILL.md"))
 
 
 def test_register_keeps_a_stable_sorted_order() -> None:

@@ -1,0 +1,140 @@
+"""What `tools/list` shows, without importing a tool until it is called.
+
+Building a tool's JSON schemas means importing its module and letting pydantic
+build its models: ~20 ms a tool, paid at every server start and growing with
+each skill. The catalog is computed once, cached on disk keyed by a hash of
+the package's source files, the skills and the library versions, and read back
+in a few milliseconds on every later start. Any change to those files gives a
+new key, so a stale catalog is never served.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_engineer import __version__
+from mlops_engineer.bundle import bundle_path
+from mlops_engineer.optional import installed_version
+from mlops_engineer.registry import Hints, Registry, RegistryError, Skill, ToolSpec, load_registry
+
+logger = logging.getLogger("mlops_engineer")
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+TOOLS_PACKAGE = "mlops_engineer.tools"
+
+
+@dataclass(frozen=True)
+class ToolCard:
+    """A tool as clients see it, plus the way to load its implementation."""
+
+    skill: Skill
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    hints: Hints
+    load: Callable[[], ToolSpec]
+
+
+def card_for(skill: Skill, spec: ToolSpec) -> ToolCard:
+    return ToolCard(
+        skill=skill,
+        name=spec.name,
+        title=spec.title,
+        description=f"{spec.description}\n\nProcedure: prompt '{skill.id}' or resource {skill.uri}.",
+        input_schema=spec.input_model.model_json_schema(),
+        output_schema=spec.output_model.model_json_schema(),
+        hints=spec.hints,
+        load=lambda: spec,
+    )
+
+
+def cards_from_registry(registry: Registry) -> list[ToolCard]:
+    return [card_for(skill, spec) for skill, spec in registry.entries()]
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("MLOPS_ENGINEER_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlops-engineer"
+
+
+def fingerprint(skills_dir: Path) -> str:
+    """Changes whenever anything that shapes a schema or a skill does."""
+    digest = hashlib.sha256()
+    for name in ("pydantic", "pydantic-core", "mcp"):
+        digest.update(f"{name}={installed_version(name)};".encode())
+    digest.update(f"mlops-engineer={__version__};".encode())
+    files = sorted(_PACKAGE_DIR.rglob("*.py")) + sorted(skills_dir.glob("*/SKILL.md"))
+    for path in files:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+@functools.cache
+def _import_spec(module_name: str, expected_name: str) -> ToolSpec:
+    spec = getattr(importlib.import_module(module_name), "TOOL", None)
+    if not isinstance(spec, ToolSpec) or spec.name != expected_name:
+        raise RegistryError(f"{module_name} must define TOOL = ToolSpec(name={expected_name!r}, ...)")
+    return spec
+
+
+def _card_from_json(entry: dict[str, Any]) -> ToolCard:
+    skill = Skill(id=entry["skill_id"], description=entry["skill_description"],
+                  path=Path(entry["skill_path"]), metadata=entry["skill_metadata"])
+    module_name = f"{TOOLS_PACKAGE}.{entry['name']}"
+    return ToolCard(
+        skill=skill, name=entry["name"], title=entry["title"], description=entry["description"],
+        input_schema=entry["input_schema"], output_schema=entry["output_schema"], hints=Hints(**entry["hints"]),
+        load=functools.partial(_import_spec, module_name, entry["name"]),
+    )
+
+
+def _card_to_json(card: ToolCard) -> dict[str, Any]:
+    return {
+        "skill_id": card.skill.id, "skill_description": card.skill.description,
+        "skill_path": str(card.skill.path), "skill_metadata": card.skill.metadata,
+        "name": card.name, "title": card.title, "description": card.description,
+        "input_schema": card.input_schema, "output_schema": card.output_schema, "hints": asdict(card.hints),
+    }
+
+
+def builtin_catalog() -> list[ToolCard]:
+    """The built-in tools, from the cache when it matches the installed files, else built and cached."""
+    skills_dir = bundle_path("skills")
+    cache_file = cache_dir() / f"catalog-{fingerprint(skills_dir)}.json"
+    try:
+        return [_card_from_json(entry) for entry in json.loads(cache_file.read_text("utf-8"))]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no cache yet, or an unreadable one: build it
+
+    cards = cards_from_registry(load_registry(skills_dir, TOOLS_PACKAGE))
+    _write_cache(cache_file, [_card_to_json(card) for card in cards])
+    return cards
+
+
+def _write_cache(path: Path, data: list[dict[str, Any]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalog-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+        for stale in path.parent.glob("catalog-*.json"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:  # a read-only home only costs speed
+        logger.debug("catalog cache not written: %s", exc)
