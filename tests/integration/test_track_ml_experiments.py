@@ -170,3 +170,17 @@ def test_password_in_tracking_uri_is_never_shown(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as error:
         tools(TRACK, {"action": "create_experiment", "name": "x"})
     assert "s3cret" not in str(error.value) and "***" in str(error.value)
+
+
+def test_fluent_calls_leave_no_global_mlflow_state(tools: ToolRunner) -> None:
+    import os
+
+    import mlflow
+
+    from mlops_engineer.engines.mlflow_backend import fluent, resolve_target
+
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), os.environ.get("MLFLOW_TRACKING_URI"))
+    target = resolve_target(tools.ctx.workspace, tools.settings, tools.tracking_uri)
+    with fluent(target) as inside:
+        assert inside.get_tracking_uri() == target.tracking_uri
+    assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), os.environ.get("MLFLOW_TRACKING_URI")) == before

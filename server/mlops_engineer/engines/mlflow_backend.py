@@ -8,6 +8,7 @@ the call or in the settings switches to team mode.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,14 +67,26 @@ def make_client(target: MlflowTarget) -> MlflowClient:
 def fluent(target: MlflowTarget) -> Iterator[Any]:
     """The `mlflow` module pointed at `target`, for the APIs that exist only in fluent form."""
     mlflow = import_optional("mlflow", "tracking")
+    import mlflow.tracking._model_registry.utils as registry_state
+    import mlflow.tracking._tracking_service.utils as tracking_state
+
     with _FLUENT_LOCK:
-        previous = mlflow.get_tracking_uri()
+        # set_tracking_uri/set_registry_uri change module globals *and* export
+        # MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI; put all four back afterwards, so
+        # no later client (or our own settings) inherits this call's backend.
+        saved_globals = (tracking_state._tracking_uri, registry_state._registry_uri)
+        saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(target.tracking_uri)
         mlflow.set_registry_uri(target.registry_uri)
         try:
             yield mlflow
         finally:
-            mlflow.set_tracking_uri(previous)
+            tracking_state._tracking_uri, registry_state._registry_uri = saved_globals
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def translate_errors(target: MlflowTarget) -> contextlib.AbstractContextManager[None]:

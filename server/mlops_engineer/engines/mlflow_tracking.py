@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -45,10 +46,10 @@ def get_or_create_experiment(
                 f"Experiment '{name}' exists but is deleted.",
                 f"Restore it (`mlflow experiments restore --experiment-id {existing.experiment_id}`) or pick another name.",
             )
-        for key, value in (tags or {}).items():
-            if existing.tags.get(key) != value:
-                client.set_experiment_tag(existing.experiment_id, key, value)
-        return client.get_experiment(existing.experiment_id), False
+        changed = {k: v for k, v in (tags or {}).items() if existing.tags.get(k) != v}
+        for key, value in changed.items():
+            client.set_experiment_tag(existing.experiment_id, key, value)
+        return (client.get_experiment(existing.experiment_id) if changed else existing), False
     location = None
     if target.artifact_root is not None:
         location = (target.artifact_root / _safe_folder(name)).as_uri()
@@ -107,9 +108,27 @@ def find_run_by_digest(client: MlflowClient, experiment_id: str, digest: str) ->
     return runs[0] if runs else None
 
 
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    run_name: str
+    experiment_id: str
+    status: str
+    artifact_uri: str
+    params: int
+    metrics: int
+    created: bool
+
+    @classmethod
+    def from_run(cls, run: Run, created: bool) -> LoggedRun:
+        info = run.info
+        return cls(info.run_id, info.run_name or "", info.experiment_id, info.status, info.artifact_uri or "",
+                   len(run.data.params), len(run.data.metrics), created)
+
+
 def log_run(
     client: MlflowClient, target: MlflowTarget, request: RunRequest, step: Callable[[str], None]
-) -> tuple[Run, bool]:
+) -> LoggedRun:
     """Log a complete run, or return the run an identical earlier call logged.
 
     If anything fails midway the run is marked FAILED, so a retry (which only
@@ -118,7 +137,7 @@ def log_run(
     if request.digest:
         previous = find_run_by_digest(client, request.experiment_id, request.digest)
         if previous is not None:
-            return previous, False
+            return LoggedRun.from_run(previous, created=False)
 
     from mlflow.entities import Metric, Param, RunTag
 
@@ -151,7 +170,11 @@ def log_run(
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
-    return client.get_run(run_id), True
+    # Answer from what we logged rather than reading the run back: one request fewer.
+    logged = LoggedRun.from_run(run, created=True)
+    return dataclasses.replace(
+        logged, status="FINISHED", params=len(request.params), metrics=len({m.key for m in request.metrics})
+    )
 
 
 def read_table(path: Path) -> Any:

@@ -310,24 +310,24 @@ def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget,
         done[0] += 1
         ctx.progress(done[0], steps, message)
 
-    logged, created = engine.log_run(client, target, request, step)  # type: ignore[arg-type]
+    logged = engine.log_run(client, target, request, step)  # type: ignore[arg-type]
     ctx.progress(steps, steps, "run finished")
-    model_uri = f"runs:/{logged.info.run_id}/{op.model.name}" if op.model else None
+    model_uri = f"runs:/{logged.run_id}/{op.model.name}" if op.model else None
     base.run = RunInfo(
-        run_id=logged.info.run_id,
-        run_name=logged.info.run_name or "",
-        experiment_id=logged.info.experiment_id,
-        status=logged.info.status,
-        artifact_uri=logged.info.artifact_uri or "",
-        created=created,
-        params=len(logged.data.params),
-        metrics=len(logged.data.metrics),
+        run_id=logged.run_id,
+        run_name=logged.run_name,
+        experiment_id=logged.experiment_id,
+        status=logged.status,
+        artifact_uri=logged.artifact_uri,
+        created=logged.created,
+        params=logged.params,
+        metrics=logged.metrics,
         artifacts=[ctx.workspace.relative(p) for p in artifacts],
         model_uri=model_uri,
     )
-    base.planned_calls = ["create run, log batch, upload artifacts, log inputs, set FINISHED"] if created else ["found identical finished run"]
+    base.planned_calls = ["create run, log batch, upload artifacts, log inputs, set FINISHED"] if logged.created else ["found identical finished run"]
     if model_uri:
-        base.next_steps = [f"Register it: register_ml_model with operation {{\"action\": \"register\", \"name\": \"<model name>\", \"run_id\": \"{logged.info.run_id}\"}}"]
+        base.next_steps = [f"Register it: register_ml_model with operation {{\"action\": \"register\", \"name\": \"<model name>\", \"run_id\": \"{logged.run_id}\"}}"]
     return base
 
 
