@@ -126,7 +126,6 @@ def direct_log_like_tool(client: Any, folder: Path, label: str) -> str:
     """The MLflow calls the tool makes for one new run, without MCP or the tool layer."""
     digest = hashlib.sha256(json.dumps(tool_arguments(label), sort_keys=True).encode()).hexdigest()
     experiment = client.get_experiment_by_name(EXPERIMENT)
-    experiment = client.get_experiment(experiment.experiment_id)
     existing = client.search_runs(
         [experiment.experiment_id],
         filter_string=f"tags.`bench.digest` = '{digest}' and attributes.status = 'FINISHED'",
@@ -139,7 +138,6 @@ def direct_log_like_tool(client: Any, folder: Path, label: str) -> str:
     client.log_batch(run_id, metrics=metrics, params=params)
     client.log_artifact(run_id, str(folder / ARTIFACT_NAME))
     client.set_terminated(run_id, "FINISHED")
-    client.get_run(run_id)
     return run_id
 
 
