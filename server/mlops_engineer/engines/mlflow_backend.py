@@ -13,7 +13,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
@@ -24,6 +26,13 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlops_engineer.settings import Settings
+
+# The input field every MLflow-backed tool shares.
+TrackingUri = Annotated[
+    str | None,
+    Field(description="MLflow tracking URI for team mode, e.g. http://mlflow:5000. "
+          "Omit for the embedded SQLite store in the workspace (.mlops/mlflow.db)."),
+]
 
 EMBEDDED_DB = "mlflow.db"
 EMBEDDED_ARTIFACTS = "mlartifacts"

@@ -4,8 +4,9 @@ and the validation gate that decides whether a candidate may replace the champio
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
 
 from mlops_engineer.engines.mlflow_backend import MlflowTarget, fluent
 from mlops_engineer.errors import ToolError
@@ -134,8 +135,9 @@ def run_metric(client: MlflowClient, version: ModelVersion, metric: str) -> floa
     return float(value)
 
 
-@dataclass
-class GateDecision:
+class GateDecision(BaseModel):
+    """The validation gate's verdict, with the numbers it was reached on."""
+
     passed: bool
     metric: str | None
     goal: Literal["maximize", "minimize"]
@@ -157,14 +159,19 @@ def validation_gate(
         reason = "no current champion" if champion is None else "candidate already holds the alias"
         value = run_metric(client, candidate, metric) if metric and candidate.run_id else None
         held_by = None if champion is None else str(champion.version)
-        return GateDecision(True, metric, goal, value, held_by, None, min_improvement, None, reason)
+        return GateDecision(passed=True, metric=metric, goal=goal, candidate_value=value, champion_version=held_by,
+                            champion_value=None, min_improvement=min_improvement, improvement=None, reason=reason)
     if metric is None:
-        return GateDecision(False, None, goal, None, str(champion.version), None, min_improvement, None,
-                            "a champion exists, so promotion needs a metric to compare on")
+        return GateDecision(passed=False, metric=None, goal=goal, candidate_value=None,
+                            champion_version=str(champion.version), champion_value=None,
+                            min_improvement=min_improvement, improvement=None,
+                            reason="a champion exists, so promotion needs a metric to compare on")
     cand, champ = run_metric(client, candidate, metric), run_metric(client, champion, metric)
     improvement = cand - champ if goal == "maximize" else champ - cand
     passed = improvement > 0 and improvement >= min_improvement
     better = "beats" if passed else "does not beat"
     reason = (f"candidate {metric}={cand:.6g} {better} champion v{champion.version} {metric}={champ:.6g} "
               f"by the required margin {min_improvement:g} (improvement {improvement:.6g}, goal {goal})")
-    return GateDecision(passed, metric, goal, cand, str(champion.version), champ, min_improvement, improvement, reason)
+    return GateDecision(passed=passed, metric=metric, goal=goal, candidate_value=cand,
+                        champion_version=str(champion.version), champion_value=champ,
+                        min_improvement=min_improvement, improvement=improvement, reason=reason)

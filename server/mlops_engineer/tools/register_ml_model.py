@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
+from mlops_engineer.engines.mlflow_backend import TrackingUri
+from mlops_engineer.engines.mlflow_registry import GateDecision
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
@@ -122,9 +124,7 @@ Operation = Annotated[
 
 class RegisterInput(ToolInput):
     operation: Operation = Field(description="What to do; `action` selects the operation.")
-    tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking/registry URI (team mode). Omit for the embedded SQLite store."
-    )
+    tracking_uri: TrackingUri = None
 
 
 class VersionInfo(BaseModel):
@@ -139,18 +139,6 @@ class VersionInfo(BaseModel):
     created: bool | None = Field(default=None, description="For register: false when this run was already registered.")
 
 
-class GateResult(BaseModel):
-    passed: bool
-    metric: str | None
-    goal: Goal
-    candidate_value: float | None
-    champion_version: str | None
-    champion_value: float | None
-    min_improvement: float
-    improvement: float | None
-    reason: str
-
-
 class RegisterOutput(ToolOutput):
     action: str
     mode: Literal["embedded", "server"]
@@ -159,7 +147,7 @@ class RegisterOutput(ToolOutput):
     version: VersionInfo | None = None
     versions: list[VersionInfo] = Field(default_factory=list, description="For describe: newest 50 versions.")
     aliases: dict[str, str] = Field(default_factory=dict, description="alias -> version after the call (unchanged in a dry run).")
-    gate: GateResult | None = None
+    gate: GateDecision | None = None
     promoted: bool | None = None
     files: list[FileChange] = Field(default_factory=list)
     next_steps: list[str] = Field(default_factory=list)
@@ -305,7 +293,7 @@ def _promote(op: Promote, inp: RegisterInput, ctx: ToolContext, client: MlflowCl
         )
     champion = reg.alias_version(client, op.name, op.alias)
     decision = reg.validation_gate(client, candidate, champion, op.metric, op.goal, op.min_improvement)
-    out.gate = GateResult(**decision.__dict__)
+    out.gate = decision
     out.promoted = False
     if not decision.passed:
         out.version = _info(client, op.name, op.version)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 from typing import TYPE_CHECKING
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
+from mlops_engineer.engines.mlflow_backend import TrackingUri
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
@@ -112,9 +113,7 @@ Operation = Annotated[SetupTracking | CreateExperiment | LogRun | CompareRuns, F
 
 class TrackInput(ToolInput):
     operation: Operation = Field(description="What to do; `action` selects the operation.")
-    tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking URI (team mode). Omit for the embedded SQLite store in the workspace."
-    )
+    tracking_uri: TrackingUri = None
 
 
 class ExperimentInfo(BaseModel):
