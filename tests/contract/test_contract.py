@@ -98,6 +98,16 @@ def test_agent_lists_exactly_the_skills() -> None:
         assert meta.get(key), f"agent frontmatter lacks {key!r}"
 
 
+def test_agent_may_call_every_tool() -> None:
+    """A subagent with a `tools` list sees only those: each skill's MCP tool must be on it,
+    under the name Claude Code gives a plugin server's tools."""
+    meta, _ = _split(AGENT)
+    tools = {t.strip() for t in str(meta["tools"]).split(",")}
+    for skill_id in SKILL_FOLDERS:
+        name = f"mcp__plugin_mlops-engineer_mlops-engineer__{skill_id.replace('-', '_')}"
+        assert name in tools, f"agent tools lack {name}"
+
+
 # --- each SKILL.md -------------------------------------------------------------------------------
 
 
