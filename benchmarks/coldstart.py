@@ -31,7 +31,6 @@ import textwrap
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
 from typing import TextIO
 
 import anyio

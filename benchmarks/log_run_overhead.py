@@ -276,7 +276,7 @@ async def run_benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         warm["mcp"].append(await mcp_call(session, f"round-{i}"))
                     warm["dry run"].append(await mcp_call(session, f"round-{i}", dry_run=True))
                     if args.verbose:
-                        print("  round %2d: " % i + " ".join(f"{k} {v[-1] * 1000:.1f}ms" for k, v in warm.items()))
+                        print(f"  round {i:2d}: " + " ".join(f"{k} {v[-1] * 1000:.1f}ms" for k, v in warm.items()))
     errlog.close()
     return {"cold": cold, "warmup": warmup, "warm": warm}
 

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict
 
 from mlops_engineer import __version__
 from mlops_engineer.bundle import bundle_path
-from mlops_engineer.errors import ToolError
 from mlops_engineer.catalog import ToolCard, builtin_catalog, cards_from_registry
+from mlops_engineer.errors import ToolError
 from mlops_engineer.registry import Registry, Skill, ToolSpec
 from mlops_engineer.runtime import ToolContext, execute
 from mlops_engineer.settings import Settings

@@ -16,3 +16,9 @@ def redact_text(text: str) -> str:
     """Replace passwords in `scheme://user:pass@host` and `?token=` style secrets with ***."""
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", text)
+
+
+def without_credentials(uri: str) -> str:
+    """The URI with any `user:password@` removed, for files we render (clients read
+    credentials from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD instead)."""
+    return _USERINFO.sub(lambda m: m["scheme"], uri)

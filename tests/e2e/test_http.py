@@ -9,7 +9,14 @@ from pathlib import Path
 import httpx
 
 from mlops_engineer.registry import load_registry
-from tests.e2e._support import SERVER_SCRIPT, clean_environ, error_of, http_server, http_transport, sync_client
+from tests.e2e._support import (
+    SERVER_SCRIPT,
+    clean_environ,
+    error_of,
+    http_server,
+    http_transport,
+    sync_client,
+)
 from tests.fixtures.ports import free_port, stop_process_group
 
 TOOL_NAMES = [spec.name for spec in load_registry().tools()]

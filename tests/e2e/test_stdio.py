@@ -22,7 +22,15 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
 from mlops_engineer.registry import load_registry
-from tests.e2e._support import REPO_ROOT, SERVER_SCRIPT, SyncClient, clean_environ, error_of, sync_client, text_of
+from tests.e2e._support import (
+    REPO_ROOT,
+    SERVER_SCRIPT,
+    SyncClient,
+    clean_environ,
+    error_of,
+    sync_client,
+    text_of,
+)
 
 REGISTRY = load_registry()
 TOOL_NAMES = [spec.name for spec in REGISTRY.tools()]

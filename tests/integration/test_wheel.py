@@ -17,7 +17,14 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mlops_engineer.optional import EXTRAS
 from mlops_engineer.registry import load_registry
-from tests.e2e._support import REPO_ROOT, error_of, http_server, http_transport, sync_client, text_of
+from tests.e2e._support import (
+    REPO_ROOT,
+    error_of,
+    http_server,
+    http_transport,
+    sync_client,
+    text_of,
+)
 
 REGISTRY = load_registry()
 SKILL_IDS = [s.id for s in REGISTRY.skills()]

@@ -68,3 +68,10 @@ def test_password_containing_at_sign_is_fully_redacted() -> None:
     out = redact_text("postgresql://user:p@ssw0rd@db:5432/mlflow")
     assert "ssw0rd" not in out
     assert out.endswith("@db:5432/mlflow")
+
+
+def test_without_credentials_drops_user_and_password() -> None:
+    from mlops_engineer.redact import without_credentials
+
+    assert without_credentials("http://alice:s3cret@mlflow:5000") == "http://mlflow:5000"
+    assert without_credentials("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

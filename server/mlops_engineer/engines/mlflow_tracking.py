@@ -139,7 +139,7 @@ def log_run(
         if previous is not None:
             return LoggedRun.from_run(previous, created=False)
 
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     tags = dict(request.tags)
     if request.digest:

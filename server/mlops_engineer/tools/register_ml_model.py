@@ -157,7 +157,12 @@ DESTRUCTIVE_HINT = "Call with dry_run=true to see what changes, then with confir
 
 
 def run(inp: RegisterInput, ctx: ToolContext) -> RegisterOutput:
-    from mlops_engineer.engines.mlflow_backend import check_reachable, make_client, resolve_target, translate_errors
+    from mlops_engineer.engines.mlflow_backend import (
+        check_reachable,
+        make_client,
+        resolve_target,
+        translate_errors,
+    )
 
     op = inp.operation
     target = resolve_target(ctx.workspace, ctx.settings, inp.tracking_uri)

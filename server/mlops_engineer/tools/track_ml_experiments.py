@@ -14,11 +14,9 @@ Actions (field `operation.action`):
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
-
-from typing import TYPE_CHECKING
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.mlflow_backend import TrackingUri
@@ -170,7 +168,12 @@ class TrackOutput(ToolOutput):
 
 
 def run(inp: TrackInput, ctx: ToolContext) -> TrackOutput:
-    from mlops_engineer.engines.mlflow_backend import check_reachable, make_client, resolve_target, translate_errors
+    from mlops_engineer.engines.mlflow_backend import (
+        check_reachable,
+        make_client,
+        resolve_target,
+        translate_errors,
+    )
 
     target = resolve_target(ctx.workspace, ctx.settings, inp.tracking_uri)
     base = TrackOutput(action=inp.operation.action, mode=target.mode, tracking_uri=target.display_uri, dry_run=inp.dry_run)
@@ -202,11 +205,13 @@ def _setup(op: SetupTracking, inp: TrackInput, ctx: ToolContext, target: MlflowT
     from mlops_engineer.engines.mlflow_backend import check_reachable, make_client, translate_errors
     from mlops_engineer.engines.mlflow_tracking import get_or_create_experiment
     from mlops_engineer.optional import installed_version
+    from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
 
     values = {
         "experiment": op.experiment,
-        "tracking_uri": "http://127.0.0.1:%d" % op.mlflow_port if target.mode == "server" else target.tracking_uri,
+        # Snippets default to the store in use; credentials stay out of files.
+        "tracking_uri": without_credentials(target.tracking_uri),
         "mlflow_port": op.mlflow_port,
         "bucket": op.bucket,
         "mlflow_version": installed_version("mlflow") or "3.5.0",
