@@ -134,7 +134,7 @@ def test_compare_runs_best_diff_history_and_csv(tools: ToolRunner) -> None:
     comparison = out.comparison
     assert comparison.best.run_name == "r24" and comparison.best.value == pytest.approx(0.74)
     assert "lr" in comparison.differing_params and "depth" not in comparison.differing_params
-    assert [p.step for p in comparison.history["loss"]] == [0, 1, 2]
+    assert [p["step"] for p in comparison.history["loss"].rows] == [0, 1, 2]
     assert comparison.runs.total_rows == 25 and len(comparison.runs.rows) == 20
     csv_path = tools.root / comparison.runs.full_result_path
     assert len(csv_path.read_text().strip().splitlines()) == 26
@@ -184,3 +184,17 @@ def test_fluent_calls_leave_no_global_mlflow_state(tools: ToolRunner) -> None:
     with fluent(target) as inside:
         assert inside.get_tracking_uri() == target.tracking_uri
     assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), os.environ.get("MLFLOW_TRACKING_URI")) == before
+
+
+def test_long_comparisons_stay_small(tools: ToolRunner) -> None:
+    curve = [{"value": 1.0 / (s + 1), "step": s} for s in range(500)]
+    params = {f"p{k:02d}": "x" * 40 for k in range(60)}
+    for i in range(22):
+        _log(tools, run_name=f"r{i}", params={**params, **{f"p{k:02d}": f"{i}-{k}" for k in range(60)}},
+             metrics={"auc": i / 100, "loss": curve})
+    out = tools(TRACK, {"action": "compare_runs", "experiment": tools.unique("churn"), "metric": "auc", "history": ["loss"]})
+    assert len(out.model_dump_json()) < 80_000  # ~20k tokens
+    loss = out.comparison.history["loss"]
+    assert loss.total_rows == 500 and len(loss.rows) == 100
+    assert len((tools.root / loss.full_result_path).read_text().splitlines()) == 501
+    assert len(out.comparison.differing_params) == 30

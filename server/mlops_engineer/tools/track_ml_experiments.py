@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.mlflow_backend import TrackingUri
-from mlops_engineer.output import TablePreview
+from mlops_engineer.output import PREVIEW_ROWS, TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from mlops_engineer.engines.mlflow_backend import MlflowTarget
 
 Scalar = str | int | float | bool
+# Bounds that keep a comparison's answer to a few thousand tokens whatever the runs hold.
+MAX_DIFF_PARAMS = 30
+HISTORY_POINTS = 100
 Framework = Literal["sklearn", "xgboost", "pytorch"]
 
 
@@ -103,7 +106,7 @@ class CompareRuns(StrictModel):
     filter: str = Field(default="", description="MLflow search filter, e.g. \"params.model = 'rf'\".")
     run_ids: list[str] = Field(default_factory=list, description="Compare exactly these runs instead of searching.")
     max_results: int = Field(default=100, ge=1, le=5000)
-    history: list[str] = Field(default_factory=list, description="Metrics whose full history to return for the best run.")
+    history: list[str] = Field(default_factory=list, max_length=10, description="Metrics whose history (step, value) to return for the best run.")
 
 
 Operation = Annotated[SetupTracking | CreateExperiment | LogRun | CompareRuns, Field(discriminator="action")]
@@ -141,19 +144,16 @@ class BestRun(BaseModel):
     value: float
 
 
-class MetricPointOut(BaseModel):
-    step: int
-    value: float
-    timestamp_ms: int
-
-
 class Comparison(BaseModel):
     runs: TablePreview
     best: BestRun | None = None
     differing_params: dict[str, dict[str, str | None]] = Field(
-        default_factory=dict, description="param -> {run_id: value}, for params that differ (up to 50 params)."
+        default_factory=dict,
+        description=f"param -> {{run_id: value}} for params that differ among the first {PREVIEW_ROWS} runs (at most {MAX_DIFF_PARAMS} params).",
     )
-    history: dict[str, list[MetricPointOut]] = Field(default_factory=dict)
+    history: dict[str, TablePreview] = Field(
+        default_factory=dict, description="metric -> its (step, value, timestamp_ms) rows for the best run; long curves go to a CSV."
+    )
 
 
 class TrackOutput(ToolOutput):
@@ -366,10 +366,10 @@ def _compare(op: CompareRuns, ctx: ToolContext, client: object, base: TrackOutpu
         best = scored[0]
         comparison.best = BestRun(run_id=best.run_id, run_name=best.run_name, metric=op.metric or "", value=best.metrics[op.metric or ""])
         for key in op.history:
-            comparison.history[key] = [
-                MetricPointOut(step=s, value=v, timestamp_ms=t) for s, v, t in engine.metric_history(client, best.run_id, key)  # type: ignore[arg-type]
-            ][:1000]
-    comparison.differing_params = dict(list(engine.differing_params(rows[:50]).items())[:50])
+            points = [{"step": st, "value": v, "timestamp_ms": t} for st, v, t in engine.metric_history(client, best.run_id, key)]  # type: ignore[arg-type]
+            comparison.history[key] = preview_table(ctx.workspace, f"history-{key}", points, limit=HISTORY_POINTS)
+    differing = engine.differing_params(rows[:PREVIEW_ROWS])
+    comparison.differing_params = dict(list(differing.items())[:MAX_DIFF_PARAMS])
     base.comparison = comparison
     base.planned_calls = [f"search runs in {names} filter={filter_string!r} order={order}"]
     return base
