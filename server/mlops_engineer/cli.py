@@ -82,7 +82,9 @@ def _cmd_skills(args: argparse.Namespace) -> int:
     registry = load_registry()
     if args.skills_command == "list":
         for skill in registry.skills():
-            print(f"{skill.id:32} {skill.tool_name:32} {skill.description.split('. ')[0]}")
+            summary = skill.description.split(". ")[0]
+            summary = summary if len(summary) <= 80 else summary[:77].rsplit(" ", 1)[0] + "..."
+            print(f"{skill.id:28} {skill.tool_name:28} {summary}")
         return 0
     try:
         print(registry.skill(args.skill_id).path.read_text("utf-8"), end="")
