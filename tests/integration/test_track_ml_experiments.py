@@ -198,3 +198,13 @@ def test_long_comparisons_stay_small(tools: ToolRunner) -> None:
     assert loss.total_rows == 500 and len(loss.rows) == 100
     assert len((tools.root / loss.full_result_path).read_text().splitlines()) == 501
     assert len(out.comparison.differing_params) == 30
+
+
+def test_setup_against_a_dead_server_writes_nothing(tmp_path: Path) -> None:
+    from tests.fixtures.ports import free_port
+
+    tools = ToolRunner(tmp_path, f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(ToolError) as error:
+        tools(TRACK, {"action": "setup", "experiment": "x"})
+    assert error.value.code == "backend_unreachable"
+    assert not (tmp_path / "mlops").exists()

@@ -223,20 +223,23 @@ def _setup(op: SetupTracking, inp: TrackInput, ctx: ToolContext, target: MlflowT
         files[f"{op.output_dir}/.env.example"] = render_template("tracking/env.example.j2", **values)
     for framework in op.autolog:
         files[f"{op.output_dir}/autolog_{framework}.py"] = render_template(f"tracking/autolog_{framework}.py.j2", **values)
-    base.files = write_files(ctx.workspace, files, dry_run=inp.dry_run, confirm=inp.confirm)
     base.planned_calls = [f"get or create experiment '{op.experiment}'"]
-    if not inp.dry_run:
-        check_reachable(target)
-        with translate_errors(target):
-            experiment, created = get_or_create_experiment(make_client(target), target, op.experiment)
-        base.experiment = _experiment_info(experiment, created)
-    base.next_steps = [
-        f"Team server: cd {op.output_dir} && cp .env.example .env && docker compose up -d --build, "
-        f"then set MLFLOW_TRACKING_URI=http://127.0.0.1:{op.mlflow_port}." if op.team_stack else "",
-        f"Run a snippet: MLFLOW_TRACKING_URI={target.display_uri} python {op.output_dir}/autolog_sklearn.py",
-        "Log runs with action log_run; compare them with action compare_runs.",
-    ]
-    base.next_steps = [s for s in base.next_steps if s]
+    if inp.dry_run:
+        base.files = write_files(ctx.workspace, files, dry_run=True, confirm=inp.confirm)
+        return base
+    check_reachable(target)  # before writing: a call that fails changes nothing
+    base.files = write_files(ctx.workspace, files, dry_run=False, confirm=inp.confirm)
+    with translate_errors(target):
+        experiment, created = get_or_create_experiment(make_client(target), target, op.experiment)
+    base.experiment = _experiment_info(experiment, created)
+    if op.team_stack:
+        base.next_steps.append(
+            f"Team server: cd {op.output_dir} && cp .env.example .env && docker compose up -d --build, "
+            f"then set MLFLOW_TRACKING_URI=http://127.0.0.1:{op.mlflow_port}."
+        )
+    if op.autolog:
+        base.next_steps.append(f"Try a snippet: python {op.output_dir}/autolog_{op.autolog[0]}.py")
+    base.next_steps.append("Log runs with action log_run; compare them with action compare_runs.")
     return base
 
 
