@@ -98,13 +98,9 @@ def fluent(target: MlflowTarget) -> Iterator[Any]:
                     os.environ[key] = value
 
 
-def translate_errors(target: MlflowTarget) -> contextlib.AbstractContextManager[None]:
-    """Map MLflow's exceptions to ToolErrors that say what to do."""
-    return _translate(target)
-
-
 @contextlib.contextmanager
-def _translate(target: MlflowTarget) -> Iterator[None]:
+def translate_errors(target: MlflowTarget) -> Iterator[None]:
+    """Map MLflow's exceptions to ToolErrors that say what to do."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -113,10 +109,10 @@ def _translate(target: MlflowTarget) -> Iterator[None]:
         raise
     except MlflowException as exc:
         code = getattr(exc, "error_code", "")
-        text = redact_text(exc.message if hasattr(exc, "message") else str(exc))
+        text = redact_text(str(getattr(exc, "message", exc)))
         if code == "RESOURCE_DOES_NOT_EXIST":
             raise ToolError("not_found", text, "Check the name, id or version; `describe`/`compare_runs` list what exists.") from exc
-        if code in ("RESOURCE_ALREADY_EXISTS",):
+        if code == "RESOURCE_ALREADY_EXISTS":
             raise ToolError("conflict", text) from exc
         if code == "INVALID_PARAMETER_VALUE":
             raise ToolError("invalid_input", text) from exc
