@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
+from _common import versions
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -204,17 +205,6 @@ def _paired_ratio(samples: list[Sample], ref: list[Sample]) -> float:
     return statistics.median(s.tools_list_s / ref_by_round[s.round] for s in samples if s.round in ref_by_round)
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("mcp", "mlflow", "mlops-engineer"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
 
 async def main_async(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mlops-coldstart-"))
@@ -247,7 +237,7 @@ async def main_async(args: argparse.Namespace) -> int:
                       "(see benchmarks/README.md for --mlflow-python)\n")
 
         print(f"python: {PYTHON}")
-        print("versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()))
+        print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
         print(f"machine: {os.cpu_count()} cpus (nproc {len(os.sched_getaffinity(0))}), {platform.machine()}, "
               f"load average at start {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"rounds: {args.warmup} warm-up (not counted) + {args.rounds}, interleaved\n")
@@ -296,7 +286,7 @@ async def main_async(args: argparse.Namespace) -> int:
             Path(args.json).write_text(
                 json.dumps(
                     {
-                        "versions": _versions(),
+                        "versions": versions(),
                         "load_end": os.getloadavg(),
                         "samples": [asdict(s) for samples in by_server.values() for s in samples],
                     },

@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import versions
+
 EXPERIMENT = "bench-log-run"
 ARTIFACT_NAME = "artifact.txt"
 ARTIFACT_TEXT = "".join(f"line {i}: a small artifact for the log_run benchmark\n" for i in range(40))  # ~2 KB
@@ -185,17 +187,6 @@ def _ms(x: float) -> str:
     return f"{x * 1000:9.1f}"
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("mcp", "mlflow", "mlops-engineer"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
 
 async def run_benchmark(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     import anyio
@@ -327,7 +318,7 @@ def main() -> int:
 
     # MLflow logs its store migrations at INFO; keep the report readable (also for the workers).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()))
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     print(f"machine: nproc {len(os.sched_getaffinity(0))}, {platform.machine()}, "
           f"load average at start {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"each run: {N_PARAMS} params, {N_METRICS} metrics x {N_STEPS} steps, 1 artifact "
@@ -345,7 +336,7 @@ def main() -> int:
     report(result)
     print(f"load average at end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"versions": _versions(), **result}, indent=2))
+        Path(args.json).write_text(json.dumps({"versions": versions(), **result}, indent=2))
     return 0
 
 
