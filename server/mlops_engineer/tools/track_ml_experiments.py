@@ -404,6 +404,7 @@ TOOL = ToolSpec(
     output_model=TrackOutput,
     run=run,
     summarize=summarize,
-    hints=Hints(read_only=False, destructive=False, idempotent=True, open_world=True),
+    # destructive: `setup` with confirm=true overwrites a rendered file the user edited.
+    hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
     input_hint='Set operation.action to one of: setup, create_experiment, log_run, compare_runs; e.g. {"operation": {"action": "create_experiment", "name": "churn"}}.',
 )
