@@ -16,7 +16,6 @@ import importlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from mlops_engineer import __version__
 from mlops_engineer.bundle import bundle_path
 from mlops_engineer.optional import installed_version
 from mlops_engineer.registry import Hints, Registry, RegistryError, Skill, ToolSpec, load_registry
+from mlops_engineer.workspace import atomic_write_bytes
 
 logger = logging.getLogger("mlops_engineer")
 
@@ -128,11 +128,7 @@ def builtin_catalog() -> list[ToolCard]:
 
 def _write_cache(path: Path, data: list[dict[str, Any]]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalog-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, json.dumps(data).encode("utf-8"))
         for stale in path.parent.glob("catalog-*.json"):
             if stale != path:
                 stale.unlink(missing_ok=True)

@@ -100,14 +100,13 @@ def run_demo(workspace_dir: str | None = None) -> int:
     def call(tool: str, operation: dict[str, Any]) -> Any:
         return execute(registry.tool(tool), {"operation": operation}, ctx)
 
-    say = print
-    say(f"mlops-engineer demo — workspace {root}\n")
+    print(f"mlops-engineer demo — workspace {root}\n")
     try:
         results = _train(workspace)
         for r in results:
-            say(f"trained {r['run_name']:16} roc_auc={r['metrics']['roc_auc']:.4f} accuracy={r['metrics']['accuracy']:.4f}")
+            print(f"trained {r['run_name']:16} roc_auc={r['metrics']['roc_auc']:.4f} accuracy={r['metrics']['accuracy']:.4f}")
         setup = call("track_ml_experiments", {"action": "setup", "experiment": EXPERIMENT})
-        say(f"tracking: {setup.mode} store {setup.tracking_uri}")
+        print(f"tracking: {setup.mode} store {setup.tracking_uri}")
 
         runs = {}
         for r in results:
@@ -119,15 +118,15 @@ def run_demo(workspace_dir: str | None = None) -> int:
                 "model": {"path": r["model_path"], "input_example": "data/churn_features_sample.csv"},
             })
             runs[r["run_name"]] = out.run
-            say(f"run {out.run.run_id} {r['run_name']}: {'logged' if out.run.created else 'already logged'}")
+            print(f"run {out.run.run_id} {r['run_name']}: {'logged' if out.run.created else 'already logged'}")
 
         best = call("track_ml_experiments", {"action": "compare_runs", "experiment": EXPERIMENT, "metric": GATE_METRIC}).comparison.best
-        say(f"best run by {GATE_METRIC}: {best.run_name} ({best.value:.4f})")
+        print(f"best run by {GATE_METRIC}: {best.run_name} ({best.value:.4f})")
 
         versions = {}
         for name, run in runs.items():
             versions[name] = call("register_ml_model", {"action": "register", "name": MODEL, "run_id": run.run_id}).version
-            say(f"registered {name} as {MODEL} v{versions[name].version}")
+            print(f"registered {name} as {MODEL} v{versions[name].version}")
 
         described = call("register_ml_model", {"action": "describe", "name": MODEL})
         if "champion" not in described.aliases:
@@ -135,27 +134,27 @@ def run_demo(workspace_dir: str | None = None) -> int:
             baseline = versions["baseline-logreg"].version
             _approve(call, baseline)
             call("register_ml_model", {"action": "promote", "name": MODEL, "version": baseline, "metric": GATE_METRIC})
-            say(f"baseline v{baseline} is the current champion")
+            print(f"baseline v{baseline} is the current champion")
 
         challenger = versions[best.run_name].version
         _approve(call, challenger)
         promoted = call("register_ml_model", {
             "action": "promote", "name": MODEL, "version": challenger, "metric": GATE_METRIC, "min_improvement": 0.005,
         })
-        say(f"validation gate: {promoted.gate.reason}")
-        say(f"champion is now v{promoted.aliases.get('champion')} (previous: v{promoted.aliases.get('previous', '-')})")
+        print(f"validation gate: {promoted.gate.reason}")
+        print(f"champion is now v{promoted.aliases.get('champion')} (previous: v{promoted.aliases.get('previous', '-')})")
         card = call("register_ml_model", {"action": "model_card", "name": MODEL, "version": promoted.aliases["champion"]})
     except ToolError as error:
         print(f"demo failed: {error}")
         return 1
 
-    say("\nWhere things are:")
-    say(f"  tracking store   {root / '.mlops' / 'mlflow.db'}")
-    say(f"  artifacts        {root / '.mlops' / 'mlartifacts'}")
-    say(f"  model card       {root / card.files[0].path}")
-    say(f"  team stack       {root / 'mlops' / 'tracking' / 'docker-compose.yml'}")
-    say(f"  browse           mlflow ui --backend-store-uri sqlite:///{root / '.mlops' / 'mlflow.db'}")
-    say(f"  load champion    mlflow.pyfunc.load_model('models:/{MODEL}@champion')")
+    print("\nWhere things are:")
+    print(f"  tracking store   {root / '.mlops' / 'mlflow.db'}")
+    print(f"  artifacts        {root / '.mlops' / 'mlartifacts'}")
+    print(f"  model card       {root / card.files[0].path}")
+    print(f"  team stack       {root / 'mlops' / 'tracking' / 'docker-compose.yml'}")
+    print(f"  browse           mlflow ui --backend-store-uri sqlite:///{root / '.mlops' / 'mlflow.db'}")
+    print(f"  load champion    mlflow.pyfunc.load_model('models:/{MODEL}@champion')")
     return 0
 
 

@@ -53,22 +53,22 @@ class Workspace:
         return path.resolve().relative_to(self.root).as_posix()
 
     def write_bytes(self, path: str | Path, data: bytes) -> Path:
-        """Write atomically: a reader sees the old file or the new one, never half of it."""
-        target = self.resolve(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            if target.exists():
-                os.chmod(tmp, target.stat().st_mode & 0o7777)
-            else:
-                os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write_bytes(self.resolve(path), data)
 
     def write_text(self, path: str | Path, text: str) -> Path:
         return self.write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> Path:
+    """Write atomically: a reader sees the old file or the new one, never half of it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
