@@ -1,6 +1,7 @@
-"""Every skill whose SKILL.md has runnable blocks is run end to end, twice: against the
-embedded default (no MLFLOW_TRACKING_URI: a local SQLite store in the workspace) and
-against a real MLflow tracking server (PostgreSQL + S3 artifacts).
+"""Every skill whose SKILL.md has runnable blocks is run end to end against the embedded
+default (no MLFLOW_TRACKING_URI: a local SQLite store in the workspace), and again
+against a real MLflow tracking server (PostgreSQL + S3 artifacts) when its runnable
+blocks use MLflow.
 
 The convention is documented in docs/runnable-procedures.md.
 """
@@ -35,8 +36,15 @@ def _skills_with_runnable_blocks() -> list[Path]:
     return found
 
 
+def _uses_mlflow(skill_md: Path) -> bool:
+    """A procedure whose runnable blocks never mention MLflow would run the same twice."""
+    blocks = extract_runnable_blocks(skill_md.read_text(encoding="utf-8"))
+    return any("mlflow" in block.code.lower() for block in blocks)
+
+
 RUNNABLE_SKILLS = _skills_with_runnable_blocks()
 SKILL_PARAMS = [pytest.param(p, id=p.parent.name) for p in RUNNABLE_SKILLS]
+MLFLOW_SKILL_PARAMS = [pytest.param(p, id=p.parent.name) for p in RUNNABLE_SKILLS if _uses_mlflow(p)]
 
 
 def _base_env() -> dict[str, str]:
@@ -71,7 +79,7 @@ def test_procedure_embedded(skill_md: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.server
-@pytest.mark.parametrize("skill_md", SKILL_PARAMS)
+@pytest.mark.parametrize("skill_md", MLFLOW_SKILL_PARAMS)
 def test_procedure_server(skill_md: Path, tmp_path: Path, mlflow_server, s3_server) -> None:
     """MLFLOW_TRACKING_URI points at a real tracking server (PostgreSQL + S3)."""
     env = _base_env()
