@@ -126,14 +126,32 @@ def open_repo(root: Path) -> Iterator[Repo]:
     repo_module = load()
     if not is_dvc_project(root):
         raise ToolError("not_found", f"{root} is not a DVC project (no .dvc folder).", "Run action init first.")
-    # DVC resolves some paths (stage cache, targets, messages) against the current directory,
-    # as its command line always runs in the project: do the same, one project at a time.
-    with _CWD_LOCK, contextlib.chdir(root), translate_errors():
+    with _in_project(root), translate_errors():
         repo = repo_module.Repo(str(root))
         try:
             yield repo
         finally:
             repo.close()
+
+
+@contextmanager
+def _in_project(root: Path) -> Iterator[None]:
+    """Run DVC as its command line would, and keep its files in the workspace.
+
+    DVC resolves some paths (stage cache, targets) against the current directory, so we
+    enter the project, one project at a time. Its per-project index ("site cache") would
+    go to /var/tmp/dvc; DVC_SITE_CACHE_DIR keeps it in the git-ignored .dvc/tmp instead,
+    unless the user chose a place.
+    """
+    with _CWD_LOCK, contextlib.chdir(root):
+        chosen = os.environ.get("DVC_SITE_CACHE_DIR")
+        if chosen is None:
+            os.environ["DVC_SITE_CACHE_DIR"] = str(root / ".dvc" / "tmp" / "site-cache")
+        try:
+            yield
+        finally:
+            if chosen is None:
+                os.environ.pop("DVC_SITE_CACHE_DIR", None)
 
 
 def init(root: Path, *, git_init: bool) -> None:
@@ -147,7 +165,7 @@ def init(root: Path, *, git_init: bool) -> None:
             raise AssertionError("the caller checks for git first")
         Git.init(str(root)).close()
         top = root
-    with _CWD_LOCK, contextlib.chdir(root), translate_errors():
+    with _in_project(root), translate_errors():
         repo = repo_module.Repo.init(str(root), subdir=top != root)
         repo.close()
 

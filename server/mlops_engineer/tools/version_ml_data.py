@@ -407,9 +407,21 @@ def _pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
         result = repo.pull(targets=_targets(ctx, paths), remote=remote, force=inp.confirm)
         stats = result.get("stats", {}) if isinstance(result, dict) else {}
         base.transferred = int(stats.get("fetched", 0))
-        base.restored = sorted({p for key in ("added", "modified") for p in (stats.get(key) or [])})[:MAX_LIST]
+        base.restored = _changed_paths(ctx, result)[:MAX_LIST]
         ctx.progress(1, 1, "pulled")
     return base
+
+
+def _changed_paths(ctx: ToolContext, result: Any) -> list[str]:
+    """Workspace paths `dvc checkout`/`pull` added or modified (folders end with /)."""
+    if not isinstance(result, dict):
+        return []
+    found = set()
+    for key in ("added", "modified"):
+        for raw in result.get(key) or []:
+            path = Path(raw) if Path(raw).is_absolute() else ctx.workspace.root / raw
+            found.add(ctx.workspace.relative(path) + ("/" if str(raw).endswith(("/", "\\")) else ""))
+    return sorted(found)
 
 
 def _data_status(repo: Repo, ctx: ToolContext, paths: list[Path], remote: str | None, check_remote: bool) -> DataStatus:
@@ -451,7 +463,7 @@ def _checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Versi
     from mlops_engineer.engines.dvc_repo import dvc_files_at_revision, file_at_revision, load, open_repo
 
     load()
-    from dvc.exceptions import CheckoutError
+    from dvc.exceptions import CheckoutError, DownloadError
 
     paths = _resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root) as repo:
@@ -474,38 +486,51 @@ def _checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Versi
         ]
         # Uncommitted data edits would be lost: ask before overwriting them.
         local = repo.data_status(targets=[t for t in data_targets if Path(t).exists() and not t.endswith("dvc.lock")] or None)
-        dirty = sorted({p for kind in ("modified", "added", "deleted") for p in (local.get("uncommitted") or {}).get(kind, [])})
+        dirty = sorted({p for kind in ("modified", "added") for p in (local.get("uncommitted") or {}).get(kind, [])})
         if dirty and not inp.confirm and not inp.dry_run:
             raise ToolError("needs_confirm", f"These files have changes not recorded by DVC and would be overwritten: {', '.join(dirty[:MAX_LIST])}.", "Track them first (action track), or call again with confirm=true to discard the changes.")
         if inp.dry_run:
             base.restored = [ctx.workspace.relative(p) for p in changes]
             return base
-        if any(_remote_configured(repo)):
-            ctx.progress(0, 2, f"fetching the data of {sha[:12]}")
-            repo.fetch(revs=[sha], workspace=False)
-        before = {p: p.read_text("utf-8") if p.exists() else None for p in changes}
-        for path in changes:
-            ctx.workspace.write_text(path, wanted[path])
-        ctx.progress(1, 2, "checking out")
-        with_lock = [t for t in data_targets if not t.endswith("dvc.lock")]
+    before = {p: p.read_text("utf-8") if p.exists() else None for p in changes}
+    for path in changes:
+        ctx.workspace.write_text(path, wanted[path])
+    with_lock = [t for t in data_targets if not t.endswith("dvc.lock")]
+    scope = (with_lock or None) if paths else None
+    # A fresh Repo reads the restored .dvc files; fetch in workspace mode, because a remote
+    # path in the committed config is relative and only resolves against the real folder.
+
+    def put_back(missing: str, cause: Exception | None = None) -> ToolError:
+        for path, text in before.items():  # the .dvc files as they were: the workspace is unchanged
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                ctx.workspace.write_text(path, text)
+        return ToolError(
+            "not_found", f"The data of {op.rev} is neither in the cache nor on the remote: {missing}.",
+            "Push it from a clone that has it (action push), or configure the remote that holds it.",
+        )
+
+    with open_repo(ctx.workspace.root) as repo:
         try:
-            result = repo.checkout(targets=(with_lock or None) if paths else None, force=True)
+            if _remote_configured(repo):
+                ctx.progress(0, 2, f"fetching the data of {sha[:12]}")
+                repo.fetch(targets=scope)
+            # Checked before checkout, which deletes a file whose new content it cannot find.
+            absent = repo.data_status(targets=scope).get("not_in_cache") or []
+        except DownloadError as exc:
+            raise put_back(str(exc)) from exc
+        except BaseException:
+            put_back("")
+            raise
+        if absent:
+            raise put_back(", ".join(sorted(absent)[:MAX_LIST]))
+        ctx.progress(1, 2, "checking out")
+        try:
+            result = repo.checkout(targets=scope, force=True)
         except CheckoutError as exc:
-            for path, text in before.items():  # put the .dvc files back: the workspace stays as it was
-                if text is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    ctx.workspace.write_text(path, text)
-            try:
-                repo.checkout(targets=(with_lock or None) if paths else None, force=True, allow_missing=True)
-            except Exception:  # noqa: BLE001 - best effort: the error below is what matters
-                pass
-            raise ToolError(
-                "not_found", f"The data of {op.rev} is neither in the cache nor on the remote: {', '.join(map(str, exc.target_infos))}.",
-                "Push it from a clone that has it (action push), or configure the remote that holds it.",
-            ) from exc
-        restored = {p for key in ("added", "modified") for p in (result.get(key) or [])}
-        base.restored = sorted(restored | {ctx.workspace.relative(p) for p in changes})[:MAX_LIST]
+            raise put_back(", ".join(map(str, exc.target_infos))) from exc
+        base.restored = sorted(set(_changed_paths(ctx, result)) | {ctx.workspace.relative(p) for p in changes})[:MAX_LIST]
         ctx.progress(2, 2, "checked out")
     base.next_steps = [f"The .dvc files now match {op.rev}; commit them to keep this version, or checkout HEAD to go back."]
     return base
