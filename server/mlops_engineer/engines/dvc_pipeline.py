@@ -214,7 +214,7 @@ def validate_stages(
                 raise ToolError(
                     "invalid_input",
                     f"Stage '{stage.name}' reads params {', '.join(missing)}, which are not in {PARAMS_FILE}.",
-                    f"Add them to the params mapping, or remove them from the stage's params list.",
+                    "Add them to the params mapping, or remove them from the stage's params list.",
                 )
 
     cycle = _find_cycle(edges, names)

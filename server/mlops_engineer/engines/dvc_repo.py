@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass

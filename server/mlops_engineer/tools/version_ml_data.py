@@ -280,6 +280,8 @@ def _init(op: Init, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
 
     root = ctx.workspace.root
     remote_url = dvc_repo.parse_remote_url(op.local_remote, ctx.workspace) if op.local_remote else None
+    if remote_url and remote_url.kind != "local":
+        raise ToolError("invalid_input", f"local_remote must be a folder in the workspace, not {remote_url.display}.", "Add cloud remotes with action add_remote.")
     needs_git = dvc_repo.git_root(root) is None
     needs_dvc = not dvc_repo.is_dvc_project(root)
     dvc_repo.load()  # a missing extra is reported before anything is planned or written
@@ -460,7 +462,12 @@ def _status(op: Status, inp: VersionDataInput, ctx: ToolContext, base: VersionDa
 
 
 def _checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import dvc_files_at_revision, file_at_revision, load, open_repo
+    from mlops_engineer.engines.dvc_repo import (
+        dvc_files_at_revision,
+        file_at_revision,
+        load,
+        open_repo,
+    )
 
     load()
     from dvc.exceptions import CheckoutError, DownloadError
