@@ -117,6 +117,10 @@ def test_add_push_delete_cache_pull_gives_the_same_checksums(dvc: Dvc) -> None:
     csv.write_text("a,b\n1,2\n")
     changed = dvc("status").status
     assert changed.changed == {"modified": ["data/train.csv"]}
+    assert _error(lambda: dvc("pull")).code == "needs_confirm"  # the edit is not silently lost
+    assert csv.read_text() == "a,b\n1,2\n"
+    assert "data/train.csv" in dvc("pull", confirm=True).restored
+    assert _md5(csv) == before["data/train.csv"]
 
 
 def test_checkout_a_previous_revision_and_back(dvc: Dvc) -> None:

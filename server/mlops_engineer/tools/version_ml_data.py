@@ -405,6 +405,9 @@ def _pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
         if inp.dry_run:
             base.status = _data_status(repo, ctx, paths, remote, False)
             return base
+        dirty = _unrecorded_edits(repo, _targets(ctx, paths))
+        if dirty and not inp.confirm:
+            raise ToolError("needs_confirm", f"These files have changes not recorded by DVC and would be overwritten: {', '.join(dirty[:MAX_LIST])}.", "Track them first (action track), or call again with confirm=true to discard the changes.")
         ctx.progress(0, 1, f"pulling from {remote}")
         result = repo.pull(targets=_targets(ctx, paths), remote=remote, force=inp.confirm)
         stats = result.get("stats", {}) if isinstance(result, dict) else {}
@@ -412,6 +415,12 @@ def _pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
         base.restored = _changed_paths(ctx, result)[:MAX_LIST]
         ctx.progress(1, 1, "pulled")
     return base
+
+
+def _unrecorded_edits(repo: Repo, targets: list[str] | None) -> list[str]:
+    """Workspace data that differs from its .dvc record: a checkout would overwrite it."""
+    local = repo.data_status(targets=targets)
+    return sorted({p for kind in ("modified", "added") for p in (local.get("uncommitted") or {}).get(kind, [])})
 
 
 def _changed_paths(ctx: ToolContext, result: Any) -> list[str]:
@@ -492,8 +501,7 @@ def _checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Versi
             "dvc checkout" + (" --force" if inp.confirm else ""),
         ]
         # Uncommitted data edits would be lost: ask before overwriting them.
-        local = repo.data_status(targets=[t for t in data_targets if Path(t).exists() and not t.endswith("dvc.lock")] or None)
-        dirty = sorted({p for kind in ("modified", "added") for p in (local.get("uncommitted") or {}).get(kind, [])})
+        dirty = _unrecorded_edits(repo, [t for t in data_targets if Path(t).exists() and not t.endswith("dvc.lock")] or None)
         if dirty and not inp.confirm and not inp.dry_run:
             raise ToolError("needs_confirm", f"These files have changes not recorded by DVC and would be overwritten: {', '.join(dirty[:MAX_LIST])}.", "Track them first (action track), or call again with confirm=true to discard the changes.")
         if inp.dry_run:
