@@ -606,7 +606,7 @@ def _repro(op: Repro, inp: VersionDataInput, ctx: ToolContext, base: VersionData
     if not ws.resolve("dvc.yaml").exists():
         raise ToolError("not_found", "There is no dvc.yaml in the workspace.", "Write one with action write_pipeline.")
     with open_repo(ws.root) as repo:
-        names = {s.name for s in repo.index.stages if getattr(s, "name", None)}
+        names = {s.name for s in repo.index.stages if getattr(s, "name", None)} if op.targets else set()
         unknown = [t for t in op.targets if t not in names]
         if unknown:
             raise ToolError("not_found", f"No stage named {', '.join(unknown)} in dvc.yaml; stages: {', '.join(sorted(names))}.", "Give stage names from dvc.yaml.")
@@ -648,8 +648,8 @@ def _repro(op: Repro, inp: VersionDataInput, ctx: ToolContext, base: VersionData
             ) from exc
         base.stages = seen
         outs = []
-        for stage in repo.index.stages:
-            if getattr(stage, "name", None):
+        for stage in repo.index.stages if op.git_commit else []:
+            if isinstance(stage, PipelineStage):  # git-tracked outputs (metrics), and the .gitignore of cached ones
                 outs += [Path(o.fs_path) if not o.use_cache else Path(o.fs_path).parent / ".gitignore" for o in stage.outs]
         base.git_commit = _commit(repo, ctx, [ws.root / "dvc.lock", ws.root / "dvc.yaml", ws.root / "params.yaml", *outs], op.git_commit)
     ran = [s.stage for s in base.stages if s.status == "ran"]
