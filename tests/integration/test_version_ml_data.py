@@ -344,3 +344,18 @@ def test_demo_step_versions_the_churn_csvs_once(tmp_path: Path, capsys: pytest.C
     second = capsys.readouterr().out
     assert "already set up" in second and "already has the data" in second and "already committed" in second
     assert _git(tmp_path, "rev-list", "--count", "HEAD") == commits == "1\n"
+
+
+def test_cancelling_a_repro_stops_between_stages(dvc: Dvc) -> None:
+    stages = [{"name": "first", "cmd": "echo 1 > first.txt", "outs": ["first.txt"]},
+              {"name": "second", "cmd": "echo 2 > second.txt", "deps": ["first.txt"], "outs": ["second.txt"]}]
+    dvc("write_pipeline", stages=stages)
+
+    def cancel_after_first(done: float, total: float | None, message: str | None) -> None:
+        if message == "stage first":  # checked again before the next stage starts
+            dvc.runner.ctx.cancelled.set()
+
+    dvc.runner.ctx.on_progress = cancel_after_first
+    error = _error(lambda: dvc("repro"))
+    assert error.code == "cancelled"
+    assert (dvc.root / "first.txt").exists() and not (dvc.root / "second.txt").exists()

@@ -638,6 +638,8 @@ def _repro(op: Repro, inp: VersionDataInput, ctx: ToolContext, base: VersionData
             with stage_output_to(log_path):
                 repo.reproduce(targets, force=op.force, repro_fn=repro_one)
         except ReproductionError as exc:
+            if isinstance(exc.__cause__, ToolError):  # cancelled between stages: say so, not "failed"
+                raise exc.__cause__ from None
             tail = "\n".join(log_path.read_text("utf-8", errors="replace").splitlines()[-LOG_TAIL:])
             cause = f" ({exc.__cause__})" if exc.__cause__ else ""
             from mlops_engineer.redact import redact_text
