@@ -151,10 +151,27 @@ def _register_example(mcp: Session) -> CallToolResult:
     return mcp.state["register_result"]
 
 
+def _version_data_example(mcp: Session) -> CallToolResult:
+    # Over stdio, DVC's own printing would corrupt the stream: these calls prove it stays quiet.
+    init = mcp.call_tool("version_ml_data", {"operation": {"action": "init"}, "confirm": True})
+    assert not init.is_error, text_of(init)
+    data = mcp.workspace / "dvc-data" / "e2e.csv"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("a,b\n1,2\n")
+    tracked = mcp.call_tool("version_ml_data", {"operation": {"action": "track", "paths": ["dvc-data/e2e.csv"]}})
+    assert not tracked.is_error, text_of(tracked)
+    pushed = mcp.call_tool("version_ml_data", {"operation": {"action": "push"}})
+    assert pushed.structured_content["transferred"] == 1, text_of(pushed)  # type: ignore[index]
+    status = mcp.call_tool("version_ml_data", {"operation": {"action": "status"}})
+    assert status.structured_content["status"]["clean"] is True, text_of(status)  # type: ignore[index]
+    return tracked
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
     "register_ml_model": _register_example,
+    "version_ml_data": _version_data_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -172,6 +189,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "model_card", "name": MODEL_NAME, "version": registered_version(s), "output_path": "../card.md"}},
             "../card.md",
         ),
+    ],
+    "version_ml_data": [
+        lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),
+        lambda s: ({"operation": {"action": "add_remote", "name": "out", "url": "/tmp/dvc-remote-elsewhere"}}, "/tmp/dvc-remote-elsewhere"),
     ],
 }
 

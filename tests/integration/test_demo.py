@@ -29,6 +29,7 @@ def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> Non
     assert "champion is now v2 (previous: v1)" in first
     for artifact in (".mlops/mlflow.db", "docs/model-cards/churn-classifier-v2.md", "mlops/tracking/docker-compose.yml", "data/churn_train.csv"):
         assert (tmp_path / artifact).exists(), artifact
+    assert "data status: clean" in first and (tmp_path / "data/churn_train.csv.dvc").exists()
 
     second = _demo(tmp_path)
     assert second.count("already logged") == 2
