@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_engineer.engines.feast_repo import CONFIG_FILE, DEFINITIONS_FILE, REGISTRY_FILE, invalid, render_repo
+from mlops_engineer.engines.feast_repo import CONFIG_FILE, DEFINITIONS_FILE, REGISTRY_FILE, check_spec, invalid, render_repo
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
 from mlops_engineer.output import PREVIEW_ROWS, TablePreview
@@ -241,6 +241,7 @@ def apply(op: Apply, inp: FeatureStoreInput, ctx: ToolContext, repo: Path, out: 
 
     ws = ctx.workspace
     out.online_store, out.offline_store = op.online_store.type, op.offline_store.type
+    check_spec(op)  # names and references first: the clearest message for a wrong spec
     paths, relative = _check_source_files(op, ws, repo)
     rendered = render_repo(op, ws.relative(repo) if repo != ws.root else ".", relative)  # raises invalid_input
     # Everything is checked; plan the file writes (raises needs_confirm for edited files).
