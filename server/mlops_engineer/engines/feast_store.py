@@ -53,6 +53,14 @@ def _feast() -> Any:
     return import_optional("feast", EXTRA)
 
 
+def require_feast() -> None:
+    """Fail with `missing_dependency` before any other check when the extra is absent (no import)."""
+    import importlib.util
+
+    if "feast" not in sys.modules and importlib.util.find_spec("feast") is None:
+        _feast()
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Feast prints progress to stdout, which belongs to the MCP stdio transport: send it to stderr."""

@@ -238,11 +238,15 @@ def _utc(value: datetime) -> datetime:
 def run(inp: FeatureStoreInput, ctx: ToolContext) -> FeatureStoreOutput:
     from mlops_engineer.engines import feast_store
 
+    feast_store.require_feast()
     op = inp.operation
     repo = ctx.workspace.resolve(inp.repo_path)
     out = FeatureStoreOutput(action=op.action, repo_path=ctx.workspace.relative(repo) if repo != ctx.workspace.root else ".", dry_run=inp.dry_run)
     if isinstance(op, Apply):
         return feast_store.apply(op, inp, ctx, repo, out)
+    if isinstance(op, TrainingSet):  # every path is checked before anything else
+        ctx.workspace.resolve(op.entity_df)
+        ctx.workspace.resolve(op.output_path)
     feast_store.require_repo(repo, ctx.workspace)
     if isinstance(op, Materialize):
         return feast_store.materialize(op, inp, ctx, repo, out)
