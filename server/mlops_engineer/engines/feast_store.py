@@ -445,10 +445,15 @@ def online(op: Online, ctx: ToolContext, repo: Path, out: FeatureStoreOutput) ->
 
     with translate_errors("online"):
         store = get_store(repo)
-        features: Any = store.get_feature_service(op.feature_service) if op.feature_service else (
-            op.features if all(":" in f and not f.endswith(":*") for f in op.features) else _expand_refs(store, op.features))
+        if op.feature_service:
+            features: Any = store.get_feature_service(op.feature_service)
+            refs = [f"{p.name_to_use()}:{f.name}" for p in features.feature_view_projections for f in p.features]
+        else:
+            features = refs = op.features if all(":" in f and not f.endswith(":*") for f in op.features) else _expand_refs(store, op.features)
         columns = store.get_online_features(features=features, entity_rows=op.entity_rows, full_feature_names=op.full_feature_names).to_dict()
-    names = list(columns)
+    # Feast's column order varies between calls: keys first, then features in the order asked for.
+    wanted = [*op.entity_rows[0], *(r.replace(":", "__") if op.full_feature_names else r.partition(":")[2] for r in refs)]
+    names = [c for c in wanted if c in columns] + sorted(c for c in columns if c not in wanted)
     rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     out.rows = preview_table(ctx.workspace, "online-features", rows, limit=ONLINE_ROWS_INLINE)
     return out
