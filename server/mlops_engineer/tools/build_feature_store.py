@@ -240,8 +240,10 @@ def run(inp: FeatureStoreInput, ctx: ToolContext) -> FeatureStoreOutput:
 
     feast_store.require_feast()
     op = inp.operation
+    if isinstance(op, Online):  # the hot path: see feast_store.online
+        return feast_store.online(op, inp, ctx)
     repo = ctx.workspace.resolve(inp.repo_path)
-    out = FeatureStoreOutput(action=op.action, repo_path=ctx.workspace.relative(repo) if repo != ctx.workspace.root else ".", dry_run=inp.dry_run)
+    out = FeatureStoreOutput(action=op.action, repo_path=repo.relative_to(ctx.workspace.root).as_posix(), dry_run=inp.dry_run)
     if isinstance(op, Apply):
         return feast_store.apply(op, inp, ctx, repo, out)
     if isinstance(op, TrainingSet):  # every path is checked before anything else
@@ -252,8 +254,6 @@ def run(inp: FeatureStoreInput, ctx: ToolContext) -> FeatureStoreOutput:
         return feast_store.materialize(op, inp, ctx, repo, out)
     if isinstance(op, TrainingSet):
         return feast_store.training_set(op, inp, ctx, repo, out)
-    if isinstance(op, Online):
-        return feast_store.online(op, ctx, repo, out)
     return feast_store.list_objects(ctx, repo, out)
 
 
