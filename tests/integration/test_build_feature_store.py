@@ -152,6 +152,11 @@ def test_same_scenario_on_each_backend(tmp_path: Path, backend: dict[str, Any]) 
         last = stats[stats.customer_id == key].iloc[-1]
         assert row["monthly_charges"] == pytest.approx(last.monthly_charges)
         assert set(row) == {"customer_id", "tenure_months", "monthly_charges"}
+    ordered = tools(TOOL, {"action": "online", "entity_rows": [{"customer_id": 2}],
+                           "features": ["customer_stats:stamp", "customer_stats:tenure_months"]}).rows.rows[0]
+    last = stats[stats.customer_id == 2].iloc[-1]
+    assert list(ordered) == ["customer_id", "stamp", "tenure_months"]  # the order asked for, values paired right
+    assert ordered["stamp"] == last.stamp and ordered["tenure_months"] == last.tenure_months
     unknown = tools(TOOL, {"action": "online", "entity_rows": [{"customer_id": 999}], "features": ["customer_stats:stamp"]}).rows
     assert unknown.rows == [{"customer_id": 999, "stamp": None}]
 
