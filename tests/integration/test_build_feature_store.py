@@ -135,6 +135,9 @@ def test_same_scenario_on_each_backend(tmp_path: Path, backend: dict[str, Any]) 
 
     # Range materialization up to day 10, then what the online store serves is the latest row before it.
     cut = pd.Timestamp(T0) + pd.Timedelta(days=10)
+    planned = tools(TOOL, {"action": "materialize", "mode": "range", "start": "2025-12-01T00:00:00Z", "end": cut.isoformat()}, dry_run=True)
+    assert planned.planned_calls == [f"materialize customer_stats from 2025-12-01T00:00:00+00:00 to {cut.isoformat()}"]
+    assert tools(TOOL, {"action": "list"}).registry.feature_views[0]["materialized_until"] is None  # the dry run did nothing
     done = tools(TOOL, {"action": "materialize", "mode": "range", "start": "2025-12-01T00:00:00Z", "end": cut.isoformat()})
     assert done.materialized.feature_views == ["customer_stats"]
     keys = [1, 2, 3]
@@ -311,3 +314,28 @@ def test_dropping_a_view_needs_confirm(embedded: ToolRunner) -> None:
 
 def test_actions_need_an_applied_repo(embedded: ToolRunner) -> None:
     _refused(embedded, {"action": "list"}, "not_found", "feature_store.yaml")
+
+
+@pytest.mark.server
+def test_replacing_a_table_we_did_not_load_needs_confirm(tmp_path: Path, postgres_server: Any) -> None:
+    database = f"feast_foreign_{tmp_path.name.replace('-', '_').lower()}"[:60]
+    postgres_server.create_database(database)
+    conn = postgres_server.connect(database)
+    with conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE customer_stats (customer_id bigint, note text)")
+        cur.execute("INSERT INTO customer_stats VALUES (1, 'someone else''s data')")
+    conn.close()
+    tools = ToolRunner(tmp_path)
+    make_stats(tmp_path)
+    team = spec({"online_store": {"type": "sqlite"},
+                 "offline_store": {"type": "postgres", "host": postgres_server.host, "port": postgres_server.port,
+                                   "database": database, "user": postgres_server.user, "sslmode": "disable"}})
+    _refused(tools, team, "needs_confirm", "customer_stats", "not loaded by us")
+    done = tools(TOOL, team, confirm=True)
+    assert done.loaded_tables == ["customer_stats"]
+    conn = postgres_server.connect(database)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT customer_id) FROM customer_stats")
+        assert cur.fetchone() == (CUSTOMERS * 6, CUSTOMERS)
+    conn.close()
+    assert tools(TOOL, team).loaded_tables == []  # same file: not loaded again
