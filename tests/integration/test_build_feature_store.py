@@ -88,6 +88,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
         "online_store": {"type": "redis", "host": redis.host, "port": redis.port},
         "offline_store": {"type": "postgres", "host": postgres.host, "port": postgres.port, "database": database,
                           "user": postgres.user, "sslmode": "disable"},
+        "registry": "sql",  # shared by every machine: the registry lives in PostgreSQL too
     }
 
 
@@ -122,7 +123,9 @@ def test_same_scenario_on_each_backend(tmp_path: Path, backend: dict[str, Any]) 
     assert (tmp_path / "feature_repo/feature_store.yaml").is_file() and (tmp_path / "feature_repo/features.py").is_file()
     if backend["offline_store"]["type"] == "postgres":
         assert first.loaded_tables == ["customer_stats"]
-        assert "redis" in (tmp_path / "feature_repo/feature_store.yaml").read_text()
+        config = (tmp_path / "feature_repo/feature_store.yaml").read_text()
+        assert "type: redis" in config and "registry_type: sql" in config
+        assert not (tmp_path / "feature_repo/data/registry.db").exists()
 
     again = tools(TOOL, full)  # idempotent: nothing to create, no file rewritten, no table reloaded
     assert {c.change for c in again.changes} == {"unchanged"}

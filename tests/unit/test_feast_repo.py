@@ -55,6 +55,9 @@ def test_team_config_keeps_passwords_in_the_environment() -> None:
     assert config["online_store"]["connection_string"] == "10.0.0.5:6380,password=${REDIS_PW},db=2"
     assert config["offline_store"]["password"] == "${PG_PW}" and config["offline_store"]["sslmode"] == "disable"
     assert 'table="customer_stats"' in rendered.files["repo/features.py"]
+    assert config["registry"]["registry_type"] == "file"
+    sql = yaml.safe_load(render_repo(op.model_copy(update={"registry": "sql"}), "repo", {}).files["repo/feature_store.yaml"])
+    assert sql["registry"]["path"] == "postgresql+psycopg://feast:${PG_PW}@127.0.0.1:5432/features?sslmode=disable"
 
 
 @pytest.mark.parametrize(("changes", "words"), [
@@ -73,6 +76,7 @@ def test_team_config_keeps_passwords_in_the_environment() -> None:
     ({"on_demand_feature_views": [{"name": "p", "sources": ["customer_stats"], "schema": [{"name": "x", "dtype": "float64", "expression": "charges * rate"}]}]},
      ["reads rate"]),
     ({"sources": [{"name": "stats", "table": "t"}]}, ["needs `path`"]),
+    ({"registry": "sql"}, ["needs offline_store type 'postgres'"]),
 ])
 def test_spec_mistakes_are_named(changes: dict[str, Any], words: list[str]) -> None:
     with pytest.raises(ToolError) as caught:

@@ -85,6 +85,8 @@ def check_spec(spec: Any) -> None:
     _duplicates("entity join key", [e.join_key or e.name for e in spec.entities])
 
     offline = spec.offline_store.type
+    if spec.registry == "sql" and offline != "postgres":
+        raise invalid("registry 'sql' keeps the registry in the offline store's PostgreSQL database: it needs offline_store type 'postgres'.")
     for s in spec.sources:
         if offline == "file" and not s.path:
             raise invalid(f"Source '{s.name}' needs `path` (a Parquet file) with the file offline store.")
@@ -191,7 +193,7 @@ def render_repo(spec: Any, repo_rel: str, source_paths: dict[str, str], registry
     online = spec.online_store
     config = render_template(
         "features/feature_store.yaml.j2",
-        project=spec.project, registry_path=REGISTRY_FILE, registry_cache_ttl=registry_cache_ttl,
+        project=spec.project, registry_path=REGISTRY_FILE, registry_cache_ttl=registry_cache_ttl, registry_type=spec.registry,
         online=online, online_path="data/online_store.db",
         offline=spec.offline_store,
     )

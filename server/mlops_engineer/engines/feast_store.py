@@ -270,8 +270,12 @@ def apply(op: Apply, inp: FeatureStoreInput, ctx: ToolContext, repo: Path, out: 
     ctx.progress(1, 4, "definitions checked")
 
     with translate_errors("apply"), quiet():
-        if (repo / REGISTRY_FILE).exists():
+        store = None
+        if op.registry == "sql" or (repo / REGISTRY_FILE).exists():  # opening a missing file registry would write one
             store = _feast().FeatureStore(repo_path=str(repo), config=config)
+            if op.project not in {p.name for p in store.registry.list_projects(allow_cache=False)}:
+                store = None
+        if store is not None:
             # Only the registry half of store.plan(): its infra half opens (and creates) the online store.
             # Inference (entity columns, types) first, as store.plan() does, or every view diffs as "update".
             store._make_inferences(contents.data_sources, contents.entities, contents.feature_views, contents.on_demand_feature_views,

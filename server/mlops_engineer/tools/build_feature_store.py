@@ -126,6 +126,10 @@ class Apply(StrictModel):
     project: Name = Field(description="Feast project name.")
     online_store: Annotated[SqliteOnline | RedisOnline, Field(discriminator="type")] = Field(default_factory=SqliteOnline)
     offline_store: Annotated[FileOffline | PostgresOffline, Field(discriminator="type")] = Field(default_factory=FileOffline)
+    registry: Literal["file", "sql"] = Field(
+        default="file",
+        description="file: data/registry.db in the repository; sql: tables in the offline store's PostgreSQL database, shared by every machine (needs the postgres offline store).",
+    )
     entities: list[EntitySpec] = Field(min_length=1)
     sources: list[SourceSpec] = Field(min_length=1)
     feature_views: list[FeatureViewSpec] = Field(min_length=1)
