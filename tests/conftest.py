@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.mlflow_server",
     "tests.fixtures.prometheus",
 ]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.redis"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,6 +24,7 @@ from mlops_engineer.workspace import Workspace
 STEPS = [
     "champion",
     "data_versioning",
+    "features",
 ]
 
 

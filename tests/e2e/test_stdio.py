@@ -165,6 +165,26 @@ def _version_data_example(mcp: Session) -> CallToolResult:
     status = mcp.call_tool("version_ml_data", {"operation": {"action": "status"}})
     assert status.structured_content["status"]["clean"] is True, text_of(status)  # type: ignore[index]
     return tracked
+def _feature_store_example(mcp: Session) -> CallToolResult:
+    """Apply a one-view store, materialize it and read one key online, all over stdio
+    (Feast prints progress on stdout; the tool must keep that off the transport)."""
+    import pandas as pd
+
+    (mcp.workspace / "data").mkdir(exist_ok=True)
+    pd.DataFrame({"customer_id": [1, 2], "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
+                  "tenure_months": [3, 12]}).to_parquet(mcp.workspace / "data/e2e_stats.parquet")
+    applied = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
+        "action": "apply", "project": "e2e", "entities": [{"name": "customer", "join_key": "customer_id", "value_type": "int64"}],
+        "sources": [{"name": "stats", "path": "data/e2e_stats.parquet"}],
+        "feature_views": [{"name": "stats", "entities": ["customer"], "source": "stats", "ttl_seconds": 0,
+                           "schema": [{"name": "tenure_months", "dtype": "int64"}]}]}})
+    assert not applied.is_error, text_of(applied)
+    done = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {"action": "materialize", "end": "2026-02-01T00:00:00Z"}})
+    assert not done.is_error, text_of(done)
+    online = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
+        "action": "online", "entity_rows": [{"customer_id": 2}], "features": ["stats:tenure_months"]}})
+    assert online.structured_content["rows"]["rows"] == [{"customer_id": 2, "tenure_months": 12}]  # type: ignore[index]
+    return online
 
 
 # Every tool the server lists needs an entry: a successful call with real effects.
@@ -172,10 +192,15 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
     "register_ml_model": _register_example,
     "version_ml_data": _version_data_example,
+    "build_feature_store": _feature_store_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
 OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
+    "build_feature_store": [
+        lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
+        lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),
+    ],
     "track_ml_experiments": [
         lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["../outside.txt"]}}, "../outside.txt"),
         lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["/etc/hostname"]}, "dry_run": True}, "/etc/hostname"),

@@ -27,6 +27,7 @@ def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> Non
     assert "baseline v1 is the current champion" in first
     assert "candidate roc_auc=" in first and "beats champion v1" in first
     assert "champion is now v2 (previous: v1)" in first
+    assert "point-in-time training set: 3000 rows" in first and "online lookup customer 1:" in first
     for artifact in (".mlops/mlflow.db", "docs/model-cards/churn-classifier-v2.md", "mlops/tracking/docker-compose.yml", "data/churn_train.csv"):
         assert (tmp_path / artifact).exists(), artifact
     assert "data status: clean" in first and (tmp_path / "data/churn_train.csv.dvc").exists()
@@ -34,6 +35,7 @@ def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> Non
     second = _demo(tmp_path)
     assert second.count("already logged") == 2
     assert "champion is now v2" in second and "is the current champion" not in second
+    assert "feature store: feature_repo (sqlite online, file offline); registry unchanged" in second
 
     from mlflow import MlflowClient
 

@@ -35,6 +35,7 @@ CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
     "track_ml_experiments": ({"operation": {"action": "create_experiment", "name": "wheel"}}, "tracking"),
     "register_ml_model": ({"operation": {"action": "describe", "name": "wheel"}}, "tracking"),
     "version_ml_data": ({"operation": {"action": "status"}}, "data"),
+    "build_feature_store": ({"operation": {"action": "list"}}, "features"),
 }
 
 
