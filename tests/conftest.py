@@ -11,8 +11,8 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.mlflow_server",
     "tests.fixtures.prometheus",
+    "tests.fixtures.redis",
 ]
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.redis"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -165,6 +165,8 @@ def _version_data_example(mcp: Session) -> CallToolResult:
     status = mcp.call_tool("version_ml_data", {"operation": {"action": "status"}})
     assert status.structured_content["status"]["clean"] is True, text_of(status)  # type: ignore[index]
     return tracked
+
+
 def _feature_store_example(mcp: Session) -> CallToolResult:
     """Apply a one-view store, materialize it and read one key online, all over stdio
     (Feast prints progress on stdout; the tool must keep that off the transport)."""

@@ -17,7 +17,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_engineer.engines.feast_repo import CONFIG_FILE, DEFINITIONS_FILE, REGISTRY_FILE, check_spec, invalid, render_repo
+from mlops_engineer.engines.feast_repo import (
+    CONFIG_FILE,
+    DEFINITIONS_FILE,
+    REGISTRY_FILE,
+    check_spec,
+    invalid,
+    render_repo,
+)
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
 from mlops_engineer.output import PREVIEW_ROWS, TablePreview
@@ -161,7 +168,6 @@ def _check_source_files(op: Apply, ws: Workspace, repo: Path) -> tuple[dict[str,
 
 def _repo_config(repo: Path, config_text: str) -> Any:
     import yaml
-
     from feast.repo_config import RepoConfig
 
     data = yaml.safe_load(os.path.expandvars(config_text))
@@ -232,7 +238,6 @@ def _pg_plan_loads(config: Any, op: Apply, paths: dict[str, Path], confirm: bool
 def _pg_load(config: Any, schema: str, table: str, path: Path, digest: str) -> None:
     """Replace `table` with the Parquet file's rows (COPY), in one transaction."""
     import pyarrow.parquet as pq
-
     from feast.infra.utils.postgres.connection_utils import _df_to_create_table_sql, _get_conn
 
     frame = pq.read_table(path).to_pandas()
