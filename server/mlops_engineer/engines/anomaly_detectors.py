@@ -79,6 +79,14 @@ def residual(values: np.ndarray, period: int) -> np.ndarray:
 def detect(values: pd.Series, baseline_points: int, period: int, method: Method, threshold: float,
            alpha: float = 0.05, max_anomalies: float = 0.1) -> Detection:
     """Scores and flags for `values[baseline_points:]`."""
+    from mlops_engineer.engines.metric_series import single_threaded
+
+    with single_threaded():
+        return _detect(values, baseline_points, period, method, threshold, alpha, max_anomalies)
+
+
+def _detect(values: pd.Series, baseline_points: int, period: int, method: Method, threshold: float,
+            alpha: float, max_anomalies: float) -> Detection:
     np = import_optional("numpy", EXTRA)
     x = values.to_numpy(dtype=float)
     if method == "iforest":

@@ -21,6 +21,7 @@ input model is built, before any SDK may be loaded.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -260,6 +261,16 @@ def regularise(name: str, raw: pd.Series, cleaning: Cleaning, labels: dict[str, 
 
 def _stamp(ts: object) -> str:
     return ts.isoformat().replace("+00:00", "Z")  # type: ignore[attr-defined]
+
+
+def single_threaded() -> contextlib.AbstractContextManager[object]:
+    """BLAS limited to one thread: these models multiply small matrices, where OpenBLAS's thread
+    pool costs more than it saves (3-10x slower fits on a busy 2-core machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # threadpoolctl comes with scikit-learn; without it, run as configured
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ---------------------------------------------------------------- seasonality
