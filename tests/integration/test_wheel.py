@@ -34,6 +34,8 @@ TOOL_NAMES = [t.name for t in REGISTRY.tools()]
 CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
     "track_ml_experiments": ({"operation": {"action": "create_experiment", "name": "wheel"}}, "tracking"),
     "register_ml_model": ({"operation": {"action": "describe", "name": "wheel"}}, "tracking"),
+    "detect_anomalies_aiops": ({"operation": {"action": "detect", "series": [{"kind": "promql", "url": "http://127.0.0.1:9", "query": "up"}]}}, "forecasting"),
+    "forecast_operational_metrics": ({"operation": {"action": "forecast", "series": {"kind": "promql", "url": "http://127.0.0.1:9", "query": "up"}, "horizon": 24}}, "forecasting"),
 }
 
 
