@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.mlflow_server",
     "tests.fixtures.prometheus",
+    "tests.fixtures.aiops",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

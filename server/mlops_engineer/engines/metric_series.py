@@ -229,10 +229,13 @@ def regularise(name: str, raw: pd.Series, cleaning: Cleaning, labels: dict[str, 
     if len(unique_index) < 3:
         raise ToolError("invalid_input", f"{name}: {len(unique_index)} distinct timestamp(s); a series needs at least 3",
                         "Query a longer range or a finer step.")
-    step = pd.Series(unique_index).diff().dropna().median()
-    if step <= pd.Timedelta(0):
+    # Whole seconds as integers: nanosecond differences overflow past 292 years (yearly data).
+    seconds = series.index.as_unit("s").asi8
+    step_seconds = float(pd.Series(unique_index.as_unit("s").asi8).diff().dropna().median())
+    if step_seconds <= 0:
         raise ToolError("invalid_input", f"{name}: cannot infer a time step", "Check the timestamps.")
-    grid = series.groupby(((series.index - series.index[0]) / step).round().astype(int)).mean()
+    step = pd.Timedelta(seconds=step_seconds)
+    grid = series.groupby(((seconds - seconds[0]) / step_seconds).round().astype(int)).mean()
     full = pd.Series(float("nan"), index=range(int(grid.index.max()) + 1))
     full.loc[grid.index] = grid.to_numpy()
     missing = full.isna()
