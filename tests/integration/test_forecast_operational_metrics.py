@@ -146,3 +146,13 @@ def test_dry_run_and_validation(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as err:
         tools(TOOL, {"action": "forecast", "series": {"kind": "file", "path": path}, "horizon": 5, "models": ["prophet"]})
     assert err.value.code == "invalid_input" and "models" in err.value.message
+
+
+def test_backtest_action_compares_without_forecasting(tmp_path: Path) -> None:
+    path = write_series(tmp_path, growing(10 * 24))
+    out = ToolRunner(tmp_path)(TOOL, {"action": "backtest", "series": {"kind": "file", "path": path}, "horizon": 24,
+                                      "models": ["theta"], "folds": 2})
+    assert [s.model for s in out.scores] == ["seasonal_naive", "theta"] and all(s.folds == 2 for s in out.scores)
+    assert out.forecast is None and out.forecast_path is None and out.plot_path is None
+    assert sorted(p.name for p in (tmp_path / "mlops/aiops/forecasts").iterdir()) == ["cpu-backtest.csv"]
+    assert "best" in TOOL.summarize(out)

@@ -8,11 +8,12 @@ Actions (field `operation.action`):
 - `forecast`: write the forecast (CSV: timestamp, mean, lower, upper), the backtest
   scores (CSV) and a PNG plot; return the chosen model, the scores, a summary of the
   forecast and the capacity crossing times.
+- `backtest`: only the model comparison (scores CSV and the winner), no forecast.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
 MAX_HORIZON = 10_000
 
 
-class Forecast(StrictModel):
-    action: Literal["forecast"]
+class _SeriesModels(StrictModel):
+    """What `forecast` and `backtest` share: the series and the competing models."""
+
     series: Source = Field(description="The metric: a file, or a PromQL query that returns exactly one series.")
     horizon: int = Field(ge=1, le=MAX_HORIZON, description="Points to forecast, in the series' step (168 = a week of hourly points).")
     seasonal_period: int | None = Field(default=None, ge=1, description="Points per season (24 = daily for hourly data, 12 for monthly); inferred when omitted; 1 = none.")
@@ -39,15 +41,28 @@ class Forecast(StrictModel):
     folds: int = Field(default=3, ge=1, le=10, description="Rolling-origin backtest folds, each `backtest_horizon` points.")
     backtest_horizon: int | None = Field(default=None, ge=1, description="Points per backtest fold; min(horizon, one season or 24) when omitted.")
     level: float = Field(default=0.9, gt=0.5, lt=1, description="Prediction interval coverage.")
-    capacity_threshold: float | None = Field(default=None, description="Report when the forecast first reaches this value.")
-    direction: Literal["above", "below"] = Field(default="above", description="above: the metric grows towards the limit (CPU, disk used); below: it falls towards it (free disk).")
     cleaning: Cleaning = Field(default_factory=Cleaning, description="Duplicate timestamps and gaps policy.")
     output_dir: str = Field(default="mlops/aiops/forecasts", description="Workspace folder for the forecast, scores and plot.")
+
+
+class Backtest(_SeriesModels):
+    """Only compare the models (scores CSV); no forecast is made."""
+
+    action: Literal["backtest"]
+
+
+class Forecast(_SeriesModels):
+    action: Literal["forecast"]
+    capacity_threshold: float | None = Field(default=None, description="Report when the forecast first reaches this value.")
+    direction: Literal["above", "below"] = Field(default="above", description="above: the metric grows towards the limit (CPU, disk used); below: it falls towards it (free disk).")
     plot: bool = True
 
 
+Operation = Annotated[Forecast | Backtest, Field(discriminator="action")]
+
+
 class ForecastInput(ToolInput):
-    operation: Forecast = Field(description="What to do; `action` selects the operation (one today: forecast).")
+    operation: Operation = Field(description="What to do; `action` selects the operation.")
 
 
 class ModelScoreOut(BaseModel):
@@ -108,8 +123,9 @@ def run(inp: ForecastInput, ctx: ToolContext) -> ForecastOutput:
     base.planned_calls = [
         f"read {source}",
         f"backtest seasonal_naive + {', '.join(op.models)} over {op.folds} fold(s)",
-        f"refit the best on all points and forecast {op.horizon} points",
-        f"write forecast, scores{' and plot' if op.plot else ''} under {op.output_dir}/",
+        *([f"refit the best on all points and forecast {op.horizon} points",
+           f"write forecast, scores{' and plot' if op.plot else ''} under {op.output_dir}/"]
+          if isinstance(op, Forecast) else [f"write scores under {op.output_dir}/"]),
     ]
     if inp.dry_run:
         return base
@@ -123,7 +139,7 @@ def run(inp: ForecastInput, ctx: ToolContext) -> ForecastOutput:
     return _forecast(series, op, ctx, base)
 
 
-def _forecast(series: MetricSeries, op: Forecast, ctx: ToolContext, base: ForecastOutput) -> ForecastOutput:
+def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, base: ForecastOutput) -> ForecastOutput:
     import numpy as np
     import pandas as pd
 
@@ -139,19 +155,14 @@ def _forecast(series: MetricSeries, op: Forecast, ctx: ToolContext, base: Foreca
     scores = fc.backtest(y, h_bt, m, op.folds, list(op.models), op.level,
                          lambda d, t, msg: ctx.progress(d, t + 1, msg))
     best = fc.choose(scores)
-    try:
-        prediction = fc.predict(best.model, y, op.horizon, m, op.level)
-    except Exception as exc:
-        raise ToolError("failed", f"{best.model} won the backtest but its final fit failed: {exc}",
-                        f"Exclude it with models=[...] (without {best.model}) and call again.") from exc
-    ctx.progress(1, 1, f"forecast with {best.model}")
-    step = pd.Timedelta(seconds=series.report.step_seconds)
-    index = pd.date_range(series.values.index[-1] + step, periods=op.horizon, freq=step)
-    stamps = [t.isoformat().replace("+00:00", "Z") for t in index]
-    table = pd.DataFrame({"timestamp": stamps, "mean": prediction.mean, "lower": prediction.lower,
-                          "upper": prediction.upper}).round(6)
+    if isinstance(op, Forecast):  # fitted before anything is written: a failure leaves no files
+        try:
+            prediction = fc.predict(best.model, y, op.horizon, m, op.level)
+        except Exception as exc:
+            raise ToolError("failed", f"{best.model} won the backtest but its final fit failed: {exc}",
+                            f"Exclude it with models=[...] (without {best.model}) and call again.") from exc
+        ctx.progress(1, 1, f"forecast with {best.model}")
     stem = f"{op.output_dir}/{slug(series.name)}"
-    forecast_path = ctx.workspace.write_text(f"{stem}-forecast.csv", table.to_csv(index=False))
     outs = [ModelScoreOut(model=s.model, mase=s.mase, smape=s.smape, folds=s.folds, status=s.status) for s in scores]
     scores_path = ctx.workspace.write_text(f"{stem}-backtest.csv", pd.DataFrame([o.model_dump() for o in outs]).to_csv(index=False))
     baseline = outs[0]
@@ -160,6 +171,15 @@ def _forecast(series: MetricSeries, op: Forecast, ctx: ToolContext, base: Foreca
     base.chosen_model, base.chosen, base.baseline, base.scores = best.model, chosen, baseline, outs
     base.backtest_horizon = h_bt
     base.beats_baseline = baseline.mase is not None and chosen.mase is not None and chosen.mase < baseline.mase
+    base.scores_path = ctx.workspace.relative(scores_path)
+    if isinstance(op, Backtest):
+        return base
+    step = pd.Timedelta(seconds=series.report.step_seconds)
+    index = pd.date_range(series.values.index[-1] + step, periods=op.horizon, freq=step)
+    stamps = [t.isoformat().replace("+00:00", "Z") for t in index]
+    table = pd.DataFrame({"timestamp": stamps, "mean": prediction.mean, "lower": prediction.lower,
+                          "upper": prediction.upper}).round(6)
+    forecast_path = ctx.workspace.write_text(f"{stem}-forecast.csv", table.to_csv(index=False))
     base.forecast = ForecastSummary(
         start=stamps[0], end=stamps[-1], points=op.horizon, level=op.level,
         mean_first=round(float(prediction.mean[0]), 6), mean_last=round(float(prediction.mean[-1]), 6),
@@ -178,7 +198,6 @@ def _forecast(series: MetricSeries, op: Forecast, ctx: ToolContext, base: Foreca
             already_crossed=last >= op.capacity_threshold if op.direction == "above" else last <= op.capacity_threshold,
         )
     base.forecast_path = ctx.workspace.relative(forecast_path)
-    base.scores_path = ctx.workspace.relative(scores_path)
     if op.plot:
         history = series.values.iloc[-max(op.horizon * 3, 4 * m, 48):]
         title = f"{series.name}: {best.model} (MASE {chosen.mase}) vs seasonal naive (MASE {baseline.mase})"
@@ -191,6 +210,9 @@ def _forecast(series: MetricSeries, op: Forecast, ctx: ToolContext, base: Foreca
 def summarize(out: ForecastOutput) -> str:
     if out.dry_run or out.chosen is None:
         return "[dry run] Would: " + "; ".join(out.planned_calls)
+    if out.action == "backtest":
+        return (f"{out.series.name if out.series else 'series'}: best {out.chosen_model} (MASE {out.chosen.mase}) vs "
+                f"seasonal naive (MASE {out.baseline.mase if out.baseline else None}); scores in {out.scores_path}.")
     head = (f"{out.series.name if out.series else 'series'}: {out.chosen_model} chosen (MASE {out.chosen.mase}, "
             f"sMAPE {out.chosen.smape}) vs seasonal naive (MASE {out.baseline.mase if out.baseline else None}); "
             f"{out.forecast.points if out.forecast else 0} points forecast to {out.forecast.end if out.forecast else '?'}.")
