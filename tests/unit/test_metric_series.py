@@ -130,3 +130,9 @@ def test_too_few_points_for_a_requested_period() -> None:
     assert "seasonal_period" in err.value.hint
     assert ms.set_period(series, None) == 1  # inferred: one season is not enough to claim one
     assert series.report.seasonal_period == 1 and series.report.seasonality_inferred
+
+
+def test_promql_times_without_a_zone_are_utc() -> None:
+    from datetime import UTC, datetime
+
+    assert ms._unix(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=UTC).timestamp() == 1767225600

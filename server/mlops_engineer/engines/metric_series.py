@@ -56,7 +56,7 @@ class PromQLSource(StrictModel):
     kind: Literal["promql"]
     url: str = Field(pattern=r"^https?://", description="Prometheus base URL, e.g. http://prometheus:9090.")
     query: str = Field(min_length=1, description="PromQL expression returning an instant vector, e.g. rate(http_requests_total[5m]).")
-    start: datetime | None = Field(default=None, description="Range start (ISO 8601 or unix seconds); `end - days` when omitted.")
+    start: datetime | None = Field(default=None, description="Range start (ISO 8601 or unix seconds; UTC if no zone); `end - days` when omitted.")
     end: datetime | None = Field(default=None, description="Range end; now (rounded down to the step) when omitted.")
     days: float = Field(default=45, gt=0, le=3650, description="Range length when `start` is omitted.")
     step_seconds: int = Field(default=3600, ge=1, description="Query resolution in seconds.")
@@ -180,8 +180,8 @@ def _read_promql(source: PromQLSource) -> list[tuple[str, dict[str, str], pd.Ser
 
     pd = import_optional("pandas", EXTRA)
     step = source.step_seconds
-    end = source.end.timestamp() if source.end else math.floor(datetime.now(UTC).timestamp() / step) * step
-    start = source.start.timestamp() if source.start else end - source.days * 86400
+    end = _unix(source.end) if source.end else math.floor(datetime.now(UTC).timestamp() / step) * step
+    start = _unix(source.start) if source.start else end - source.days * 86400
     result = prometheus.query_range(source.url, source.query, start, end, step)
     if not result:
         raise ToolError("not_found", f"the query {source.query!r} matched no series between "
@@ -195,6 +195,11 @@ def _read_promql(source: PromQLSource) -> list[tuple[str, dict[str, str], pd.Ser
         index = pd.to_datetime(pd.Series(item.timestamps, dtype=float), unit="s", utc=True)
         out.append((name, labels, pd.Series(item.values, index=pd.DatetimeIndex(index), dtype=float)))
     return out
+
+
+def _unix(moment: datetime) -> float:
+    """Seconds since the epoch; a datetime without a zone is UTC (never the server's local time)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _iso(ts: float) -> str:
