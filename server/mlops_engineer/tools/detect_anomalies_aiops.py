@@ -193,7 +193,12 @@ def _score_series(series: MetricSeries, op: Detect) -> tuple[int, object, list[A
 
 
 def _model_version_events(spec: ModelVersionEvents, ctx: ToolContext) -> list[tuple[datetime, str]]:
-    from mlops_engineer.engines.mlflow_backend import check_reachable, make_client, resolve_target, translate_errors
+    from mlops_engineer.engines.mlflow_backend import (
+        check_reachable,
+        make_client,
+        resolve_target,
+        translate_errors,
+    )
 
     target = resolve_target(ctx.workspace, ctx.settings, spec.tracking_uri)
     check_reachable(target)
@@ -273,9 +278,9 @@ def _samples(name: str, detection: object, found: list[AnomalyWindow]) -> list:
 
 
 def _render_job(op: RenderJob, inp: DetectInput, ctx: ToolContext, base: DetectOutput) -> DetectOutput:
-    from mlops_engineer.render import render_template, write_files
-
     import shlex
+
+    from mlops_engineer.render import render_template, write_files
 
     values = {**op.model_dump(), "workspace_root": shlex.quote(str(ctx.workspace.root))}
     files = {
