@@ -96,14 +96,13 @@ def test_other_methods_find_the_same_incident(tmp_path: Path, aiops_prometheus, 
     assert result.plot_path is None and result.method == method
 
 
-def test_mlflow_model_versions_are_events(tmp_path: Path) -> None:
-    from mlops_engineer.engines.mlflow_backend import make_client, resolve_target
-
-    tools = ToolRunner(tmp_path)
-    client = make_client(resolve_target(tools.ctx.workspace, tools.settings))
-    client.create_registered_model("latency-model")
-    (tmp_path / "model").mkdir()
-    version = client.create_model_version("latency-model", source=str(tmp_path / "model"))
+def test_mlflow_model_versions_are_events(tmp_path: Path, tracking_uri: str | None, mlflow_client) -> None:
+    """Embedded store and a real MLflow server: each version's creation time is an event."""
+    name = f"latency-model-{tmp_path.name}"
+    mlflow_client.create_registered_model(name)
+    experiment = mlflow_client.get_experiment_by_name("Default")
+    run = mlflow_client.create_run(experiment.experiment_id)
+    version = mlflow_client.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     created = version.creation_timestamp / 1000
     # A series that runs 36 days up to two days after the model version; a shift starts 3 h after it.
     start = pd.Timestamp(int(created // 3600 * 3600) - 34 * 86400, unit="s", tz="UTC")
@@ -111,10 +110,11 @@ def test_mlflow_model_versions_are_events(tmp_path: Path) -> None:
     at = 34 * 24 + 3
     values[at:at + 8] += 40
     path = write_series(tmp_path, "latency.csv", values, start)
-    out = tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}],
-                       "model_events": {"models": ["latency-model"]}, "lookback_hours": 6})
+    out = ToolRunner(tmp_path)(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}],
+                                      "model_events": {"models": [name], "tracking_uri": tracking_uri},
+                                      "lookback_hours": 6})
     [alert] = [w for w in out.results[0].windows if w.alert]
-    assert alert.hints == [f"{iso(created)} model latency-model v{version.version} created"]
+    assert alert.hints == [f"{iso(created)} model {name} v{version.version} created"]
 
 
 def test_rendered_hourly_job_scores_and_pushes(tmp_path: Path, aiops_prometheus, pushgateway_server,
@@ -175,6 +175,12 @@ def test_unreachable_prometheus_and_pushgateway(tmp_path: Path, aiops_prometheus
         tools(TOOL, {"action": "detect", "pushgateway_url": down,
                      "series": [promql(aiops_prometheus.url, query, aiops_prometheus.end)]})
     assert err.value.code == "backend_unreachable"
+    path = write_series(tmp_path, "m.csv", daily(35 * 24), pd.Timestamp("2026-01-01", tz="UTC"))
+    with pytest.raises(ToolError) as err:
+        tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}],
+                     "model_events": {"models": ["m"], "tracking_uri": down}})
+    assert err.value.code == "backend_unreachable" and "MLflow" in err.value.message
+    assert not (tmp_path / "mlops").exists()
 
 
 def test_live_exporter_constant_series_is_refused(tmp_path: Path, prometheus_server) -> None:
