@@ -161,16 +161,17 @@ def _detect(op: Detect, inp: DetectInput, ctx: ToolContext, base: DetectOutput) 
         ctx.progress(i, len(loaded), f"scoring {series.name}")
         computed.append(_score_series(series, op))
     ctx.progress(len(loaded), len(loaded), "scored")
-    # Everything is computed before the first write or push: a bad series changes nothing.
-    samples = []
-    for series, (baseline_points, detection, found) in zip(loaded, computed, strict=True):
-        base.results.append(_write_outputs(series, baseline_points, detection, found, events, op, ctx))
-        samples += _samples(series.name, detection, found)
+    # Everything is computed before the first push or write: a bad series changes nothing, and
+    # the push goes first so an unreachable gateway leaves no files behind either.
+    samples = [s for series, (_, detection, found) in zip(loaded, computed, strict=True)
+               for s in _samples(series.name, detection, found)]
     if op.pushgateway_url:
         from mlops_engineer.engines import prometheus
 
         prometheus.push(op.pushgateway_url, op.push_job, samples, {"method": op.method})
         base.pushed = [f'{s.name}{{series="{s.labels["series"]}"}} {s.value:g}' for s in samples][:50]
+    for series, (baseline_points, detection, found) in zip(loaded, computed, strict=True):
+        base.results.append(_write_outputs(series, baseline_points, detection, found, events, op, ctx))
     alerts = sum(r.alerts for r in base.results)
     if alerts:
         base.next_steps.append("Look at the alert windows' hints first: an event shortly before an anomaly is the usual cause.")
