@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.mlflow_server",
     "tests.fixtures.prometheus",
     "tests.fixtures.redis",
+    "tests.fixtures.aiops",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "monitoring": ("evidently", "scipy"),
     "tuning": ("optuna", "ray"),
     "serving": ("bentoml",),
-    "forecasting": ("statsmodels",),
+    "forecasting": ("statsmodels", "matplotlib"),
     "labeling": ("label-studio-sdk",),
     "containers": ("docker",),
     "orchestration": ("prefect",),

@@ -187,6 +187,36 @@ def _feature_store_example(mcp: Session) -> CallToolResult:
         "action": "online", "entity_rows": [{"customer_id": 2}], "features": ["stats:tenure_months"]}})
     assert online.structured_content["rows"]["rows"] == [{"customer_id": 2, "tenure_months": 12}]  # type: ignore[index]
     return online
+def _metric_csv(workspace: Path) -> str:
+    """Twelve days of an hourly daily-seasonal metric with a six-hour incident near the end."""
+    import numpy as np
+
+    rows = ["timestamp,value"]
+    for i in range(12 * 24):
+        value = 100 + 20 * np.sin(2 * np.pi * i / 24) + 2 * np.sin(i * 1.3) + (60 if 10 * 24 + 5 <= i < 10 * 24 + 11 else 0)
+        rows.append(f"{1767225600 + i * 3600},{value:.3f}")
+    (workspace / "metric.csv").write_text("\n".join(rows) + "\n")
+    return "metric.csv"
+
+
+def _anomaly_example(mcp: Session) -> CallToolResult:
+    path = _metric_csv(mcp.workspace)
+    result = mcp.call_tool("detect_anomalies_aiops", {"operation": {
+        "action": "detect", "series": [{"kind": "file", "path": path}], "baseline_days": 7, "seasonal_period": 24}})
+    assert not result.is_error, text_of(result)
+    found = result.structured_content["results"][0]  # type: ignore[index]
+    assert found["alerts"] >= 1 and (mcp.workspace / found["plot_path"]).exists()
+    return result
+
+
+def _forecast_example(mcp: Session) -> CallToolResult:
+    path = _metric_csv(mcp.workspace)
+    result = mcp.call_tool("forecast_operational_metrics", {"operation": {
+        "action": "forecast", "series": {"kind": "file", "path": path}, "horizon": 24, "models": ["theta"], "folds": 1,
+        "capacity_threshold": 500}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["baseline"]["model"] == "seasonal_naive"  # type: ignore[index]
+    return result
 
 
 # Every tool the server lists needs an entry: a successful call with real effects.
@@ -195,6 +225,8 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "register_ml_model": _register_example,
     "version_ml_data": _version_data_example,
     "build_feature_store": _feature_store_example,
+    "detect_anomalies_aiops": _anomaly_example,
+    "forecast_operational_metrics": _forecast_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -220,6 +252,13 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),
         lambda s: ({"operation": {"action": "add_remote", "name": "out", "url": "/tmp/dvc-remote-elsewhere"}}, "/tmp/dvc-remote-elsewhere"),
+    "detect_anomalies_aiops": [
+        lambda s: ({"operation": {"action": "detect", "series": [{"kind": "file", "path": "../outside.csv"}]}}, "../outside.csv"),
+        lambda s: ({"operation": {"action": "render_job", "prometheus_url": "http://p:9090", "query": "up",
+                                  "pushgateway_url": "http://g:9091", "output_dir": "/etc/aiops"}}, "/etc/aiops"),
+    ],
+    "forecast_operational_metrics": [
+        lambda s: ({"operation": {"action": "forecast", "series": {"kind": "file", "path": "/etc/hostname"}, "horizon": 3}}, "/etc/hostname"),
     ],
 }
 

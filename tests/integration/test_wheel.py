@@ -36,6 +36,8 @@ CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
     "register_ml_model": ({"operation": {"action": "describe", "name": "wheel"}}, "tracking"),
     "version_ml_data": ({"operation": {"action": "status"}}, "data"),
     "build_feature_store": ({"operation": {"action": "list"}}, "features"),
+    "detect_anomalies_aiops": ({"operation": {"action": "detect", "series": [{"kind": "promql", "url": "http://127.0.0.1:9", "query": "up"}]}}, "forecasting"),
+    "forecast_operational_metrics": ({"operation": {"action": "forecast", "series": {"kind": "promql", "url": "http://127.0.0.1:9", "query": "up"}, "horizon": 24}}, "forecasting"),
 }
 
 

@@ -1,0 +1,237 @@
+"""Forecast an operational metric (a CSV/Parquet file or a PromQL range query) with
+statsmodels: ETS, SARIMAX, Theta and STL + ARIMA compete in a rolling-origin backtest
+(MASE and sMAPE) beside a seasonal-naive baseline; the best one is refitted on the whole
+series and forecasts the horizon with prediction intervals. With a capacity threshold
+it reports when the forecast, and its interval bound, first crosses it.
+
+Actions (field `operation.action`):
+- `forecast`: write the forecast (CSV: timestamp, mean, lower, upper), the backtest
+  scores (CSV) and a PNG plot; return the chosen model, the scores, a summary of the
+  forecast and the capacity crossing times.
+- `backtest`: only the model comparison (scores CSV and the winner), no forecast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
+from mlops_engineer.engines.forecasters import ALL_MODELS, ModelName
+from mlops_engineer.engines.metric_series import Cleaning, SeriesReport, Source
+from mlops_engineer.output import TablePreview
+from mlops_engineer.registry import Hints, ToolSpec
+from mlops_engineer.runtime import ToolContext
+
+if TYPE_CHECKING:
+    from mlops_engineer.engines.metric_series import MetricSeries
+
+MAX_HORIZON = 10_000
+
+
+class _SeriesModels(StrictModel):
+    """What `forecast` and `backtest` share: the series and the competing models."""
+
+    series: Source = Field(description="The metric: a file, or a PromQL query that returns exactly one series.")
+    horizon: int = Field(ge=1, le=MAX_HORIZON, description="Points to forecast, in the series' step (168 = a week of hourly points).")
+    seasonal_period: int | None = Field(default=None, ge=1, description="Points per season (24 = daily for hourly data, 12 for monthly); inferred when omitted; 1 = none.")
+    models: list[ModelName] = Field(default_factory=lambda: list(ALL_MODELS), min_length=1,
+                                    description="Candidates; the seasonal-naive baseline is always backtested too.")
+    folds: int = Field(default=3, ge=1, le=10, description="Rolling-origin backtest folds, each `backtest_horizon` points.")
+    backtest_horizon: int | None = Field(default=None, ge=1, description="Points per backtest fold; min(horizon, one season or 24) when omitted.")
+    level: float = Field(default=0.9, gt=0.5, lt=1, description="Prediction interval coverage.")
+    cleaning: Cleaning = Field(default_factory=Cleaning, description="Duplicate timestamps and gaps policy.")
+    output_dir: str = Field(default="mlops/aiops/forecasts", description="Workspace folder for the forecast, scores and plot.")
+
+
+class Backtest(_SeriesModels):
+    """Only compare the models (scores CSV); no forecast is made."""
+
+    action: Literal["backtest"]
+
+
+class Forecast(_SeriesModels):
+    action: Literal["forecast"]
+    capacity_threshold: float | None = Field(default=None, description="Report when the forecast first reaches this value.")
+    direction: Literal["above", "below"] = Field(default="above", description="above: the metric grows towards the limit (CPU, disk used); below: it falls towards it (free disk).")
+    plot: bool = True
+
+
+Operation = Annotated[Forecast | Backtest, Field(discriminator="action")]
+
+
+class ForecastInput(ToolInput):
+    operation: Operation = Field(description="What to do; `action` selects the operation.")
+
+
+class ModelScoreOut(BaseModel):
+    model: str
+    mase: float | None = Field(description="Mean MASE over the folds (below 1: better than the in-sample seasonal naive).")
+    smape: float | None = Field(description="Mean sMAPE over the folds, in percent (0 to 200).")
+    folds: int
+    status: str = Field(description="ok, skipped: <why> or failed: <error>.")
+
+
+class Capacity(BaseModel):
+    threshold: float
+    direction: Literal["above", "below"]
+    forecast_crosses_at: str | None = Field(description="First forecast timestamp where the mean reaches the threshold; null if not within the horizon.")
+    bound_crosses_at: str | None = Field(description="Same for the interval bound (upper when direction=above, lower when below): the earliest plausible time.")
+    already_crossed: bool = Field(description="The last observed value is already past the threshold.")
+
+
+class ForecastSummary(BaseModel):
+    start: str
+    end: str
+    points: int
+    mean_first: float
+    mean_last: float
+    mean_min: float
+    mean_max: float
+    level: float
+    rows: TablePreview = Field(description="The first forecast rows (all rows are in forecast_path).")
+
+
+class ForecastOutput(ToolOutput):
+    action: str
+    series: SeriesReport | None = None
+    chosen_model: str | None = None
+    backtest_horizon: int | None = None
+    chosen: ModelScoreOut | None = None
+    baseline: ModelScoreOut | None = Field(default=None, description="The seasonal-naive baseline's backtest scores.")
+    beats_baseline: bool | None = Field(default=None, description="The chosen model's MASE is lower than the baseline's.")
+    scores: list[ModelScoreOut] = Field(default_factory=list)
+    forecast: ForecastSummary | None = None
+    capacity: Capacity | None = None
+    forecast_path: str | None = None
+    scores_path: str | None = None
+    plot_path: str | None = None
+
+
+def run(inp: ForecastInput, ctx: ToolContext) -> ForecastOutput:
+    from mlops_engineer.engines import metric_series as ms
+    from mlops_engineer.errors import ToolError
+    from mlops_engineer.optional import import_optional
+
+    op = inp.operation
+    base = ForecastOutput(action=op.action, dry_run=inp.dry_run)
+    ctx.workspace.resolve(op.output_dir)
+    if isinstance(op.series, ms.FileSource):
+        ctx.workspace.resolve(op.series.path, must_exist=True)
+    source = op.series.path if isinstance(op.series, ms.FileSource) else f"query_range {op.series.url} {op.series.query!r}"
+    base.planned_calls = [
+        f"read {source}",
+        f"backtest seasonal_naive + {', '.join(op.models)} over {op.folds} fold(s)",
+        *([f"refit the best on all points and forecast {op.horizon} points",
+           f"write forecast, scores{' and plot' if op.plot else ''} under {op.output_dir}/"]
+          if isinstance(op, Forecast) else [f"write scores under {op.output_dir}/"]),
+    ]
+    if inp.dry_run:
+        return base
+    import_optional("statsmodels", "forecasting")
+    loaded = ms.load([op.series], ctx.workspace, op.cleaning)
+    if len(loaded) != 1:
+        names = ", ".join(s.name for s in loaded[:5])
+        raise ToolError("invalid_input", f"the query returned {len(loaded)} series ({names}); a forecast needs exactly one",
+                        "Aggregate or filter the PromQL, e.g. sum(rate(x[5m])) or x{instance=\"a\"}.")
+    series = loaded[0]
+    return _forecast(series, op, ctx, base)
+
+
+def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, base: ForecastOutput) -> ForecastOutput:
+    import numpy as np
+    import pandas as pd
+
+    from mlops_engineer.engines import forecasters as fc
+    from mlops_engineer.engines import plots
+    from mlops_engineer.engines.metric_series import set_period, slug
+    from mlops_engineer.errors import ToolError
+    from mlops_engineer.output import preview_table
+
+    m = set_period(series, op.seasonal_period)
+    y = series.values.to_numpy(dtype=float)
+    h_bt = op.backtest_horizon or min(op.horizon, m if m >= 2 else 24)
+    scores = fc.backtest(y, h_bt, m, op.folds, list(op.models), op.level,
+                         lambda d, t, msg: ctx.progress(d, t + 1, msg))
+    best = fc.choose(scores)
+    if isinstance(op, Forecast):  # fitted before anything is written: a failure leaves no files
+        try:
+            prediction = fc.predict(best.model, y, op.horizon, m, op.level)
+        except Exception as exc:
+            raise ToolError("failed", f"{best.model} won the backtest but its final fit failed: {exc}",
+                            f"Exclude it with models=[...] (without {best.model}) and call again.") from exc
+        ctx.progress(1, 1, f"forecast with {best.model}")
+    stem = f"{op.output_dir}/{slug(series.name)}"
+    outs = [ModelScoreOut(model=s.model, mase=s.mase, smape=s.smape, folds=s.folds, status=s.status) for s in scores]
+    scores_path = ctx.workspace.write_text(f"{stem}-backtest.csv", pd.DataFrame([o.model_dump() for o in outs]).to_csv(index=False))
+    baseline = outs[0]
+    chosen = next(o for o in outs if o.model == best.model)
+    base.series = series.report
+    base.chosen_model, base.chosen, base.baseline, base.scores = best.model, chosen, baseline, outs
+    base.backtest_horizon = h_bt
+    base.beats_baseline = baseline.mase is not None and chosen.mase is not None and chosen.mase < baseline.mase
+    base.scores_path = ctx.workspace.relative(scores_path)
+    if isinstance(op, Backtest):
+        return base
+    step = pd.Timedelta(seconds=series.report.step_seconds)
+    index = pd.date_range(series.values.index[-1] + step, periods=op.horizon, freq=step)
+    stamps = [t.isoformat().replace("+00:00", "Z") for t in index]
+    table = pd.DataFrame({"timestamp": stamps, "mean": prediction.mean, "lower": prediction.lower,
+                          "upper": prediction.upper}).round(6)
+    forecast_path = ctx.workspace.write_text(f"{stem}-forecast.csv", table.to_csv(index=False))
+    base.forecast = ForecastSummary(
+        start=stamps[0], end=stamps[-1], points=op.horizon, level=op.level,
+        mean_first=round(float(prediction.mean[0]), 6), mean_last=round(float(prediction.mean[-1]), 6),
+        mean_min=round(float(np.min(prediction.mean)), 6), mean_max=round(float(np.max(prediction.mean)), 6),
+        rows=preview_table(ctx.workspace, f"forecast-{slug(series.name)}", table.to_dict("records"), limit=10),
+    )
+    if op.capacity_threshold is not None:
+        bound = prediction.upper if op.direction == "above" else prediction.lower
+        at_mean = fc.first_crossing(prediction.mean, op.capacity_threshold, op.direction)
+        at_bound = fc.first_crossing(bound, op.capacity_threshold, op.direction)
+        last = float(y[-1])
+        base.capacity = Capacity(
+            threshold=op.capacity_threshold, direction=op.direction,
+            forecast_crosses_at=stamps[at_mean] if at_mean is not None else None,
+            bound_crosses_at=stamps[at_bound] if at_bound is not None else None,
+            already_crossed=last >= op.capacity_threshold if op.direction == "above" else last <= op.capacity_threshold,
+        )
+    base.forecast_path = ctx.workspace.relative(forecast_path)
+    if op.plot:
+        history = series.values.iloc[-max(op.horizon * 3, 4 * m, 48):]
+        title = f"{series.name}: {best.model} (MASE {chosen.mase}) vs seasonal naive (MASE {baseline.mase})"
+        png = plots.forecast(history, index, prediction.mean, prediction.lower, prediction.upper, title,
+                             op.capacity_threshold, op.level)
+        base.plot_path = ctx.workspace.relative(ctx.workspace.write_bytes(f"{stem}-forecast.png", png))
+    return base
+
+
+def summarize(out: ForecastOutput) -> str:
+    if out.dry_run or out.chosen is None:
+        return "[dry run] Would: " + "; ".join(out.planned_calls)
+    if out.action == "backtest":
+        return (f"{out.series.name if out.series else 'series'}: best {out.chosen_model} (MASE {out.chosen.mase}) vs "
+                f"seasonal naive (MASE {out.baseline.mase if out.baseline else None}); scores in {out.scores_path}.")
+    head = (f"{out.series.name if out.series else 'series'}: {out.chosen_model} chosen (MASE {out.chosen.mase}, "
+            f"sMAPE {out.chosen.smape}) vs seasonal naive (MASE {out.baseline.mase if out.baseline else None}); "
+            f"{out.forecast.points if out.forecast else 0} points forecast to {out.forecast.end if out.forecast else '?'}.")
+    if out.capacity:
+        cap = out.capacity
+        when = cap.forecast_crosses_at or "not within the horizon"
+        head += f" Threshold {cap.threshold:g} ({cap.direction}): forecast crosses {when}; bound crosses {cap.bound_crosses_at or 'not within the horizon'}."
+    return head
+
+
+TOOL = ToolSpec(
+    name="forecast_operational_metrics",
+    title="Forecast operational metrics and capacity (statsmodels)",
+    description=__doc__ or "",
+    input_model=ForecastInput,
+    output_model=ForecastOutput,
+    run=run,
+    summarize=summarize,
+    # Writes only its own output files (same input, same files); reads Prometheus.
+    hints=Hints(read_only=False, destructive=False, idempotent=True, open_world=True),
+    input_hint='e.g. {"operation": {"action": "forecast", "series": {"kind": "file", "path": "cpu.csv"}, "horizon": 168, "capacity_threshold": 90}}.',
+)
