@@ -187,6 +187,8 @@ def _feature_store_example(mcp: Session) -> CallToolResult:
         "action": "online", "entity_rows": [{"customer_id": 2}], "features": ["stats:tenure_months"]}})
     assert online.structured_content["rows"]["rows"] == [{"customer_id": 2, "tenure_months": 12}]  # type: ignore[index]
     return online
+
+
 def _metric_csv(workspace: Path) -> str:
     """Twelve days of an hourly daily-seasonal metric with a six-hour incident near the end."""
     import numpy as np
@@ -252,6 +254,7 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),
         lambda s: ({"operation": {"action": "add_remote", "name": "out", "url": "/tmp/dvc-remote-elsewhere"}}, "/tmp/dvc-remote-elsewhere"),
+    ],
     "detect_anomalies_aiops": [
         lambda s: ({"operation": {"action": "detect", "series": [{"kind": "file", "path": "../outside.csv"}]}}, "../outside.csv"),
         lambda s: ({"operation": {"action": "render_job", "prometheus_url": "http://p:9090", "query": "up",
