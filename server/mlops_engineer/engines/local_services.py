@@ -160,6 +160,11 @@ def _terminate(record: ServiceRecord, timeout: float) -> None:
         os.killpg(record.pid, signal.SIGTERM)  # the leader's group: it started a session
     _signal_all([record.pid], signal.SIGTERM)
     deadline = time.monotonic() + timeout
+    while _alive(record.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # The leader is gone (or would not go): what it left behind gets a SIGTERM of its own.
+    _signal_all(service_pids(record), signal.SIGTERM)
+    deadline = time.monotonic() + min(timeout, 5.0)
     while service_pids(record) and time.monotonic() < deadline:
         time.sleep(0.1)
     leftover = service_pids(record)
