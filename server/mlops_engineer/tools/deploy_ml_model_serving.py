@@ -451,6 +451,7 @@ def _k8s(op: K8sManifests, inp: ServingInput, ctx: ToolContext, out: ServingOutp
         raise ToolError("invalid_input", f"max_replicas ({op.max_replicas}) is below min_replicas ({op.min_replicas}).")
     name = _service_name(op.model_uri, op.service_name)
     folder = op.output_dir or f"mlops/serving/{name}/k8s"
+    ctx.workspace.resolve(folder)  # refuse a folder outside the workspace before any work
     common = dict(model_uri=op.model_uri, name=name, namespace=op.namespace, image=op.image, min_replicas=op.min_replicas,
                   max_replicas=op.max_replicas, memory_request=op.memory_request)
     files = {f"{folder}/kubernetes.yaml": render_template(
