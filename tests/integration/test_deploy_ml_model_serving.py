@@ -116,11 +116,13 @@ def test_port_in_use_is_a_clear_conflict(embedded: tuple[ToolRunner, str]) -> No
 @pytest.mark.parametrize("uri, code", [
     ("models:/no-such-model@champion", "not_found"),
     ("models:/no-such-model/3", "not_found"),
+    ("models:/{name}@no-such-alias", "not_found"),
     ("runs:/0123456789abcdef0123456789abcdef/model", "not_found"),
     ("s3://bucket/model", "invalid_input"),
 ])
 def test_model_uri_that_does_not_exist(embedded: tuple[ToolRunner, str], uri: str, code: str) -> None:
-    tools, _ = embedded
+    tools, champion = embedded
+    uri = uri.format(name=champion.removeprefix("models:/").split("@")[0])
     with pytest.raises(ToolError) as err:
         tools(TOOL, {"action": "serve", "model_uri": uri, "service_name": "missing"})
     assert err.value.code == code, err.value
@@ -194,3 +196,26 @@ def test_k8s_and_seldon_manifests_validate(embedded: tuple[ToolRunner, str]) -> 
     with pytest.raises(ToolError) as err:
         tools(TOOL, {"action": "k8s_manifests", "model_uri": uri, "image": "x:1", "min_replicas": 3, "max_replicas": 2})
     assert err.value.code == "invalid_input"
+
+
+def test_a_failed_start_leaves_no_process_and_no_record(embedded: tuple[ToolRunner, str]) -> None:
+    """A server that is not ready in time is stopped, all of it, before the error is returned."""
+    tools, uri = embedded
+    state = tools.ctx.workspace.state_dir
+    before = {r.service_id for r in ls.list_services(state)}
+    with pytest.raises(ToolError) as err:
+        tools(TOOL, {"action": "serve", "model_uri": uri, "service_name": "slow-start", "startup_timeout": 0.3})
+    assert err.value.code == "failed" and "did not answer" in err.value.message
+    assert ls.get_service(state, "slow-start") is None
+    assert {r.service_id for r in ls.list_services(state)} == before
+    log = (state / "services/slow-start.log").read_text()
+    assert "bentoml" in log.lower() or log == ""  # the log stays for the post-mortem
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_slow_start(p)]
+    assert leftovers == [], "a process of the failed start is still running"
+
+
+def _is_slow_start(proc: Path) -> bool:
+    try:
+        return b"slow-start:" in (proc / "cmdline").read_bytes() and (proc / "stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return False

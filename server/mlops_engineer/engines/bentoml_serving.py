@@ -111,8 +111,15 @@ def fetch_model(target: MlflowTarget, model_uri: str, dest: Path) -> ModelSource
         if model_uri.startswith("models:/"):
             ref = model_uri.removeprefix("models:/")
             if "@" in ref:
+                from mlops_engineer.engines.mlflow_registry import alias_version, client_has_model
+
                 name, alias = ref.split("@", 1)
-                mv = client.get_model_version_by_alias(name, alias)
+                mv = alias_version(client, name, alias) if client_has_model(client, name) else None
+                if mv is None:
+                    raise ToolError(
+                        "not_found", f"{model_uri} does not exist: no registered model '{name}' with the alias '{alias}'.",
+                        "register_ml_model describe lists versions and aliases; promote or set_alias creates the alias.",
+                    )
             else:
                 name, number = ref.split("/", 1)
                 mv = client.get_model_version(name, number)
