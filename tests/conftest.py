@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.aiops",
 ]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.docker_engine"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,6 +25,7 @@ STEPS = [
     "champion",
     "data_versioning",
     "features",
+    "serving",
 ]
 
 

@@ -218,6 +218,16 @@ def _forecast_example(mcp: Session) -> CallToolResult:
         "capacity_threshold": 500}})
     assert not result.is_error, text_of(result)
     assert result.structured_content["baseline"]["model"] == "seasonal_naive"  # type: ignore[index]
+def _serving_example(mcp: Session) -> CallToolResult:
+    """Manifests need no server: rendered, schema-validated, written; list answers with no deployment."""
+    result = mcp.call_tool("deploy_ml_model_serving", {"operation": {
+        "action": "k8s_manifests", "model_uri": f"models:/{MODEL_NAME}@champion", "image": "registry.example/e2e:1",
+        "seldon_storage_uri": "s3://models/e2e/1"}})
+    assert not result.is_error, text_of(result)
+    assert [m["valid"] for m in result.structured_content["manifests"]] == [True, True]  # type: ignore[index]
+    assert (mcp.workspace / "mlops/serving/e2e-churn/k8s/kubernetes.yaml").exists()
+    listed = mcp.call_tool("deploy_ml_model_serving", {"operation": {"action": "list"}})
+    assert not listed.is_error and listed.structured_content["deployments"] == []  # type: ignore[index]
     return result
 
 
@@ -229,6 +239,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "build_feature_store": _feature_store_example,
     "detect_anomalies_aiops": _anomaly_example,
     "forecast_operational_metrics": _forecast_example,
+    "deploy_ml_model_serving": lambda s: _serving_example(s),
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -244,6 +255,9 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "log_run", "experiment": "e2e", "datasets": [{"path": _escaping_link(s) + "/passwd"}]}},
             "escape/passwd",
         ),
+    ],
+    "deploy_ml_model_serving": [
+        lambda s: ({"operation": {"action": "k8s_manifests", "model_uri": "models:/e2e@champion", "image": "e2e:1", "output_dir": "../k8s"}}, "../k8s"),
     ],
     "register_ml_model": [
         lambda s: (

@@ -1,0 +1,100 @@
+"""The serving engines without servers: schema from a signature, the rendered service, manifest validation, percentiles."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from mlops_engineer.engines import bentoml_serving as bs
+from mlops_engineer.engines.http_load import percentile
+from mlops_engineer.engines.k8s_manifests import validate_document, validate_yaml
+from mlops_engineer.errors import ToolError
+from mlops_engineer.render import render_template
+
+
+def _saved_model(tmp_path: Path, frame) -> Path:  # noqa: ANN001
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+
+    path = tmp_path / "model"
+    mlflow.sklearn.save_model(DummyClassifier().fit(frame, [0, 1, 0][: len(frame)]), str(path), input_example=frame,
+                              pip_requirements=["scikit-learn==1.0"], serialization_format="cloudpickle")
+    return path
+
+
+def test_signature_becomes_request_fields_and_a_service_that_compiles(tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"tenure months": [1, 2, 3], "charges": [1.5, 2.0, 3.25], "class": ["a", "b", "c"], "fiber": [True, False, True]})
+    path = _saved_model(tmp_path, frame)
+    fields, examples = bs.read_signature(path, "models:/m/1")
+    assert [(f.name, f.type, f.annotation) for f in fields] == [
+        ("tenure months", "long", "int"), ("charges", "double", "float"), ("class", "string", "str"), ("fiber", "boolean", "bool")]
+    assert fields[0].ident.isidentifier() and fields[2].ident != "class"  # a keyword is not a field name
+    assert examples[0] == {"tenure months": 1, "charges": 1.5, "class": "a", "fiber": True}
+    reqs = bs.model_requirements(path)
+    assert "scikit-learn==1.0" in reqs and sum(r.startswith("bentoml==") for r in reqs) == 1 and sum(r.startswith("mlflow") for r in reqs) == 1
+
+    text = render_template("serving/service.py.j2", model_uri="models:/m/1", service_name="m", class_name="M", fields=fields,
+                           columns=[f.name for f in fields], labels={"k": "v"}, workers=1, concurrency=8, timeout_seconds=30,
+                           max_batch_size=16, max_latency_ms=100)
+    tree = ast.parse(text)
+    row = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Row")
+    assert len([n for n in row.body if isinstance(n, ast.AnnAssign)]) == 4
+    assert "max_batch_size=16, max_latency_ms=100" in text and 'alias="tenure months"' in text
+
+
+def test_a_model_without_signature_is_refused(tmp_path: Path) -> None:
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+
+    mlflow.sklearn.save_model(DummyClassifier().fit([[0], [1]], [0, 1]), str(tmp_path / "m"), serialization_format="cloudpickle")
+    with pytest.raises(ToolError) as err:
+        bs.read_signature(tmp_path / "m", "runs:/x/m")
+    assert err.value.code == "invalid_input" and "no signature" in err.value.message
+
+
+@pytest.mark.parametrize("uri", ["models:/churn@champion", "models:/churn/3", "runs:/0123456789abcdef0123456789abcdef/model"])
+def test_model_uris_accepted(uri: str) -> None:
+    bs.check_model_uri(uri)
+
+
+@pytest.mark.parametrize("uri", ["churn", "models:/churn", "models:/churn@", "s3://b/m", "runs:/short/model"])
+def test_model_uris_refused(uri: str) -> None:
+    with pytest.raises(ToolError) as err:
+        bs.check_model_uri(uri)
+    assert err.value.code == "invalid_input" and "models:/<name>@<alias>" in err.value.hint
+
+
+def test_rendered_manifests_validate_and_broken_ones_do_not() -> None:
+    common = dict(model_uri="models:/m@champion", name="churn", namespace="ml", image="r/churn:1", min_replicas=1, max_replicas=3,
+                  memory_request="512Mi")
+    text = render_template("serving/kubernetes.yaml.j2", **common, bento_tag="t", k8s_version="1.31", path="k.yaml",
+                           target_cpu_percent=70, cpu_request="500m", memory_limit="1Gi")
+    assert validate_yaml(text, "1.31") == (["Deployment", "Service", "HorizontalPodAutoscaler"], [])
+    seldon = render_template("serving/seldon-model.yaml.j2", **common, storage_uri="s3://b/m")
+    assert validate_yaml(seldon) == (["Model"], [])
+
+    bad_deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"replicas": "two"}}
+    assert any("spec.replicas" in p for p in validate_document(bad_deploy))
+    typo = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+            "spec": {"selector": {}, "template": {}, "replica": 2}}
+    assert validate_document(typo), "strict validation refuses unknown fields"
+    bad_seldon = {"apiVersion": "mlops.seldon.io/v1alpha1", "kind": "Model", "metadata": {"name": "Bad_Name"},
+                  "spec": {"storageUri": "s3://b/m", "replicas": -1, "storageURI": "typo"}}
+    problems = validate_document(bad_seldon)
+    assert any("metadata.name" in p for p in problems) and any("spec.replicas" in p for p in problems)
+    assert any("storageURI" in p for p in problems)
+    assert any("storageUri" in p for p in validate_document({**bad_seldon, "metadata": {"name": "ok"}, "spec": {}}))
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([7.0], 99) == 7.0
+
+
+def test_names() -> None:
+    assert bs.slug("Churn_Classifier v2") == "churn-classifier-v2" and bs.class_name("churn-classifier") == "ChurnClassifier"
+    assert bs.class_name("3d-model") == "Model3dModel"
