@@ -13,8 +13,8 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.redis",
     "tests.fixtures.aiops",
+    "tests.fixtures.docker_engine",
 ]
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.docker_engine"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

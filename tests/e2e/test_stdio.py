@@ -218,6 +218,8 @@ def _forecast_example(mcp: Session) -> CallToolResult:
         "capacity_threshold": 500}})
     assert not result.is_error, text_of(result)
     assert result.structured_content["baseline"]["model"] == "seasonal_naive"  # type: ignore[index]
+
+
 def _serving_example(mcp: Session) -> CallToolResult:
     """Manifests need no server: rendered, schema-validated, written; list answers with no deployment."""
     result = mcp.call_tool("deploy_ml_model_serving", {"operation": {
