@@ -218,6 +218,7 @@ def _forecast_example(mcp: Session) -> CallToolResult:
         "capacity_threshold": 500}})
     assert not result.is_error, text_of(result)
     assert result.structured_content["baseline"]["model"] == "seasonal_naive"  # type: ignore[index]
+    return result
 
 
 def _serving_example(mcp: Session) -> CallToolResult:
