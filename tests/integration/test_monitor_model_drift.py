@@ -179,7 +179,8 @@ def test_concept_drift_with_a_registered_model_and_run_artifacts(tools: ToolRunn
     tools(REGISTER, {"action": "set_alias", "name": name, "alias": "champion", "version": version})
 
     train = pd.read_csv(tools.root / files["train"])
-    shifted = train.assign(a=train.a + 1.5)  # labels still follow the old relation: the model now errs
+    # Data drift on a, and the concept moves: the label now follows b alone.
+    shifted = train.assign(a=train.a + 1.5, label=(train.b > 0).astype(int))
     shifted.to_csv(tools.root / "data/shifted.csv", index=False)
     out = tools(TOOL, {"action": "check", "reference": f"runs:/{logged.run_id}/train.csv", "current": "data/shifted.csv",
                        "columns": {"target": "label"}, "html": False,
