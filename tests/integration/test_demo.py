@@ -27,7 +27,9 @@ def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> Non
     assert "baseline v1 is the current champion" in first
     assert "candidate roc_auc=" in first and "beats champion v1" in first
     assert "champion is now v2 (previous: v1)" in first
-    for artifact in (".mlops/mlflow.db", "docs/model-cards/churn-classifier-v2.md", "mlops/tracking/docker-compose.yml", "data/churn_train.csv"):
+    assert "drift tenure_months    severe" in first and "concept drift: yes" in first
+    for artifact in (".mlops/mlflow.db", "docs/model-cards/churn-classifier-v2.md", "mlops/tracking/docker-compose.yml", "data/churn_train.csv",
+                     "reports/drift/churn-champion.html", "reports/drift/churn-champion.prom"):
         assert (tmp_path / artifact).exists(), artifact
 
     second = _demo(tmp_path)
