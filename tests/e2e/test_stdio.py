@@ -151,10 +151,24 @@ def _register_example(mcp: Session) -> CallToolResult:
     return mcp.state["register_result"]
 
 
+def _drift_example(mcp: Session) -> CallToolResult:
+    (mcp.workspace / "drift").mkdir(exist_ok=True)
+    rows = ["x,kind"] + [f"{i % 50},{'ab'[i % 2]}" for i in range(200)]
+    (mcp.workspace / "drift/ref.csv").write_text("\n".join(rows) + "\n")
+    (mcp.workspace / "drift/cur.csv").write_text("\n".join(["x,kind"] + [f"{i % 50 + 30},a" for i in range(200)]) + "\n")
+    result = mcp.call_tool("monitor_model_drift", {"operation": {
+        "action": "check", "reference": "drift/ref.csv", "current": "drift/cur.csv", "html": False, "output_dir": "drift/out"}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["dataset_drift"] is True  # type: ignore[index]
+    assert (mcp.workspace / "drift/out/drift.prom").is_file()
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
     "register_ml_model": _register_example,
+    "monitor_model_drift": _drift_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -166,6 +180,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "log_run", "experiment": "e2e", "datasets": [{"path": _escaping_link(s) + "/passwd"}]}},
             "escape/passwd",
         ),
+    ],
+    "monitor_model_drift": [
+        lambda s: ({"operation": {"action": "check", "reference": "../ref.csv", "current": "/etc/hostname"}}, "../ref.csv"),
+        lambda s: ({"operation": {"action": "check", "reference": "drift/ref.csv", "current": "drift/cur.csv", "output_dir": "../out"}, "dry_run": True}, "../out"),
     ],
     "register_ml_model": [
         lambda s: (

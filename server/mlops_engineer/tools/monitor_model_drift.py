@@ -164,12 +164,12 @@ def _paths(op: Check) -> dict[str, str]:
 
 
 def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> DriftOutput:
-    from mlops_engineer.engines import drift_check as engine
-    from mlops_engineer.engines.mlflow_backend import resolve_target
     from mlops_engineer.optional import import_optional
 
-    import_optional("scipy", "monitoring")
-    import_optional("pandas", "monitoring")
+    for module in ("numpy", "pandas", "scipy", "prometheus_client"):
+        import_optional(module, "monitoring")  # before the engine, which imports numpy at its top
+    from mlops_engineer.engines import drift_check as engine
+    from mlops_engineer.engines.mlflow_backend import resolve_target
     ws = ctx.workspace
     paths = _paths(op)
     for rel in paths.values():
