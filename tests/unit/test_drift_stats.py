@@ -61,6 +61,7 @@ def test_bin_counts_equal_numpy() -> None:
     a, b = SAMPLES["ties-rounded"]
     ref, cur = ds.NumericSample.from_values(a), ds.NumericSample.from_values(b)
     edges = ds.quantile_edges(ref.values, 10)
+    assert np.array_equal(edges, np.unique(np.quantile(a, np.linspace(0, 1, 11)[1:-1], method="inverted_cdf")))
     # Our bins are (-inf, e0], (e0, e1], ..., (ek, inf): np.digitize(right=True) numbers them the same way.
     expected = np.bincount(np.digitize(b, edges, right=True), minlength=len(edges) + 1)
     assert ds.counts_in_bins(cur.values, edges).tolist() == expected.tolist()

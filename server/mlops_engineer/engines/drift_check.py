@@ -230,23 +230,38 @@ def _categorical_values(series: pd.Series) -> Any:
 
 def feature_drift(column: str, kind: str, ref: pd.Series, cur: pd.Series, t: Thresholds) -> FeatureResult:
     """One feature; all-missing sides and constant columns are handled here (see SKILL.md)."""
-    ref_missing, cur_missing = ref.isna().all(), cur.isna().all()
-    if ref_missing:
-        return FeatureResult(None, column, kind, "none", False, "skipped: every reference value is missing")
-    if cur_missing:
-        return FeatureResult(None, column, kind, "severe", True, "every current value is missing")
     if kind == "numerical":
-        a = ds.NumericSample.from_values(ref.to_numpy(dtype="float64", na_value=float("nan")))
-        b = ds.NumericSample.from_values(cur.to_numpy(dtype="float64", na_value=float("nan")))
+        # A float64 column comes out as a view; nullable dtypes turn NA into NaN (a copy).
+        a = ds.NumericSample.from_values(_floats(ref))
+        b = ds.NumericSample.from_values(_floats(cur))
+        if a.n == 0 or b.n == 0:
+            return _all_missing(column, kind, reference_empty=a.n == 0)
         stats = ds.numeric_stats(column, a, b, n_bins=t.n_bins, epsilon=t.epsilon, ks_method=t.ks_method)
         note = "constant in the reference" if a.values[0] == a.values[-1] else ""
     else:
+        if ref.isna().all() or cur.isna().all():
+            return _all_missing(column, kind, reference_empty=bool(ref.isna().all()))
         stats = ds.categorical_stats(column, ds.CategoricalCounts.from_values(_categorical_values(ref)),
                                      ds.CategoricalCounts.from_values(_categorical_values(cur)), epsilon=t.epsilon)
         new = stats.extra.get("new_categories") or []
         note = f"new categories: {', '.join(map(str, new))} (chi-square infinite, p = 0)" if new else ""
     severity = severity_of(stats.psi, t)
     return FeatureResult(stats, column, kind, severity, severity != "none", note)
+
+
+def _floats(series: pd.Series) -> Any:
+    import numpy as np
+
+    if series.dtype == np.float64:
+        return series.to_numpy()
+    return series.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _all_missing(column: str, kind: str, *, reference_empty: bool) -> FeatureResult:
+    """A side with no value at all: nothing to compare against (reference), or the feature stopped arriving (current)."""
+    if reference_empty:
+        return FeatureResult(None, column, kind, "none", False, "skipped: every reference value is missing")
+    return FeatureResult(None, column, kind, "severe", True, "every current value is missing")
 
 
 def all_features(ref: pd.DataFrame, cur: pd.DataFrame, roles: Roles, t: Thresholds,

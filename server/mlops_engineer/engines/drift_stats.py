@@ -71,17 +71,22 @@ class KsResult:
     method: str
 
 
-def _ecdf_on_merge(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The merged sorted values and both empirical CDFs evaluated right after each of them."""
+def _merge_counts(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The merged sorted values and, after each of them, n1 * n2 * (F_ref - F_cur) as exact integers."""
+    n1, n2 = ref.shape[0], cur.shape[0]
     both = np.concatenate([ref, cur])
     order = np.argsort(both, kind="stable")  # two sorted runs: timsort merges them in linear time
     merged = both[order]
-    from_ref = order < ref.shape[0]
+    del both
+    from_ref = order < n1
     del order
-    cdf_ref = np.cumsum(from_ref, dtype=np.int64)
-    cdf_cur = np.arange(1, merged.shape[0] + 1, dtype=np.int64)
-    cdf_cur -= cdf_ref
-    return merged, cdf_ref, cdf_cur
+    c_ref = np.cumsum(from_ref, dtype=np.int64)
+    del from_ref
+    # n2 * c_ref - n1 * c_cur with c_cur = position - c_ref, in place: no float rounding in the KS statistic.
+    diff = c_ref * (n1 + n2)
+    del c_ref
+    diff -= np.arange(n1, n1 * (n1 + n2 + 1), n1, dtype=np.int64)
+    return merged, diff
 
 
 def ks_and_wasserstein(ref: NumericSample, cur: NumericSample, method: KsMethod = "auto") -> tuple[KsResult, float]:
@@ -89,21 +94,18 @@ def ks_and_wasserstein(ref: NumericSample, cur: NumericSample, method: KsMethod 
     n1, n2 = ref.n, cur.n
     if n1 == 0 or n2 == 0:
         raise ValueError("both samples need at least one non-missing value")
-    merged, c1, c2 = _ecdf_on_merge(ref.values, cur.values)
-    diff = c1 / n1
-    diff -= c2 / n2
-    del c1, c2
-    # Wasserstein: integral of |F1 - F2| between consecutive merged points (ties have width 0).
+    merged, diff = _merge_counts(ref.values, cur.values)
     widths = np.diff(merged)
-    wasserstein = float(np.dot(np.abs(diff[:-1]), widths))
+    ties = np.count_nonzero(widths) < widths.shape[0]
     # KS: only positions after the last copy of a tied value are points of the ECDFs.
-    last_of_value = np.empty(merged.shape[0], dtype=bool)
-    np.not_equal(merged[1:], merged[:-1], out=last_of_value[:-1])
-    last_of_value[-1] = True
-    at = diff[last_of_value]
-    d_plus = float(at.max())
-    d_minus = float(np.clip(-at.min(), 0, 1))
+    at = diff[np.append(widths != 0, True)] if ties else diff
+    scale = float(n1) * float(n2)
+    d_plus = float(at.max()) / scale
+    d_minus = min(max(-float(at.min()) / scale, 0.0), 1.0)
     d = max(d_plus, d_minus)
+    # Wasserstein: integral of |F1 - F2| between consecutive merged points (ties have width 0).
+    np.abs(diff, out=diff)
+    wasserstein = float(np.dot(diff[:-1], widths)) / scale
     return ks_pvalue(d, n1, n2, method), wasserstein
 
 
@@ -140,9 +142,11 @@ def quantile_edges(ref_sorted: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.nda
     if ref_sorted.shape[0] == 0:
         return np.empty(0)
     qs = np.linspace(0, 1, n_bins + 1)[1:-1]
-    # method="inverted_cdf" picks observed values, so a bin edge is always a real value.
-    edges = np.quantile(ref_sorted, qs, method="inverted_cdf")
-    return np.unique(edges)
+    # The inverted-CDF quantile (numpy's method="inverted_cdf") of sorted values is one index
+    # each, so a bin edge is always an observed value.
+    n = ref_sorted.shape[0]
+    idx = np.clip(np.ceil(qs * n).astype(np.int64) - 1, 0, n - 1)
+    return np.unique(ref_sorted[idx])
 
 
 def sturges_edges(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
