@@ -15,7 +15,8 @@ imports: so it counts the two frames plus everything the check allocates.
   default method per column: normed Wasserstein for numerical columns above 1000 rows);
   one round, since it takes minutes at full size.
 - `ours-parquet` (`--big-rows`, default 10,000,000): reference and current written to
-  Parquet once (in `--data-dir`), then read back in chunks of `--chunk` rows; every chunk
+  Parquet once (in `--data-dir`, row groups of `--chunk` rows), then read back one row
+  group at a time; every chunk
   gives a mergeable grid summary per column (`GridSummary`), merged and turned into
   statistics (`grid_stats`, KS within its stated error bound). Min and max per column
   come from the Parquet row-group statistics, so the data is read once.
@@ -159,10 +160,13 @@ def worker_parquet(ref_path: str, cur_path: str, chunk: int) -> dict:
     summaries: list[dict[str, ds.GridSummary]] = []
     for f in files:
         merged: dict[str, ds.GridSummary] = {}
-        for batch in f.iter_batches(batch_size=chunk):
+        # One row group at a time: iter_batches pre-buffers every row group it will read.
+        for g in range(f.metadata.num_row_groups):
+            batch = f.read_row_group(g, use_threads=False)
             for i, n in enumerate(names):
-                part = ds.GridSummary.from_values(batch.column(i).to_numpy(zero_copy_only=False), grids[n])
+                part = ds.GridSummary.from_values(batch.column(i).to_numpy(), grids[n])
                 merged[n] = merged[n].merge(part) if n in merged else part
+            del batch
         summaries.append(merged)
     results = [ds.grid_stats(n, summaries[0][n], summaries[1][n]) for n in names]
     seconds = time.perf_counter() - start
