@@ -137,41 +137,19 @@ def write_parquet(data_dir: Path, rows: int, cols: int, chunk: int) -> tuple[Pat
 
 
 def worker_parquet(ref_path: str, cur_path: str, chunk: int) -> dict:
-    import numpy as np
-    import pyarrow.parquet as pq
+    import pyarrow.parquet  # noqa: F401 - imported before the baseline, as in the other workers
+    import scipy.stats  # noqa: F401
 
-    from mlops_engineer.engines import drift_stats as ds
-
-    import scipy.stats  # noqa: F401 - imported before the baseline, as in the other workers
+    from mlops_engineer.engines.drift_partitions import parquet_drift
 
     base = _rss("VmRSS")
     _reset_peak()
     start, cpu = time.perf_counter(), time.process_time()
-    files = [pq.ParquetFile(ref_path), pq.ParquetFile(cur_path)]
-    names = files[0].schema_arrow.names
-    lo, hi = {n: np.inf for n in names}, {n: -np.inf for n in names}
-    for f in files:  # min/max from the row-group statistics: no data read
-        for g in range(f.metadata.num_row_groups):
-            group = f.metadata.row_group(g)
-            for i, n in enumerate(names):
-                s = group.column(i).statistics
-                lo[n], hi[n] = min(lo[n], s.min), max(hi[n], s.max)
-    grids = {n: ds.Grid(float(lo[n]), float(hi[n])) for n in names}
-    summaries: list[dict[str, ds.GridSummary]] = []
-    for f in files:
-        merged: dict[str, ds.GridSummary] = {}
-        # One row group at a time: iter_batches pre-buffers every row group it will read.
-        for g in range(f.metadata.num_row_groups):
-            batch = f.read_row_group(g, use_threads=False)
-            for i, n in enumerate(names):
-                part = ds.GridSummary.from_values(batch.column(i).to_numpy(), grids[n])
-                merged[n] = merged[n].merge(part) if n in merged else part
-            del batch
-        summaries.append(merged)
-    results = [ds.grid_stats(n, summaries[0][n], summaries[1][n]) for n in names]
+    results = parquet_drift(Path(ref_path), Path(cur_path))
     seconds = time.perf_counter() - start
-    return {"contender": "ours-parquet", "seconds": seconds, "cpu_seconds": time.process_time() - cpu, "peak_bytes": _rss("VmHWM") - base,
-            "rows": files[0].metadata.num_rows, "features": len(results),
+    rows = pyarrow.parquet.ParquetFile(ref_path).metadata.num_rows
+    return {"contender": "ours-parquet", "seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+            "peak_bytes": _rss("VmHWM") - base, "rows": rows, "features": len(results),
             "max_ks_error_bound": max(r.ks_error_bound for r in results),
             "drifted": sum(r.psi >= 0.1 for r in results)}
 

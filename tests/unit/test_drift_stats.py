@@ -162,3 +162,28 @@ def test_feature_drift_handles_all_missing_and_severity() -> None:
     # Whole-number floats and integers are the same categories.
     cat = feature_drift("k", "categorical", pd.Series([1, 2, 2, 3] * 20), pd.Series([1.0, 2.0, 2.0, 3.0] * 20), t)
     assert cat.stats.psi == 0.0 and cat.stats.chi2_pvalue == 1.0
+
+
+def test_parquet_row_groups_stream_into_the_same_statistics(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlops_engineer.engines.drift_partitions import parquet_drift, parquet_grids, parquet_summaries
+
+    a, b = RNG.normal(0, 1, 50_000), RNG.normal(0.1, 1.2, 40_000)
+    paths = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    for path, values in zip(paths, (a, b), strict=True):
+        pq.write_table(pa.table({"x": values, "label": (values > 0).astype("int64")}), path, row_group_size=7_000)
+    assert pq.ParquetFile(paths[0]).metadata.num_row_groups == 8
+    grids = parquet_grids(paths, ["x"], cells=4096)
+    assert (grids["x"].lo, grids["x"].hi) == (min(a.min(), b.min()), max(a.max(), b.max()))
+    streamed = parquet_summaries(paths[0], grids)["x"]
+    assert np.array_equal(streamed.counts, ds.GridSummary.from_values(a, grids["x"]).counts)
+
+    progress = []
+    approx = {s.column: s for s in parquet_drift(*paths, cells=4096, progress=lambda d, t, m: progress.append(d))}
+    assert set(approx) == {"x", "label"} and len(progress) == 8 + 6
+    exact = ds.numeric_stats("x", ds.NumericSample.from_values(a), ds.NumericSample.from_values(b))
+    x = approx["x"]
+    assert x.ks_statistic <= exact.ks_statistic + 1e-12 <= x.ks_statistic + x.ks_error_bound + 2e-12
+    assert abs(x.wasserstein - exact.wasserstein) <= grids["x"].width
