@@ -168,7 +168,11 @@ def test_parquet_row_groups_stream_into_the_same_statistics(tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlops_engineer.engines.drift_partitions import parquet_drift, parquet_grids, parquet_summaries
+    from mlops_engineer.engines.drift_partitions import (
+        parquet_drift,
+        parquet_grids,
+        parquet_summaries,
+    )
 
     a, b = RNG.normal(0, 1, 50_000), RNG.normal(0.1, 1.2, 40_000)
     paths = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
