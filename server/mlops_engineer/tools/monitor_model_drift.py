@@ -241,15 +241,18 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
 
     import json
 
-    written(paths["json"], json.dumps(report, indent=2, sort_keys=True, default=_json_default) + "\n")
+    # Everything is rendered before the first file is written: a failure leaves the old files whole.
+    contents = {paths["json"]: json.dumps(report, indent=2, sort_keys=True, default=_json_default) + "\n"}
     if "html" in paths:
         ctx.progress(len(results), None, "rendering the Evidently report")
-        written(paths["html"], _html(op, ref, cur, roles, t))
+        contents[paths["html"]] = _html(op, ref, cur, roles, t)
     samples = _samples(op, out, results)
     if "prom" in paths:
         from mlops_engineer.engines import prometheus
 
-        written(paths["prom"], prometheus.exposition(samples))
+        contents[paths["prom"]] = prometheus.exposition(samples)
+    for rel, data in contents.items():
+        written(rel, data)
     out.files = files
     out.planned_calls = [f"compared {len(compared)} features", *(f"wrote {f.path}" for f in files)]
     if op.prometheus.pushgateway_url:
@@ -299,6 +302,8 @@ def _html(op: Check, ref: Any, cur: Any, roles: Any, t: Thresholds) -> str:
 
     features = [c for c in roles.numerical if ref[c].notna().any() and cur[c].notna().any()]
     categorical = [c for c in roles.categorical if ref[c].notna().any() and cur[c].notna().any()]
+    if not features and not categorical:
+        return "<!doctype html><html><body><p>No column has values on both sides: nothing to draw.</p></body></html>\n"
     snapshot = drift_snapshot(sample_for_report(ref, op.html_max_rows), sample_for_report(cur, op.html_max_rows),
                               features, categorical, method="psi", threshold=t.psi_moderate, drift_share=t.drift_share)
     return snapshot.get_html_str(as_iframe=False)
