@@ -26,6 +26,7 @@ STEPS = [
     "data_versioning",
     "features",
     "serving",
+    "drift",
 ]
 
 

@@ -231,6 +231,16 @@ def _serving_example(mcp: Session) -> CallToolResult:
     assert (mcp.workspace / "mlops/serving/e2e-churn/k8s/kubernetes.yaml").exists()
     listed = mcp.call_tool("deploy_ml_model_serving", {"operation": {"action": "list"}})
     assert not listed.is_error and listed.structured_content["deployments"] == []  # type: ignore[index]
+def _drift_example(mcp: Session) -> CallToolResult:
+    (mcp.workspace / "drift").mkdir(exist_ok=True)
+    rows = ["x,kind"] + [f"{i % 50},{'ab'[i % 2]}" for i in range(200)]
+    (mcp.workspace / "drift/ref.csv").write_text("\n".join(rows) + "\n")
+    (mcp.workspace / "drift/cur.csv").write_text("\n".join(["x,kind"] + [f"{i % 50 + 30},a" for i in range(200)]) + "\n")
+    result = mcp.call_tool("monitor_model_drift", {"operation": {
+        "action": "check", "reference": "drift/ref.csv", "current": "drift/cur.csv", "html": False, "output_dir": "drift/out"}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["dataset_drift"] is True  # type: ignore[index]
+    assert (mcp.workspace / "drift/out/drift.prom").is_file()
     return result
 
 
@@ -243,6 +253,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "detect_anomalies_aiops": _anomaly_example,
     "forecast_operational_metrics": _forecast_example,
     "deploy_ml_model_serving": lambda s: _serving_example(s),
+    "monitor_model_drift": _drift_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -261,6 +272,9 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "deploy_ml_model_serving": [
         lambda s: ({"operation": {"action": "k8s_manifests", "model_uri": "models:/e2e@champion", "image": "e2e:1", "output_dir": "../k8s"}}, "../k8s"),
+    "monitor_model_drift": [
+        lambda s: ({"operation": {"action": "check", "reference": "../ref.csv", "current": "/etc/hostname"}}, "../ref.csv"),
+        lambda s: ({"operation": {"action": "check", "reference": "drift/ref.csv", "current": "drift/cur.csv", "output_dir": "../out"}, "dry_run": True}, "../out"),
     ],
     "register_ml_model": [
         lambda s: (
