@@ -231,6 +231,8 @@ def _serving_example(mcp: Session) -> CallToolResult:
     assert (mcp.workspace / "mlops/serving/e2e-churn/k8s/kubernetes.yaml").exists()
     listed = mcp.call_tool("deploy_ml_model_serving", {"operation": {"action": "list"}})
     assert not listed.is_error and listed.structured_content["deployments"] == []  # type: ignore[index]
+
+
 def _drift_example(mcp: Session) -> CallToolResult:
     (mcp.workspace / "drift").mkdir(exist_ok=True)
     rows = ["x,kind"] + [f"{i % 50},{'ab'[i % 2]}" for i in range(200)]
@@ -272,6 +274,7 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "deploy_ml_model_serving": [
         lambda s: ({"operation": {"action": "k8s_manifests", "model_uri": "models:/e2e@champion", "image": "e2e:1", "output_dir": "../k8s"}}, "../k8s"),
+    ],
     "monitor_model_drift": [
         lambda s: ({"operation": {"action": "check", "reference": "../ref.csv", "current": "/etc/hostname"}}, "../ref.csv"),
         lambda s: ({"operation": {"action": "check", "reference": "drift/ref.csv", "current": "drift/cur.csv", "output_dir": "../out"}, "dry_run": True}, "../out"),
