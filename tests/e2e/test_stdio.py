@@ -231,6 +231,7 @@ def _serving_example(mcp: Session) -> CallToolResult:
     assert (mcp.workspace / "mlops/serving/e2e-churn/k8s/kubernetes.yaml").exists()
     listed = mcp.call_tool("deploy_ml_model_serving", {"operation": {"action": "list"}})
     assert not listed.is_error and listed.structured_content["deployments"] == []  # type: ignore[index]
+    return result
 
 
 def _drift_example(mcp: Session) -> CallToolResult:
@@ -254,7 +255,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "build_feature_store": _feature_store_example,
     "detect_anomalies_aiops": _anomaly_example,
     "forecast_operational_metrics": _forecast_example,
-    "deploy_ml_model_serving": lambda s: _serving_example(s),
+    "deploy_ml_model_serving": _serving_example,
     "monitor_model_drift": _drift_example,
 }
 
