@@ -20,15 +20,20 @@ numpy arrays, so the A/A simulation runs 2,000 experiments in one call.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
+from mlops_engineer.engines.ab_models import (
+    AAResult,
+    Decision,
+    Guardrail,
+    MetricType,
+    SequentialResult,
+    TestResult,
+)
 from mlops_engineer.errors import ToolError
 
-MetricType = Literal["proportion", "continuous"]
-Decision = Literal["roll_out", "keep", "extend", "roll_back"]
 MIN_SEQUENTIAL_N = 100  # per arm: before this the plug-in variance is too noisy to trust
 
 
@@ -134,20 +139,6 @@ def default_tau(metric_type: MetricType, pooled_mean: float, pooled_std: float, 
     return 0.1 * pooled_std
 
 
-class AAResult(BaseModel):
-    experiments: int
-    n_per_arm: int
-    looks: int
-    alpha: float
-    standard_error: float = Field(description="Binomial standard error of a rate alpha over `experiments` trials.")
-    tolerance: float = Field(description="3 standard errors: the band the observed rate must fall in.")
-    fpr_fixed: float = Field(description="False-positive rate of the fixed-horizon test at the planned size.")
-    fpr_sequential: float = Field(description="False-positive rate of the mSPRT checked at every look.")
-    fpr_naive_peeking: float = Field(description="Fixed-horizon test repeated at every look, stopping at the first p < alpha.")
-    fixed_ok: bool = Field(description="|fpr_fixed - alpha| <= tolerance.")
-    sequential_ok: bool = Field(description="fpr_sequential <= alpha + tolerance (an always-valid test may be conservative).")
-
-
 def simulate_aa(metric_type: MetricType, baseline: float, std: float | None, n_per_arm: int, *, alpha: float = 0.05,
                 experiments: int = 2000, looks: int = 20, tau: float | None = None, seed: int = 0,
                 progress: Any = None) -> AAResult:
@@ -194,48 +185,6 @@ def simulate_aa(metric_type: MetricType, baseline: float, std: float | None, n_p
 
 
 # ---------------------------------------------------------------- analysis of a log
-
-
-class ArmSummary(BaseModel):
-    variant: str
-    n: int
-    mean: float
-    std: float
-    latency_p95_ms: float | None = None
-    error_rate: float | None = None
-
-
-class TestResult(BaseModel):
-    test: str
-    difference: float = Field(description="Challenger minus champion, in the metric's units.")
-    ci_low: float
-    ci_high: float
-    lift: float | None = Field(description="Relative change of the challenger against the champion.")
-    lift_ci_low: float | None
-    lift_ci_high: float | None
-    statistic: float
-    p_value: float
-    significant: bool
-
-
-class SequentialResult(BaseModel):
-    method: str = "mSPRT (normal mixture), always-valid p-value"
-    tau: float = Field(description="Standard deviation of the mixing distribution over effects.")
-    looks: int = Field(description="Observations at which the p-value was updated.")
-    p_value: float
-    ci_low: float | None = Field(description="Always-valid confidence sequence at the last look.")
-    ci_high: float | None
-    significant: bool
-    first_significant_at: int | None = Field(default=None, description="Index of the look where p first fell below alpha.")
-
-
-class Guardrail(BaseModel):
-    name: str
-    champion: float | None
-    challenger: float | None
-    limit: float | None
-    passed: bool
-    detail: str
 
 
 def _finite(x: Any) -> float | None:
