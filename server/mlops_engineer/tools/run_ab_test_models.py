@@ -253,7 +253,7 @@ def _assign(op: Assign, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -
 
         target = op.output_path or f".mlops/abtest/{op.experiment}/assignments.csv"
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=["unit_id", "bucket", "variant"])
+        writer = csv.DictWriter(buffer, fieldnames=["unit_id", "bucket", "variant"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
         from mlops_engineer.render import write_files
