@@ -151,14 +151,25 @@ def _register_example(mcp: Session) -> CallToolResult:
     return mcp.state["register_result"]
 
 
+def _abtest_example(mcp: Session) -> CallToolResult:
+    result = mcp.call_tool("run_ab_test_models", {"operation": {"action": "design", "baseline": 0.2, "mde": 0.02, "daily_units": 3000}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["design"]["n_champion"] > 1000  # type: ignore[index]
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
     "register_ml_model": _register_example,
+    "run_ab_test_models": _abtest_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
 OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
+    "run_ab_test_models": [
+        lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),
+    ],
     "track_ml_experiments": [
         lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["../outside.txt"]}}, "../outside.txt"),
         lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["/etc/hostname"]}, "dry_run": True}, "/etc/hostname"),
