@@ -27,6 +27,7 @@ def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> Non
     assert "baseline v1 is the current champion" in first
     assert "candidate roc_auc=" in first and "beats champion v1" in first
     assert "champion is now v2 (previous: v1)" in first
+    assert "A/B test: champion v2 against previous v1" in first and "\ndecision: " in first
     for artifact in (".mlops/mlflow.db", "docs/model-cards/churn-classifier-v2.md", "mlops/tracking/docker-compose.yml", "data/churn_train.csv"):
         assert (tmp_path / artifact).exists(), artifact
 

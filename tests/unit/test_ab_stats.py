@@ -9,10 +9,21 @@ import numpy as np
 import pytest
 from scipy import stats
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportion_effectsize,
+    proportions_ztest,
+)
 
 from mlops_engineer.engines import ab_analysis as A
-from mlops_engineer.engines.ab_assignment import BUCKETS, assign, boundaries, bucket_of, srm_check, variant_of
+from mlops_engineer.engines.ab_assignment import (
+    BUCKETS,
+    assign,
+    boundaries,
+    bucket_of,
+    srm_check,
+    variant_of,
+)
 from mlops_engineer.engines.ab_design import design
 from mlops_engineer.engines.ab_router import router_files
 from mlops_engineer.errors import ToolError

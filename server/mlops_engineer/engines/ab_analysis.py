@@ -255,7 +255,7 @@ def guardrails(lat_a: np.ndarray | None, lat_b: np.ndarray | None, err_a: np.nda
 
 def decide(*, mode: str, srm_mismatch: bool, guards: list[Guardrail], fixed: TestResult | None,
            sequential: SequentialResult | None, higher_is_better: bool, n_observed: int, n_planned: int | None,
-           next_step: float | None) -> tuple[Decision, list[str]]:
+           next_step: float | None, control: str = "champion") -> tuple[Decision, list[str]]:
     """Roll out, keep, extend or roll back, with the reasons in the order they were weighed."""
     reasons: list[str] = []
     failed = [g for g in guards if not g.passed]
@@ -267,7 +267,7 @@ def decide(*, mode: str, srm_mismatch: bool, guards: list[Guardrail], fixed: Tes
         reasons.append("shadow traffic measures safety, not impact: the challenger's answers were never served")
         return "roll_out", [*reasons, "start a canary with the challenger on a small share of traffic"]
     if srm_mismatch:
-        return "keep", [*reasons, "sample-ratio mismatch: the traffic does not fit the split, so no effect estimate can be trusted; "
+        return "keep", [*reasons, f"sample-ratio mismatch: the traffic does not fit the split, so no effect estimate can be trusted ({control} stays); "
                         "fix the assignment or logging and restart the test"]
 
     def better(diff: float) -> bool:
@@ -290,7 +290,7 @@ def decide(*, mode: str, srm_mismatch: bool, guards: list[Guardrail], fixed: Tes
             return "roll_out", [*reasons, f"the challenger is better{step}"]
         if fixed.significant:
             return "roll_back", [*reasons, "the challenger is worse"]
-        return "keep", [*reasons, "no significant difference at the planned size: the champion stays"]
+        return "keep", [*reasons, f"no significant difference at the planned size: {control} stays"]
     remaining = (n_planned or 0) - n_observed
     return "extend", [*reasons, f"not significant yet and {remaining} of the planned {n_planned} units are still to come; "
                       "keep collecting (the sequential test may be checked again at any time)"]

@@ -36,7 +36,7 @@ from mlops_engineer.engines.ab_models import (
     TestResult,
 )
 from mlops_engineer.engines.mlflow_backend import TrackingUri
-from mlops_engineer.output import TablePreview
+from mlops_engineer.output import PREVIEW_ROWS, TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
@@ -259,7 +259,11 @@ def _assign(op: Assign, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -
         from mlops_engineer.render import write_files
 
         out.files = write_files(ctx.workspace, {target: buffer.getvalue()}, dry_run=inp.dry_run, confirm=inp.confirm)
-    out.assignments = preview_table(ctx.workspace, f"assignments-{op.experiment}", records) if not inp.dry_run else None
+    if op.units_path:  # the assignments file already holds every row
+        out.assignments = TablePreview(columns=["unit_id", "bucket", "variant"], rows=records[:PREVIEW_ROWS],
+                                       total_rows=len(records), full_result_path=out.files[0].path)
+    elif not inp.dry_run:
+        out.assignments = preview_table(ctx.workspace, f"assignments-{op.experiment}", records)
     out.planned_calls = [f"hash {len(ids)} unit(s) with salt '{salt}' into {op.split}"]
 
 
@@ -494,7 +498,7 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
     out.decision, out.reasons = stats.decide(
         mode=mode, srm_mismatch=bool(out.srm and out.srm.mismatch), guards=out.guardrails, fixed=out.fixed_test,
         sequential=out.sequential_test, higher_is_better=op.higher_is_better, n_observed=len(a) + len(b),
-        n_planned=op.planned_units, next_step=next_step,
+        n_planned=op.planned_units, next_step=next_step, control=champion,
     )
     if out.decision == "roll_out" and mode == "canary":
         out.next_canary_percent = next_step
