@@ -423,7 +423,7 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
 
     from mlops_engineer.engines import ab_analysis as stats
     from mlops_engineer.engines.ab_assignment import srm_check, validate_split
-    from mlops_engineer.engines.ab_log import join_outcomes, number, read_table, require_columns
+    from mlops_engineer.engines.ab_log import column, join_outcomes, read_table, require_columns
     from mlops_engineer.errors import ToolError
 
     directory = _router_dir(op.experiment, None)
@@ -447,27 +447,26 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
                         "Name the two variants with `variants` (champion first).")
 
     # The metric is read from the call the hash assigned; shadow calls and fallbacks are not traffic.
-    traffic = [(i, r) for i, r in enumerate(table.rows)
-               if (r.get("assigned") is None or r["assigned"] == r["variant"]) and not r.get("fallback")]
-    order_key = "ts" if "ts" in table.columns else None
-    missing_metric = sum(1 for _, r in traffic if r.get(op.metric_column) is None)
+    rows = table.rows
+    variant = np.array([str(r["variant"]) for r in rows])
+    traffic = np.array([(r.get("assigned") is None or r["assigned"] == r["variant"]) and not r.get("fallback") for r in rows], dtype=bool)
+    metric = column(rows, op.metric_column, log_rel)
+    missing_metric = int(np.sum(traffic & np.isnan(metric)))
     if missing_metric:
         raise ToolError("invalid_input", f"{missing_metric} row(s) of {log_rel} have no value in '{op.metric_column}'.",
                         "Every served request needs an outcome; drop unmatched rows or fix outcomes_path/join_column.")
+    order = column(rows, "ts", log_rel) if "ts" in table.columns else np.arange(len(rows), dtype=float)
+    if np.isnan(order).any():
+        order = np.arange(len(rows), dtype=float)
+    picks = {v: traffic & (variant == v) for v in (champion, challenger)}
+    a, b = metric[picks[champion]], metric[picks[challenger]]
+    order_a, order_b = order[picks[champion]], order[picks[challenger]]
 
-    def arm(name: str, rows: list[tuple[int, dict[str, Any]]]) -> tuple[np.ndarray, np.ndarray]:
-        picked = [(i, r) for i, r in rows if str(r["variant"]) == name]
-        values = np.array([number(r[op.metric_column], op.metric_column, log_rel) for _, r in picked], dtype=float)
-        order = np.array([number(r[order_key], order_key, log_rel) if order_key else i for i, r in picked], dtype=float)
-        return values, order
-
-    (a, order_a), (b, order_b) = arm(champion, traffic), arm(challenger, traffic)
-
-    def guard_values(name: str, column: str) -> np.ndarray | None:
-        if column not in table.columns:
+    def guard_values(name: str, col: str) -> np.ndarray | None:
+        if col not in table.columns:
             return None
-        vals = [r.get(column) for r in table.rows if str(r["variant"]) == name and r.get(column) is not None]
-        return np.array([number(v, column, log_rel) for v in vals], dtype=float)
+        values = column(rows, col, log_rel)[variant == name]
+        return values[~np.isnan(values)]
 
     lat = {v: guard_values(v, "latency_ms") for v in (champion, challenger)}
     err = {v: guard_values(v, "error") for v in (champion, challenger)}
