@@ -61,8 +61,7 @@ def _post(url: str, body: dict) -> dict:
         return json.loads(resp.read())
 
 
-def test_render_checks_model_uris_on_both_backends(tools: ToolRunner, tmp_path: Path) -> None:
-    name = _register_pair(tools, tmp_path)
+def _check_uris(tools: ToolRunner, root: Path, name: str) -> None:
     out = tools(ABTEST, {"action": "render_router", "experiment": "uris", "model_name": name, "mode": "ab"})
     assert out.router.champion.endswith("(@champion)") and out.router.challenger.endswith("(@challenger)")
     assert {f.action for f in out.files} == {"create"}
@@ -71,7 +70,13 @@ def test_render_checks_model_uris_on_both_backends(tools: ToolRunner, tmp_path: 
     for uri in (f"models:/{name}@nobody", f"models:/{name}/99", "models:/no-such-model@champion", "runs:/" + "0" * 32 + "/model", "models/missing.joblib"):
         code = _code(lambda uri=uri: tools(ABTEST, {"action": "render_router", "experiment": "bad", "champion_uri": f"models:/{name}@champion", "challenger_uri": uri}))
         assert code == "not_found", uri
-    assert not (tmp_path / "mlops/abtest/bad").exists(), "a failed render writes nothing"
+    assert not (root / "mlops/abtest/bad").exists(), "a failed render writes nothing"
+
+
+@pytest.mark.server
+def test_render_checks_model_uris_on_a_tracking_server(mlflow_server, tmp_path: Path) -> None:  # noqa: ANN001
+    tools = ToolRunner(tmp_path, mlflow_server.tracking_uri)
+    _check_uris(tools, tmp_path, _register_pair(tools, tmp_path))
 
 
 @pytest.fixture
@@ -91,9 +96,10 @@ def router_guard(embedded: ToolRunner) -> Iterator[list[str]]:
             pass
 
 
-def test_router_serves_ab_and_shadow_logs_and_leaves_no_process(embedded: ToolRunner, tmp_path: Path, router_guard: list[str]) -> None:
+def test_router_checks_uris_serves_ab_and_shadow_and_leaves_no_process(embedded: ToolRunner, tmp_path: Path, router_guard: list[str]) -> None:
     tools = embedded
     name = _register_pair(tools, tmp_path)
+    _check_uris(tools, tmp_path, name)  # the same checks as on the tracking server, on the embedded store
     experiment = "router-ab"
     router_guard.append(experiment)
     service_dir = tmp_path / "mlops/abtest" / experiment
@@ -102,6 +108,9 @@ def test_router_serves_ab_and_shadow_logs_and_leaves_no_process(embedded: ToolRu
     expected = {u: v for u, _, v in assign(units, experiment, {"champion": 50, "challenger": 50})}
 
     tools(ABTEST, {"action": "render_router", "experiment": experiment, "model_name": name, "mode": "ab"})
+    # A start that does not become ready in time is torn down: nothing is left running.
+    assert _code(lambda: tools(ABTEST, {"action": "serve_router", "experiment": experiment, "port": free_port(), "timeout_seconds": 0.5})) == "failed"
+    assert not _processes_mentioning(str(service_dir))
     port = free_port()
     served = tools(ABTEST, {"action": "serve_router", "experiment": experiment, "port": port, "timeout_seconds": 240})
     assert served.router.running

@@ -130,20 +130,26 @@ def start_router(service_dir: Path, port: int, env: dict[str, str], log_file: Pa
         proc = subprocess.Popen(cmd, cwd=service_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, url, log_file, timeout, progress)
+    except BaseException:  # a cancelled or failed start leaves nothing running
+        stop_group(proc.pid)
+        raise
+    return {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": url, "cmd": cmd, "started": time.time()}
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_file: Path, timeout: float, progress: Any) -> None:
     deadline = time.monotonic() + timeout
     while not is_ready(url):
         if proc.poll() is not None:
-            stop_group(proc.pid)
             raise ToolError("failed", f"The router exited with code {proc.returncode} before it was ready.\n"
                             + _tail(log_file), "Read the log above: a model that cannot load is the usual cause.")
         if time.monotonic() > deadline:
-            stop_group(proc.pid)
             raise ToolError("failed", f"The router did not answer /readyz within {timeout:.0f} s.\n" + _tail(log_file),
                             "Raise timeout_seconds on a busy machine, or read the log.")
         if progress:
             progress(min(time.monotonic() - (deadline - timeout), timeout), timeout, "waiting for the router")
         time.sleep(0.5)
-    return {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": url, "cmd": cmd, "started": time.time()}
 
 
 def stop_group(pgid: int, timeout: float = 15.0) -> bool:
