@@ -154,3 +154,16 @@ def test_assignment_log_missing_columns(tools: ToolRunner, tmp_path: Path) -> No
 def test_paths_outside_the_workspace_are_refused(tools: ToolRunner) -> None:
     assert _code(tools, {"action": "analyze", "experiment": "exp", "log_path": "../log.jsonl"}).code == "outside_workspace"
     assert _code(tools, {"action": "assign", "experiment": "exp", "units_path": "/etc/passwd"}).code == "outside_workspace"
+
+
+def test_guardrails_need_enough_calls_but_failures_count_early(tools: ToolRunner, tmp_path: Path) -> None:
+    rows = [{"unit_id": f"u{i}", "variant": v, "outcome": i % 2, "latency_ms": 5.0 + i % 3, "error": 0}
+            for i, v in enumerate(["champion", "challenger"] * 10)]
+    (tmp_path / "few.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    few = _analyze(tools, "few.jsonl", mode="shadow")
+    assert few.decision == "extend" and not any(g.enough_data for g in few.guardrails)
+    for r in rows:
+        r["error"] = int(r["variant"] == "challenger" and r["unit_id"] in {f"u{i}" for i in range(1, 20, 2)})
+    (tmp_path / "failing.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    failing = _analyze(tools, "failing.jsonl", mode="shadow")
+    assert failing.decision == "roll_back" and "error rate" in failing.reasons[0]

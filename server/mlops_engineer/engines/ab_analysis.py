@@ -35,6 +35,7 @@ from mlops_engineer.engines.ab_models import (
 from mlops_engineer.errors import ToolError
 
 MIN_SEQUENTIAL_N = 100  # per arm: before this the plug-in variance is too noisy to trust
+MIN_GUARDRAIL_CALLS = 30  # per variant: a p95 of fewer calls is one or two outliers
 
 
 def _norm() -> Any:
@@ -236,20 +237,26 @@ def sequential_test(metric_type: MetricType, a: np.ndarray, b: np.ndarray, order
 
 
 def guardrails(lat_a: np.ndarray | None, lat_b: np.ndarray | None, err_a: np.ndarray | None, err_b: np.ndarray | None,
-               max_latency_increase: float, max_p95_ms: float | None, max_error_increase: float) -> list[Guardrail]:
+               max_latency_increase: float, max_p95_ms: float | None, max_error_increase: float,
+               min_calls: int = MIN_GUARDRAIL_CALLS) -> list[Guardrail]:
     out = []
     if lat_a is not None and lat_b is not None and len(lat_a) and len(lat_b):
         pa, pb = float(np.percentile(lat_a, 95)), float(np.percentile(lat_b, 95))
         limit = pa * (1 + max_latency_increase)
         if max_p95_ms is not None:
             limit = min(limit, max_p95_ms)
-        out.append(Guardrail(name="p95 latency (ms)", champion=pa, challenger=pb, limit=limit, passed=pb <= limit,
-                             detail=f"challenger p95 {pb:.1f} ms vs limit {limit:.1f} ms (champion {pa:.1f} ms)"))
+        enough = min(len(lat_a), len(lat_b)) >= min_calls
+        out.append(Guardrail(name="p95 latency (ms)", champion=pa, challenger=pb, limit=limit, passed=pb <= limit or not enough,
+                             enough_data=enough, detail=f"challenger p95 {pb:.1f} ms vs limit {limit:.1f} ms (champion {pa:.1f} ms)"
+                             + ("" if enough else f"; only {min(len(lat_a), len(lat_b))} calls, {min_calls} needed")))
     if err_a is not None and err_b is not None and len(err_a) and len(err_b):
         ea, eb = float(np.mean(err_a)), float(np.mean(err_b))
         limit = ea + max_error_increase
-        out.append(Guardrail(name="error rate", champion=ea, challenger=eb, limit=limit, passed=eb <= limit,
-                             detail=f"challenger {eb:.2%} vs limit {limit:.2%} (champion {ea:.2%})"))
+        # Five challenger failures are evidence enough, however few the calls.
+        enough = min(len(err_a), len(err_b)) >= min_calls or float(np.sum(err_b)) >= 5
+        out.append(Guardrail(name="error rate", champion=ea, challenger=eb, limit=limit, passed=eb <= limit or not enough,
+                             enough_data=enough, detail=f"challenger {eb:.2%} vs limit {limit:.2%} (champion {ea:.2%})"
+                             + ("" if enough else f"; only {min(len(err_a), len(err_b))} calls, {min_calls} needed")))
     return out
 
 
@@ -261,9 +268,14 @@ def decide(*, mode: str, srm_mismatch: bool, guards: list[Guardrail], fixed: Tes
     failed = [g for g in guards if not g.passed]
     if failed:
         return "roll_back", [f"guardrail failed: {g.name}: {g.detail}" for g in failed]
-    if guards:
+    unjudged = [g for g in guards if not g.enough_data]
+    if guards and not unjudged:
         reasons.append("guardrails hold: " + "; ".join(g.detail for g in guards))
+    if unjudged:
+        reasons.append("too few calls to judge the guardrails: " + "; ".join(g.detail for g in unjudged))
     if mode == "shadow":
+        if unjudged:
+            return "extend", [*reasons, "keep mirroring traffic until the guardrails can be judged"]
         reasons.append("shadow traffic measures safety, not impact: the challenger's answers were never served")
         return "roll_out", [*reasons, "start a canary with the challenger on a small share of traffic"]
     if srm_mismatch:
@@ -279,12 +291,16 @@ def decide(*, mode: str, srm_mismatch: bool, guards: list[Guardrail], fixed: Tes
         reasons.append(f"sequential test (always valid) is significant: p={sequential.p_value:.4g}, "
                        f"CI [{sequential.ci_low:.4g}, {sequential.ci_high:.4g}]")
         if better(diff):
+            if unjudged:
+                return "extend", [*reasons, "the challenger looks better, but the guardrails need more calls first"]
             step = f"; move the canary to {next_step:g}%" if next_step else ""
             return "roll_out", [*reasons, f"the challenger is better (difference {diff:+.4g}){step}"]
         return "roll_back", [*reasons, f"the challenger is worse (difference {diff:+.4g})"]
     if fixed and complete:
         reasons.append(f"fixed-horizon test at {n_observed} units: p={fixed.p_value:.4g}, difference {diff:+.4g}, "
                        f"CI [{fixed.ci_low:.4g}, {fixed.ci_high:.4g}]")
+        if fixed.significant and better(diff) and unjudged:
+            return "extend", [*reasons, "the challenger looks better, but the guardrails need more calls first"]
         if fixed.significant and better(diff):
             step = f"; move the canary to {next_step:g}%" if next_step else ""
             return "roll_out", [*reasons, f"the challenger is better{step}"]

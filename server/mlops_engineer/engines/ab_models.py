@@ -63,4 +63,5 @@ class Guardrail(BaseModel):
     challenger: float | None
     limit: float | None
     passed: bool
+    enough_data: bool = Field(default=True, description="False below the minimum number of calls per variant; then it cannot pass or fail.")
     detail: str
