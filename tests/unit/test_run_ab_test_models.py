@@ -88,8 +88,11 @@ def test_sample_ratio_mismatch_keeps_the_champion(tools: ToolRunner, tmp_path: P
 
 def test_canary_roll_out_names_the_next_step(tools: ToolRunner, tmp_path: Path) -> None:
     log = _write_log(tmp_path, p_champion=0.10, p_challenger=0.16, share=0.25, n=6000)
-    out = _analyze(tools, log, mode="canary", split={"champion": 75, "challenger": 25}, canary_step=1)
+    out = _analyze(tools, log, mode="canary", canary_step=1)  # step 1 of 5, 25, 50, 100: a 75/25 split
+    assert out.srm.expected == {"champion": 4500.0, "challenger": 1500.0} and not out.srm.mismatch
     assert out.decision == "roll_out" and out.next_canary_percent == 50
+    last = _analyze(tools, log, mode="canary", canary_steps=[25, 100], canary_step=0)
+    assert last.next_canary_percent == 100
 
 
 def test_analyze_joins_outcomes_from_another_file(tools: ToolRunner, tmp_path: Path) -> None:

@@ -439,7 +439,14 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
     config = json.loads(config_path.read_text("utf-8")) if config_path.exists() and not op.log_path else {}
     modes = {r.get("mode") for r in table.rows} - {None}
     mode = op.mode or (modes.pop() if len(modes) == 1 else config.get("mode", "ab"))
-    split = op.split or config.get("weights") or ({champion: 100.0, challenger: 0.0} if mode == "shadow" else {champion: 50.0, challenger: 50.0})
+    steps = config.get("canary_steps", op.canary_steps)
+    current = config.get("canary_step", op.canary_step)
+    if mode == "canary":
+        canary = _canary_split(steps, current)
+        default_split = {champion: canary["champion"], challenger: canary["challenger"]}
+    else:
+        default_split = {champion: 100.0, challenger: 0.0} if mode == "shadow" else {champion: 50.0, challenger: 50.0}
+    split = op.split or config.get("weights") or default_split
     validate_split(split)
     unknown = sorted({str(r["variant"]) for r in table.rows} - {champion, challenger})
     if unknown:
@@ -483,9 +490,6 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
     out.counts = {champion: len(a), challenger: len(b)}
     next_step = None
     if mode == "canary":
-        steps = op.canary_steps if not config else config.get("canary_steps", op.canary_steps)
-        current = op.canary_step if not config else config.get("canary_step", op.canary_step)
-        _canary_split(steps, current)
         next_step = steps[current + 1] if current + 1 < len(steps) else None
     if mode != "shadow":
         out.srm = srm_check(out.counts, split)
