@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlops_engineer.engines.ab_assignment import assign
+from mlops_engineer.engines.ab_router import marked_pids
 from mlops_engineer.errors import ToolError
 from mlops_engineer.tools.register_ml_model import TOOL as REGISTER
 from mlops_engineer.tools.run_ab_test_models import TOOL as ABTEST
@@ -115,6 +116,8 @@ def test_router_checks_uris_serves_ab_and_shadow_and_leaves_no_process(embedded:
     served = tools(ABTEST, {"action": "serve_router", "experiment": experiment, "port": port, "timeout_seconds": 240})
     assert served.router.running
     pgid = served.router.pid
+    marker = json.loads((tmp_path / ".mlops/abtest" / experiment / "router.json").read_text())["marker"]
+    assert len(marked_pids(marker)) >= 2, "the router and its worker carry the marker"
     again = tools(ABTEST, {"action": "serve_router", "experiment": experiment, "port": port})
     assert again.router.pid == pgid and "already running" in again.planned_calls[0]
     answers = {u: _post(f"{served.router.url}/predict", {"unit_id": u, "features": features}) for u in units}
@@ -149,6 +152,7 @@ def test_router_checks_uris_serves_ab_and_shadow_and_leaves_no_process(embedded:
     stopped = tools(ABTEST, {"action": "stop_router", "experiment": experiment}, confirm=True)
     assert not stopped.router.running
     assert not _processes_mentioning(str(service_dir)), "no router process is left behind"
+    assert not marked_pids(marker), "no worker is left behind either"
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
 

@@ -7,6 +7,7 @@ whole group). It belongs to a shared local-services engine once one exists.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
     from mlops_engineer.workspace import Workspace
 
+MARKER = "MLOPS_ENGINEER_AB_ROUTER"  # inherited by every process of a router, however it detaches
 SERVICE_FILE = "service.py"
 CONFIG_FILE = "abtest.json"
 DEFAULT_LOG = "logs/assignments.jsonl"
@@ -102,6 +105,38 @@ def is_ready(url: str) -> bool:
         return False
 
 
+def marked_pids(marker: str) -> list[int]:
+    """Processes whose environment carries MARKER=marker: the router and every worker it spawned.
+
+    BentoML starts its workers in sessions of their own, so neither the process
+    group nor the parent link finds them all; the inherited environment does.
+    """
+    needle = f"{MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if not _zombie(pid)]
+
+
+def _zombie(pid: int) -> bool:
+    _reap(pid)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+
+
+def router_alive(state: dict[str, Any]) -> bool:
+    return bool(marked_pids(state["marker"])) if state.get("marker") else group_alive(state["pgid"])
+
+
 def group_alive(pgid: int) -> bool:
     _reap(pgid)
     try:
@@ -126,6 +161,8 @@ def start_router(service_dir: Path, port: int, env: dict[str, str], log_file: Pa
     cmd = [sys.executable, "-m", "bentoml", "serve", "service:ABRouter", "--host", "127.0.0.1", "--port", str(port),
            "--working-dir", str(service_dir)]
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    marker = uuid.uuid4().hex
+    env = {**env, MARKER: marker}
     with log_file.open("ab") as log:
         proc = subprocess.Popen(cmd, cwd=service_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -133,9 +170,9 @@ def start_router(service_dir: Path, port: int, env: dict[str, str], log_file: Pa
     try:
         _wait_ready(proc, url, log_file, timeout, progress)
     except BaseException:  # a cancelled or failed start leaves nothing running
-        stop_group(proc.pid)
+        stop_router({"pgid": proc.pid, "marker": marker})
         raise
-    return {"pid": proc.pid, "pgid": proc.pid, "port": port, "url": url, "cmd": cmd, "started": time.time()}
+    return {"pid": proc.pid, "pgid": proc.pid, "marker": marker, "port": port, "url": url, "cmd": cmd, "started": time.time()}
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_file: Path, timeout: float, progress: Any) -> None:
@@ -152,26 +189,27 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_file: Path, timeout
         time.sleep(0.5)
 
 
-def stop_group(pgid: int, timeout: float = 15.0) -> bool:
-    """SIGTERM the group, SIGKILL what is left after `timeout`; True when something was running."""
-    if not group_alive(pgid):
+def stop_router(state: dict[str, Any], timeout: float = 15.0) -> bool:
+    """SIGTERM the router's group and marked processes, SIGKILL what is left after `timeout`."""
+    pgid, marker = state["pgid"], state.get("marker")
+
+    def alive() -> list[int]:
+        return marked_pids(marker) if marker else ([pgid] if group_alive(pgid) else [])
+
+    if not alive():
         return False
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and group_alive(pgid):
-        time.sleep(0.2)
-    if group_alive(pgid):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for _ in range(50):
-            if not group_alive(pgid):
-                break
-            time.sleep(0.1)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        for pid in alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5)
+        while time.monotonic() < deadline and alive():
+            time.sleep(0.2)
+        if not alive():
+            break
+    _reap(pgid)
     return True
 
 

@@ -355,7 +355,7 @@ def _serve_router(op: ServeRouter, inp: ABTestInput, ctx: ToolContext, out: ABTe
                       weights=config["weights"], port=op.port, url=f"http://127.0.0.1:{op.port}")
     out.router = info
     state = _load_state(ctx, op.experiment)
-    if state and ab_router.group_alive(state["pgid"]) and ab_router.is_ready(state["url"]):
+    if state and ab_router.router_alive(state) and ab_router.is_ready(state["url"]):
         if state["port"] != op.port:
             raise ToolError("conflict", f"The router of '{op.experiment}' already runs on port {state['port']}.",
                             "Stop it first (stop_router with confirm=true), or use that port.")
@@ -399,7 +399,7 @@ def _stop_router(op: StopRouter, inp: ABTestInput, ctx: ToolContext, out: ABTest
     state = _load_state(ctx, op.experiment)
     directory = (state or {}).get("service_dir", _router_dir(op.experiment, None))
     out.router = RouterInfo(service_dir=directory, log_path=f"{directory}/{ab_router.DEFAULT_LOG}")
-    if not state or not ab_router.group_alive(state["pgid"]):
+    if not state or not ab_router.router_alive(state):
         out.planned_calls = ["nothing to stop: no router of this experiment is running"]
         if state and not inp.dry_run:
             ctx.workspace.resolve(_state_path(op.experiment)).unlink(missing_ok=True)
@@ -411,9 +411,9 @@ def _stop_router(op: StopRouter, inp: ABTestInput, ctx: ToolContext, out: ABTest
     if not inp.confirm:
         raise ToolError("needs_confirm", f"Refusing to stop the router at {state['url']} (it may be serving traffic) without confirm=true.",
                         "Call with dry_run=true to see what stops, then with confirm=true.")
-    ab_router.stop_group(state["pgid"])
+    ab_router.stop_router(state)
     ctx.workspace.resolve(_state_path(op.experiment)).unlink(missing_ok=True)
-    out.router.running = ab_router.group_alive(state["pgid"])
+    out.router.running = ab_router.router_alive(state)
 
 
 def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
