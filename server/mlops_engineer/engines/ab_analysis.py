@@ -146,14 +146,20 @@ def simulate_aa(metric_type: MetricType, baseline: float, std: float | None, n_p
     """Run `experiments` A/A tests (both arms from the same distribution) and count false positives."""
     rng = np.random.default_rng(seed)
     look_at = np.unique(np.linspace(min(MIN_SEQUENTIAL_N, n_per_arm), n_per_arm, looks).astype(int))
+    # Only the sums at each look matter, so each block between looks is drawn from its exact
+    # distribution instead of unit by unit: Binomial counts for a proportion; for a normal metric
+    # the block mean ~ N(mu, sd^2/m) and, independently, (m-1) s^2 ~ sd^2 chi2(m-1).
+    block = np.diff(np.concatenate([[0], look_at]))
     sums = []
     for arm in range(2):
         if metric_type == "proportion":
-            x = (rng.random((experiments, n_per_arm), dtype=np.float32) < baseline).astype(np.float32)
+            c, c2 = np.cumsum(rng.binomial(block, baseline, (experiments, len(block))), axis=1).astype(float), None
         else:
-            x = rng.normal(baseline, std, (experiments, n_per_arm)).astype(np.float64)
-        c = np.cumsum(x, axis=1, dtype=np.float64)[:, look_at - 1]
-        c2 = np.cumsum(x.astype(np.float64) ** 2, axis=1)[:, look_at - 1] if metric_type == "continuous" else None
+            sd = float(std or 0)
+            means = rng.normal(baseline, sd / np.sqrt(block), (experiments, len(block)))
+            within = sd**2 * rng.chisquare(np.maximum(block - 1, 1), (experiments, len(block))) * (block > 1)
+            c = np.cumsum(block * means, axis=1)
+            c2 = np.cumsum(within + block * means**2, axis=1)
         sums.append((c, c2))
         if progress:
             progress(arm + 1, 3, f"simulated arm {arm + 1} of 2")
