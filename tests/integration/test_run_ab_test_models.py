@@ -145,7 +145,7 @@ def test_router_checks_uris_serves_ab_and_shadow_and_leaves_no_process(embedded:
     log = [json.loads(line) for line in (service_dir / "logs/assignments.jsonl").read_text().splitlines()]
     assert sorted((r["variant"], r["served"]) for r in log) == [("challenger", False)] * 6 + [("champion", True)] * 6
     assert all(r["mode"] == "shadow" for r in log)
-    shadow = tools(ABTEST, {"action": "analyze", "experiment": experiment, "metric_column": "prediction"})
+    shadow = tools(ABTEST, {"action": "analyze", "experiment": experiment})  # no outcome needed in shadow mode
     assert shadow.srm is None and shadow.fixed_test is None, "shadow traffic is not an experiment"
     assert [g.enough_data for g in shadow.guardrails] == [False, False]
     assert shadow.decision == "extend" and "too few calls" in shadow.reasons[0]

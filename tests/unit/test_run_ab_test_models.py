@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mlops_engineer.errors import ToolError
-from mlops_engineer.tools.run_ab_test_models import TOOL, summarize
+from mlops_engineer.tools.run_ab_test_models import TOOL, ABTestOutput, summarize
 from tests.helpers import ToolRunner
 
 
@@ -165,6 +165,12 @@ def test_guardrails_need_enough_calls_but_failures_count_early(tools: ToolRunner
     (tmp_path / "few.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     few = _analyze(tools, "few.jsonl", mode="shadow")
     assert few.decision == "extend" and not any(g.enough_data for g in few.guardrails)
+    assert ABTestOutput.model_validate_json(few.model_dump_json()) == few, "the answer survives JSON"
+    for r in rows:
+        del r["outcome"]
+    (tmp_path / "no-outcome.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert _analyze(tools, "no-outcome.jsonl", mode="shadow").decision == "extend", "shadow needs no outcome"
+    assert _code(tools, {"action": "analyze", "experiment": "exp", "log_path": "no-outcome.jsonl"}).code == "invalid_input"
     for r in rows:
         r["error"] = int(r["variant"] == "challenger" and r["unit_id"] in {f"u{i}" for i in range(1, 20, 2)})
     (tmp_path / "failing.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

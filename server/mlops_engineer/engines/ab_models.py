@@ -26,8 +26,8 @@ class AAResult(BaseModel):
 
 class ArmSummary(BaseModel):
     variant: str
-    n: int
-    mean: float
+    n: int = Field(description="Observations of the metric (the assigned variant's calls; calls per variant in shadow mode).")
+    mean: float | None = Field(description="Mean of the metric; None without observations.")
     std: float
     latency_p95_ms: float | None = None
     error_rate: float | None = None

@@ -19,7 +19,6 @@ Actions (field `operation.action`):
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -323,7 +322,7 @@ def _render_router(op: RenderRouter, inp: ABTestInput, ctx: ToolContext, out: AB
     out.router = RouterInfo(service_dir=directory, log_path=f"{directory}/{DEFAULT_LOG}", mode=op.mode, weights=split,
                             champion=champion, challenger=challenger)
     out.next_steps = [f"Serve it: serve_router experiment={op.experiment} (or `bentoml serve service:ABRouter` in {directory}).",
-                      "Changing the mode or canary step re-renders abtest.json; restart the router to apply it."]
+                      "A new mode or canary step re-renders abtest.json and applies to the next request; new model URIs need a restart."]
 
 
 def _load_state(ctx: ToolContext, experiment: str) -> dict[str, Any] | None:
@@ -433,12 +432,14 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
         outcomes = read_table(ctx.workspace.resolve(op.outcomes_path, must_exist=True), op.outcomes_path)
         require_columns(table, [op.join_column], log_rel)
         table = join_outcomes(table, outcomes, op.join_column, op.metric_column, op.outcomes_path)
-    require_columns(table, ["unit_id", "variant", op.metric_column], log_rel)
     champion, challenger = op.variants
     config_path = ctx.workspace.resolve(f"{directory}/abtest.json")
     config = json.loads(config_path.read_text("utf-8")) if config_path.exists() and not op.log_path else {}
     modes = {r.get("mode") for r in table.rows} - {None}
     mode = op.mode or (modes.pop() if len(modes) == 1 else config.get("mode", "ab"))
+    # Shadow traffic is judged on its guardrails only, so it needs no outcome.
+    shadow_without_metric = mode == "shadow" and op.metric_column not in table.columns
+    require_columns(table, ["unit_id", "variant"] + ([] if shadow_without_metric else [op.metric_column]), log_rel)
     steps = config.get("canary_steps", op.canary_steps)
     current = config.get("canary_step", op.canary_step)
     if mode == "canary":
@@ -457,7 +458,9 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
     rows = table.rows
     variant = np.array([str(r["variant"]) for r in rows])
     traffic = np.array([(r.get("assigned") is None or r["assigned"] == r["variant"]) and not r.get("fallback") for r in rows], dtype=bool)
-    metric = column(rows, op.metric_column, log_rel)
+    if shadow_without_metric:
+        traffic = np.zeros(len(rows), dtype=bool)
+    metric = column(rows, op.metric_column, log_rel) if not shadow_without_metric else np.full(len(rows), np.nan)
     missing_metric = int(np.sum(traffic & np.isnan(metric)))
     if missing_metric:
         raise ToolError("invalid_input", f"{missing_metric} row(s) of {log_rel} have no value in '{op.metric_column}'.",
@@ -482,7 +485,7 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
                                       op.guardrails.max_error_rate_increase)
     for name, values in ((champion, a), (challenger, b)):
         out.arms.append(ArmSummary(
-            variant=name, n=len(values), mean=float(values.mean()) if len(values) else math.nan,
+            variant=name, n=len(values), mean=float(values.mean()) if len(values) else None,
             std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             latency_p95_ms=float(np.percentile(lat[name], 95)) if lat[name] is not None and len(lat[name]) else None,
             error_rate=float(err[name].mean()) if err[name] is not None and len(err[name]) else None,
@@ -512,7 +515,7 @@ def _next_steps(decision: str, mode: str, experiment: str, next_step: float | No
     if decision == "roll_back":
         return [f"Stop the challenger: render_router experiment={experiment} mode=shadow (or stop_router), and investigate."]
     if decision == "roll_out" and mode == "canary" and next_step is not None:
-        return [f"render_router with canary_step for {next_step:g}% and restart the router; analyze again."]
+        return [f"render_router with the canary_step for {next_step:g}% (the running router picks it up), then analyze again."]
     if decision == "roll_out":
         return ["Promote the challenger (register_ml_model promote) and keep the old champion as `previous`."]
     if decision == "extend":
