@@ -27,6 +27,7 @@ STEPS = [
     "features",
     "serving",
     "drift",
+    "ab_test",
 ]
 
 

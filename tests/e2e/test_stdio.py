@@ -244,6 +244,10 @@ def _drift_example(mcp: Session) -> CallToolResult:
     assert not result.is_error, text_of(result)
     assert result.structured_content["dataset_drift"] is True  # type: ignore[index]
     assert (mcp.workspace / "drift/out/drift.prom").is_file()
+def _abtest_example(mcp: Session) -> CallToolResult:
+    result = mcp.call_tool("run_ab_test_models", {"operation": {"action": "design", "baseline": 0.2, "mde": 0.02, "daily_units": 3000}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["design"]["n_champion"] > 1000  # type: ignore[index]
     return result
 
 
@@ -257,6 +261,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "forecast_operational_metrics": _forecast_example,
     "deploy_ml_model_serving": _serving_example,
     "monitor_model_drift": _drift_example,
+    "run_ab_test_models": _abtest_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -264,6 +269,8 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     "build_feature_store": [
         lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
         lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),
+    "run_ab_test_models": [
+        lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),
     ],
     "track_ml_experiments": [
         lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["../outside.txt"]}}, "../outside.txt"),

@@ -40,6 +40,7 @@ CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
     "forecast_operational_metrics": ({"operation": {"action": "forecast", "series": {"kind": "promql", "url": "http://127.0.0.1:9", "query": "up"}, "horizon": 24}}, "forecasting"),
     "deploy_ml_model_serving": ({"operation": {"action": "k8s_manifests", "model_uri": "models:/wheel@champion", "image": "wheel:1"}}, "serving"),
     "monitor_model_drift": ({"operation": {"action": "check", "reference": "a.csv", "current": "b.csv"}}, "monitoring"),
+    "run_ab_test_models": ({"operation": {"action": "design", "baseline": 0.1, "mde": 0.02}}, "experiments"),
 }
 
 
