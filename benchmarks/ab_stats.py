@@ -103,7 +103,7 @@ def main() -> None:
             samples["analyze_ours"].append(_time(_analyze_ours, root, log))
             samples["analyze_pandas"].append(_time(_analyze_pandas, root, log))
     med = {k: statistics.median(v) for k, v in samples.items()}
-    print(f"| benchmark | ours | peer | ratio |\n| --- | ---: | ---: | ---: |")
+    print("| benchmark | ours | peer | ratio |\n| --- | ---: | ---: | ---: |")
     print(f"| A/A x2000, {args.n_per_arm}/arm (ours: fixed + mSPRT + peeking at 20 looks; peer: statsmodels loop, fixed only) "
           f"| {med['aa_ours']:.2f} s | {med['aa_loop']:.2f} s | {med['aa_ours'] / med['aa_loop']:.2f}x |")
     print(f"| analyze {args.rows:,}-row JSONL (ours: full tool call; peer: pandas + proportions_ztest) "

@@ -244,6 +244,8 @@ def _drift_example(mcp: Session) -> CallToolResult:
     assert not result.is_error, text_of(result)
     assert result.structured_content["dataset_drift"] is True  # type: ignore[index]
     assert (mcp.workspace / "drift/out/drift.prom").is_file()
+
+
 def _abtest_example(mcp: Session) -> CallToolResult:
     result = mcp.call_tool("run_ab_test_models", {"operation": {"action": "design", "baseline": 0.2, "mde": 0.02, "daily_units": 3000}})
     assert not result.is_error, text_of(result)
@@ -269,6 +271,7 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     "build_feature_store": [
         lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
         lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),
+    ],
     "run_ab_test_models": [
         lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),
     ],
