@@ -244,6 +244,7 @@ def _drift_example(mcp: Session) -> CallToolResult:
     assert not result.is_error, text_of(result)
     assert result.structured_content["dataset_drift"] is True  # type: ignore[index]
     assert (mcp.workspace / "drift/out/drift.prom").is_file()
+    return result
 
 
 def _abtest_example(mcp: Session) -> CallToolResult:
