@@ -151,10 +151,24 @@ def _register_example(mcp: Session) -> CallToolResult:
     return mcp.state["register_result"]
 
 
+def _pipeline_example(mcp: Session) -> CallToolResult:
+    spec = {"name": "e2e-pipeline", "stages": [
+        {"name": "prepare", "command": "python prep.py", "outputs": ["data/raw.csv"], "retries": 1},
+        {"name": "train", "command": "python train.py", "inputs": ["data/raw.csv"], "timeout_seconds": 60},
+    ], "schedule": {"cron": "0 3 * * 1-5"}}
+    result = mcp.call_tool("orchestrate_ml_pipeline", {"operation": {"action": "render", "spec": spec, "targets": ["prefect", "airflow"]}})
+    assert not result.is_error, text_of(result)
+    checks = result.structured_content["checks"]  # type: ignore[index]
+    assert [(c["target"], c["ok"]) for c in checks] == [("prefect", True), ("airflow", True)], checks
+    assert (mcp.workspace / "pipelines/e2e-pipeline/prefect.yaml").is_file()
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
     "register_ml_model": _register_example,
+    "orchestrate_ml_pipeline": _pipeline_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -172,6 +186,12 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "model_card", "name": MODEL_NAME, "version": registered_version(s), "output_path": "../card.md"}},
             "../card.md",
         ),
+    ],
+    "orchestrate_ml_pipeline": [
+        lambda s: ({"operation": {"action": "render", "spec": {"name": "e2e-out", "stages": [
+            {"name": "a", "command": "python a.py", "outputs": ["../outside.csv"]}]}}}, "../outside.csv"),
+        lambda s: ({"operation": {"action": "run", "spec_path": "/etc/hostname"}}, "/etc/hostname"),
+        lambda s: ({"operation": {"action": "scaffold", "directory": _escaping_link(s) + "/churn"}, "dry_run": True}, "escape/churn"),
     ],
 }
 

@@ -30,7 +30,14 @@ def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> Non
     for artifact in (".mlops/mlflow.db", "docs/model-cards/churn-classifier-v2.md", "mlops/tracking/docker-compose.yml", "data/churn_train.csv"):
         assert (tmp_path / artifact).exists(), artifact
 
+    # The pipeline step: the churn pipeline rendered, checked and run by Prefect; the re-run is all cache.
+    assert "pipeline Completed: 0/5 tasks from the cache" in first
+    for check in ("prefect  ok", "airflow  ok", "dvc      ok"):
+        assert check in first, check
+    assert (tmp_path / "data/churn/raw.csv.dvc").exists() or (tmp_path / "pipelines/churn/dvc.lock").exists()
+
     second = _demo(tmp_path)
+    assert "pipeline Completed: 5/5 tasks from the cache" in second
     assert second.count("already logged") == 2
     assert "champion is now v2" in second and "is the current champion" not in second
 

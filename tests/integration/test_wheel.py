@@ -34,6 +34,10 @@ TOOL_NAMES = [t.name for t in REGISTRY.tools()]
 CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
     "track_ml_experiments": ({"operation": {"action": "create_experiment", "name": "wheel"}}, "tracking"),
     "register_ml_model": ({"operation": {"action": "describe", "name": "wheel"}}, "tracking"),
+    "orchestrate_ml_pipeline": (
+        {"operation": {"action": "run", "spec": {"name": "wheel", "stages": [{"name": "a", "command": "python a.py"}]}}},
+        "orchestration",
+    ),
 }
 
 

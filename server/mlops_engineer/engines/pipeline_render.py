@@ -38,7 +38,7 @@ class Paths:
 
 @lru_cache(maxsize=1)
 def _environment():  # type: ignore[no-untyped-def]
-    """Jinja for code and YAML: block tags leave no blank lines; `py` and `json` quote values for each language."""
+    """Jinja for code and YAML: block tags leave no blank lines; `py()` and `json()` quote values for each language."""
     import jinja2
 
     from mlops_engineer.bundle import bundle_path
@@ -51,8 +51,9 @@ def _environment():  # type: ignore[no-untyped-def]
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["py"] = repr
-    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    # Functions rather than filters, so the shared environment can still parse every template.
+    env.globals["py"] = repr
+    env.globals["json"] = lambda value: json.dumps(value, ensure_ascii=False)
     return env
 
 
