@@ -234,6 +234,7 @@ def test_scaffold_writes_the_churn_example_and_its_spec(tmp_path: Path) -> None:
         compile((tmp_path / "pipelines/churn" / script).read_text(), script, "exec")
     assert "track_ml_experiments" in (tmp_path / "pipelines/churn/train.py").read_text()
     assert "register_ml_model" in (tmp_path / "pipelines/churn/register.py").read_text()
+    assert 'has_tool("build_feature_store", "feast")' in (tmp_path / "pipelines/churn/features.py").read_text()
     rendered = tools(TOOL, {"action": "render", "spec_path": "pipelines/churn/pipeline.yaml", "targets": ["prefect", "airflow"]})
     assert "pipelines/churn/pipeline.yaml" not in [f.path for f in rendered.files], "a spec file is never rewritten"
     assert all(c.ok for c in rendered.checks)

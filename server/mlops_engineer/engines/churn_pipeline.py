@@ -55,6 +55,7 @@ def churn_files(directory: str, *, rows: int, experiment: str, model_name: str, 
     context = {
         "depth": len(Path(d).parts), "data_dir": DATA_DIR, "model_dir": MODEL_DIR, "reports_dir": REPORTS_DIR,
         "experiment": experiment, "model_name": model_name, "min_roc_auc": min_roc_auc, "rows": rows,
+        "feature_repo": f"{d}/feature_repo",
     }
     files = {f"{d}/{name}": render_code(f"pipeline/churn/{name}.j2", **context) for name in SCRIPTS}
     files[f"{d}/pipeline.yaml"] = (

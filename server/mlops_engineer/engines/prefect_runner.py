@@ -129,7 +129,6 @@ def _report_events(events: Path, seen: int, stages: int, progress: Callable[[flo
     if not events.is_file():
         return seen
     lines = events.read_text("utf-8", errors="replace").splitlines()
-    done = 0
     for line in lines[seen:]:
         try:
             event = json.loads(line)
@@ -139,7 +138,6 @@ def _report_events(events: Path, seen: int, stages: int, progress: Callable[[flo
         if event.get("event") == "flow_started":
             progress(1, stages + 1, "flow started")
         elif event.get("event") == "stage_finished":
-            done += 1
             retries = f", {event['retries']} retr{'y' if event['retries'] == 1 else 'ies'}" if event.get("retries") else ""
             progress(1 + _finished(lines[:seen]), stages + 1, f"{event['name']}: {event['state']} ({event['duration_seconds']} s{retries})")
     return seen
