@@ -9,8 +9,18 @@ from typing import Any
 import pytest
 
 from mlops_engineer.engines.pipeline_checks import airflow_graph, check_airflow, check_prefect
-from mlops_engineer.engines.pipeline_render import expected_edges, flow_function, paths_for, render_pipeline
-from mlops_engineer.engines.pipeline_spec import PipelineSpec, cron_problem, effective_upstream, topological_order
+from mlops_engineer.engines.pipeline_render import (
+    expected_edges,
+    flow_function,
+    paths_for,
+    render_pipeline,
+)
+from mlops_engineer.engines.pipeline_spec import (
+    PipelineSpec,
+    cron_problem,
+    effective_upstream,
+    topological_order,
+)
 from mlops_engineer.errors import ToolError
 from mlops_engineer.tools.orchestrate_ml_pipeline import TOOL
 from mlops_engineer.workspace import Workspace

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import shutil
 import subprocess
@@ -89,7 +90,7 @@ def airflow_graph(source: str, filename: str = "dag.py") -> tuple[dict[str, dict
         value = node.value
         if isinstance(value, ast.BinOp):
             operands, ops = flatten(value)
-            for (x, y), op in zip(zip(operands, operands[1:]), ops, strict=True):
+            for (x, y), op in zip(itertools.pairwise(operands), ops, strict=True):
                 pairs = {(a, b) for a in ids(x) for b in ids(y)}
                 found.update(pairs if isinstance(op, ast.RShift) else {(b, a) for a, b in pairs})
         elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("set_downstream", "set_upstream"):

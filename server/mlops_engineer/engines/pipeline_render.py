@@ -13,7 +13,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from mlops_engineer.engines.pipeline_spec import PipelineSpec, Stage, edges, effective_upstream, topological_order
+from mlops_engineer.engines.pipeline_spec import (
+    PipelineSpec,
+    Stage,
+    edges,
+    effective_upstream,
+    topological_order,
+)
 from mlops_engineer.output import stable_digest
 from mlops_engineer.workspace import Workspace
 
