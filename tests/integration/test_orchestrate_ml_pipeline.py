@@ -118,6 +118,31 @@ def test_failures_timeouts_and_skipped_downstream_are_reported(tmp_path: Path) -
     assert "Fix boom" in out.next_steps[0]
 
 
+def test_cancelling_the_call_stops_the_flow(tmp_path: Path) -> None:
+    from mlops_engineer.errors import ToolError
+
+    _project(tmp_path)
+    (tmp_path / "steps" / "slow.py").write_text(
+        "import pathlib, time\npathlib.Path('out').mkdir(exist_ok=True)\npathlib.Path('out/started').write_text('1')\n"
+        "time.sleep(60)\npathlib.Path('out/finished').write_text('1')\n"
+    )
+    tools = ToolRunner(tmp_path)
+    original = tools.ctx.on_progress
+
+    def cancel_once_started(done: float, total: float | None, message: str | None) -> None:
+        original(done, total, message)
+        if message == "flow started":
+            tools.ctx.cancelled.set()  # what the MCP layer does when the client cancels
+
+    tools.ctx.on_progress = cancel_once_started
+    spec = {"name": "cancel-me", "stages": [{"name": "slow", "command": "python steps/slow.py", "outputs": ["out/finished"]}]}
+    with pytest.raises(ToolError) as caught:
+        tools(TOOL, {"action": "run", "spec": spec})
+    assert caught.value.code == "cancelled"
+    assert not (tmp_path / ".mlops/pipelines/cancel-me/last-run.json").exists()
+    assert not (tmp_path / "out/finished").exists()
+
+
 def test_dry_run_writes_nothing_and_runs_nothing(tmp_path: Path) -> None:
     _project(tmp_path)
     out = ToolRunner(tmp_path)(TOOL, {"action": "run", "spec": SPEC}, dry_run=True)

@@ -90,6 +90,7 @@ def run_flow(
     api_url: str | None,
     tracking_uri: str | None,
     progress: Callable[[float, float | None, str | None], None],
+    check_cancelled: Callable[[], None] = lambda: None,
 ) -> FlowRun:
     state = workspace.state_dir / "pipelines" / pipeline
     state.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,7 @@ def run_flow(
         try:
             progress(0, stages + 1, "starting Prefect (temporary local API)" if not api_url else "starting Prefect")
             while proc.poll() is None:
+                check_cancelled()  # a stage may run for minutes without an event
                 seen = _report_events(events, seen, stages, progress)
                 if time.monotonic() - started > timeout:
                     _stop(proc)

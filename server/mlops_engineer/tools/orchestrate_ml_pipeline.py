@@ -205,6 +205,7 @@ def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> P
     flow = run_flow(
         ctx.workspace, ctx.workspace.resolve(paths.flow), spec.name, stages=len(spec.stages), refresh=op.refresh,
         timeout=op.timeout_seconds, api_url=op.prefect_api_url, tracking_uri=ctx.settings.tracking_uri, progress=ctx.progress,
+        check_cancelled=ctx.check_cancelled,
     )
     results = flow.results
     if results is None:
