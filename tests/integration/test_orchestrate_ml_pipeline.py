@@ -168,6 +168,35 @@ def test_dvc_stages_pass_dvc_dag(tmp_path: Path) -> None:
     assert check.ok and "cannot be expressed in DVC" in check.method
 
 
+@pytest.mark.server
+def test_team_mode_runs_on_a_prefect_server_and_deploys_the_schedule(tmp_path: Path, prefect_server) -> None:  # noqa: ANN001
+    import subprocess
+
+    _project(tmp_path)
+    spec = {**SPEC, "name": "served", "schedule": {"cron": "0 3 * * 1-5", "timezone": "Europe/Berlin", "work_pool": "pipelines"}}
+    tools = ToolRunner(tmp_path)
+    out = tools(TOOL, {"action": "run", "spec": spec, "prefect_api_url": prefect_server.api_url})
+    assert out.run.ok and [t.retries for t in out.run.tasks] == [1, 0], out.run
+    log = (tmp_path / out.run.log_path).read_text()
+    assert "Starting temporary server" not in log, "with an API URL the tool starts no temporary API"
+
+    # The rendered deployment definition is accepted by a real server: work pool, deploy, inspect.
+    tools(TOOL, {"action": "render", "spec": spec, "targets": ["prefect"]})
+    env = prefect_server.env()
+    prefect = str(Path(__import__("sys").executable).parent / "prefect")
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([prefect, "--no-prompt", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    cli("work-pool", "create", "pipelines", "--type", "process")
+    cli("deploy", "--prefect-file", "pipelines/served/prefect.yaml", "--all")
+    inspected = cli("deployment", "inspect", "served/scheduled")
+    assert "0 3 * * 1-5" in inspected and "Europe/Berlin" in inspected, inspected
+    assert "pipelines/served/flow.py:served_pipeline" in inspected
+
+
 @pytest.mark.parametrize("cron", ["0 3 * * 1-5", "*/15 * * * *", "0 0 1 jan,jul *", "30 2 * * sun", "@daily", "61 * * * *", "0 25 * * *", "* * * *", "0 3 * foo *"])
 def test_cron_check_agrees_with_prefect(cron: str) -> None:
     from prefect.client.schemas.schedules import CronSchedule
