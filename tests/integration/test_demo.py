@@ -22,6 +22,7 @@ def _demo(workspace: Path, env_uri: str | None = None) -> str:
     return done.stdout
 
 
+@pytest.mark.timeout(1800)  # two whole demos, each with a Prefect run: minutes on a busy 2-core machine
 def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> None:
     first = _demo(tmp_path, env_uri="http://127.0.0.1:9")
     assert "baseline v1 is the current champion" in first
