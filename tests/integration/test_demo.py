@@ -17,7 +17,7 @@ def _demo(workspace: Path, env_uri: str | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_ENGINEER_"))}
     if env_uri:
         env["MLFLOW_TRACKING_URI"] = env_uri  # the demo must ignore it and stay embedded
-    done = subprocess.run([CLI, "--workspace", str(workspace), "demo"], capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run([CLI, "--workspace", str(workspace), "demo"], capture_output=True, text=True, env=env, timeout=1500)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
