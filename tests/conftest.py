@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.aiops",
     "tests.fixtures.docker_engine",
 ]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.prefect_server"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,6 +28,7 @@ STEPS = [
     "serving",
     "drift",
     "ab_test",
+    "pipeline",
 ]
 
 

@@ -251,6 +251,16 @@ def _abtest_example(mcp: Session) -> CallToolResult:
     result = mcp.call_tool("run_ab_test_models", {"operation": {"action": "design", "baseline": 0.2, "mde": 0.02, "daily_units": 3000}})
     assert not result.is_error, text_of(result)
     assert result.structured_content["design"]["n_champion"] > 1000  # type: ignore[index]
+def _pipeline_example(mcp: Session) -> CallToolResult:
+    spec = {"name": "e2e-pipeline", "stages": [
+        {"name": "prepare", "command": "python prep.py", "outputs": ["data/raw.csv"], "retries": 1},
+        {"name": "train", "command": "python train.py", "inputs": ["data/raw.csv"], "timeout_seconds": 60},
+    ], "schedule": {"cron": "0 3 * * 1-5"}}
+    result = mcp.call_tool("orchestrate_ml_pipeline", {"operation": {"action": "render", "spec": spec, "targets": ["prefect", "airflow"]}})
+    assert not result.is_error, text_of(result)
+    checks = result.structured_content["checks"]  # type: ignore[index]
+    assert [(c["target"], c["ok"]) for c in checks] == [("prefect", True), ("airflow", True)], checks
+    assert (mcp.workspace / "pipelines/e2e-pipeline/prefect.yaml").is_file()
     return result
 
 
@@ -265,6 +275,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "deploy_ml_model_serving": _serving_example,
     "monitor_model_drift": _drift_example,
     "run_ab_test_models": _abtest_example,
+    "orchestrate_ml_pipeline": _pipeline_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -308,6 +319,11 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "forecast_operational_metrics": [
         lambda s: ({"operation": {"action": "forecast", "series": {"kind": "file", "path": "/etc/hostname"}, "horizon": 3}}, "/etc/hostname"),
+    "orchestrate_ml_pipeline": [
+        lambda s: ({"operation": {"action": "render", "spec": {"name": "e2e-out", "stages": [
+            {"name": "a", "command": "python a.py", "outputs": ["../outside.csv"]}]}}}, "../outside.csv"),
+        lambda s: ({"operation": {"action": "run", "spec_path": "/etc/hostname"}}, "/etc/hostname"),
+        lambda s: ({"operation": {"action": "scaffold", "directory": _escaping_link(s) + "/churn"}, "dry_run": True}, "escape/churn"),
     ],
 }
 

@@ -17,11 +17,12 @@ def _demo(workspace: Path, env_uri: str | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_ENGINEER_"))}
     if env_uri:
         env["MLFLOW_TRACKING_URI"] = env_uri  # the demo must ignore it and stay embedded
-    done = subprocess.run([CLI, "--workspace", str(workspace), "demo"], capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run([CLI, "--workspace", str(workspace), "demo"], capture_output=True, text=True, env=env, timeout=1500)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
+@pytest.mark.timeout(1800)  # two whole demos, each with a Prefect run: minutes on a busy 2-core machine
 def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> None:
     first = _demo(tmp_path, env_uri="http://127.0.0.1:9")
     assert "baseline v1 is the current champion" in first
@@ -36,7 +37,14 @@ def test_demo_promotes_the_better_model_and_is_idempotent(tmp_path: Path) -> Non
         assert (tmp_path / artifact).exists(), artifact
     assert "data status: clean" in first and (tmp_path / "data/churn_train.csv.dvc").exists()
 
+    # The pipeline step: the churn pipeline rendered, checked and run by Prefect; the re-run is all cache.
+    assert "pipeline Completed: 0/5 tasks from the cache" in first
+    for check in ("prefect  ok", "airflow  ok", "dvc      ok"):
+        assert check in first, check
+    assert (tmp_path / "data/churn/raw.csv.dvc").exists() or (tmp_path / "pipelines/churn/dvc.lock").exists()
+
     second = _demo(tmp_path)
+    assert "pipeline Completed: 5/5 tasks from the cache" in second
     assert second.count("already logged") == 2
     assert "champion is now v2" in second and "is the current champion" not in second
     assert "feature store: feature_repo (sqlite online, file offline); registry unchanged" in second

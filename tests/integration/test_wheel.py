@@ -41,6 +41,10 @@ CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
     "deploy_ml_model_serving": ({"operation": {"action": "k8s_manifests", "model_uri": "models:/wheel@champion", "image": "wheel:1"}}, "serving"),
     "monitor_model_drift": ({"operation": {"action": "check", "reference": "a.csv", "current": "b.csv"}}, "monitoring"),
     "run_ab_test_models": ({"operation": {"action": "design", "baseline": 0.1, "mde": 0.02}}, "experiments"),
+    "orchestrate_ml_pipeline": (
+        {"operation": {"action": "run", "spec": {"name": "wheel", "stages": [{"name": "a", "command": "python a.py"}]}}},
+        "orchestration",
+    ),
 }
 
 
