@@ -14,8 +14,8 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.aiops",
     "tests.fixtures.docker_engine",
+    "tests.fixtures.prefect_server",
 ]
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.prefect_server"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -251,6 +251,8 @@ def _abtest_example(mcp: Session) -> CallToolResult:
     result = mcp.call_tool("run_ab_test_models", {"operation": {"action": "design", "baseline": 0.2, "mde": 0.02, "daily_units": 3000}})
     assert not result.is_error, text_of(result)
     assert result.structured_content["design"]["n_champion"] > 1000  # type: ignore[index]
+
+
 def _pipeline_example(mcp: Session) -> CallToolResult:
     spec = {"name": "e2e-pipeline", "stages": [
         {"name": "prepare", "command": "python prep.py", "outputs": ["data/raw.csv"], "retries": 1},
@@ -319,6 +321,7 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "forecast_operational_metrics": [
         lambda s: ({"operation": {"action": "forecast", "series": {"kind": "file", "path": "/etc/hostname"}, "horizon": 3}}, "/etc/hostname"),
+    ],
     "orchestrate_ml_pipeline": [
         lambda s: ({"operation": {"action": "render", "spec": {"name": "e2e-out", "stages": [
             {"name": "a", "command": "python a.py", "outputs": ["../outside.csv"]}]}}}, "../outside.csv"),
