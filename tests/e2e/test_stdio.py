@@ -251,6 +251,7 @@ def _abtest_example(mcp: Session) -> CallToolResult:
     result = mcp.call_tool("run_ab_test_models", {"operation": {"action": "design", "baseline": 0.2, "mde": 0.02, "daily_units": 3000}})
     assert not result.is_error, text_of(result)
     assert result.structured_content["design"]["n_champion"] > 1000  # type: ignore[index]
+    return result
 
 
 def _pipeline_example(mcp: Session) -> CallToolResult:
