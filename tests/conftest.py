@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.ray_cluster"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
