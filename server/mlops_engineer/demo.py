@@ -23,6 +23,7 @@ from mlops_engineer.workspace import Workspace
 
 STEPS = [
     "champion",
+    "tuning",
 ]
 
 

@@ -34,6 +34,7 @@ TOOL_NAMES = [t.name for t in REGISTRY.tools()]
 CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
     "track_ml_experiments": ({"operation": {"action": "create_experiment", "name": "wheel"}}, "tracking"),
     "register_ml_model": ({"operation": {"action": "describe", "name": "wheel"}}, "tracking"),
+    "setup_automl_pipeline": ({"operation": {"action": "status", "study_name": "wheel"}}, "tuning"),
 }
 
 
