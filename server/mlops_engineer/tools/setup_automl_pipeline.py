@@ -502,6 +502,8 @@ def _ray_tune(op: RayTune, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput
 # --- render_script and status -----------------------------------------------------------------
 
 def _render(op: RenderScript, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:
+    import pprint
+
     from mlops_engineer.engines.mlflow_backend import resolve_target
     from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
@@ -514,12 +516,15 @@ def _render(op: RenderScript, inp: AutomlInput, ctx: ToolContext, out: AutomlOut
     multi = isinstance(objective, CallableObjective) and len(objective.directions) > 1 or \
         isinstance(objective, EstimatorObjective) and len(objective.metrics) > 1
     pruner = ("none" if multi else "median") if op.pruner == "auto" else op.pruner
-    text = render_template(
-        "tuning/optuna_study.py.j2",
-        study_name=op.study_name, space=[p.model_dump(mode="json") for p in op.space], objective=objective.model_dump(mode="json"),
-        n_trials=op.n_trials, seed=op.seed, sampler=op.sampler, pruner=pruner, storage=without_credentials(op.storage) if op.storage else None,
-        experiment=op.experiment or f"automl-{op.study_name}", tracking_uri=without_credentials(target.tracking_uri) if inp.tracking_uri else None,
-    )
+    values = {
+        "study_name": op.study_name, "space": [p.model_dump(mode="json") for p in op.space], "objective": objective.model_dump(mode="json"),
+        "seed": op.seed, "sampler": op.sampler, "pruner": pruner, "experiment": op.experiment or f"automl-{op.study_name}",
+        "storage": without_credentials(op.storage) if op.storage else "",
+        "tracking_uri": without_credentials(target.tracking_uri) if inp.tracking_uri else "",
+    }
+    # Python literals (True/None), not JSON (true/null): the script must run as written.
+    py = {k: pprint.pformat(v, width=110, sort_dicts=False) for k, v in values.items()}
+    text = render_template("tuning/optuna_study.py.j2", py=py, objective=values["objective"], n_trials=op.n_trials)
     out.files = write_files(ctx.workspace, {path: text}, dry_run=inp.dry_run, confirm=inp.confirm)
     out.planned_calls = [f"render {path}"]
     out.next_steps = [f"Run it: python {path} (set OPTUNA_STORAGE / MLFLOW_TRACKING_URI to share the study and the runs)."]
