@@ -114,13 +114,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     objective, space = _objective(payload)  # fail here, in the driver, before Ray starts
     metric, mode = objective.metric_names[0], "max" if objective.directions[0] == "maximize" else "min"
 
-    if spec.get("address"):
-        ray.init(address=spec["address"], log_to_driver=False, logging_level="WARNING")
-    else:
-        ray.init(
-            address="local", num_cpus=spec["num_cpus"], include_dashboard=False, log_to_driver=False,
-            object_store_memory=spec["object_store_bytes"], _temp_dir=spec.get("temp_dir"), logging_level="WARNING",
-        )
+    _init(ray, spec)
     try:
         searcher = OptunaSearch(
             space=functools.partial(define_space, space=space),  # picklable: Tune checkpoints the searcher
@@ -148,6 +142,30 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         return {"status": "ok", "trials": len(grid), "errors": len(grid.errors), "best": best, "nodes": nodes, "metric": metric, "mode": mode}
     finally:
         ray.shutdown()
+
+
+def _init(ray: Any, spec: dict[str, Any], attempts: int = 3) -> None:
+    """Connect to the cluster, or start a local Ray.
+
+    A local node's raylet gives up when its agent process is slow to start (seen on a
+    busy 2-core machine: "The current node timed out during startup"); that is worth
+    another try rather than a failed call.
+    """
+    if spec.get("address"):
+        ray.init(address=spec["address"], log_to_driver=False, logging_level="WARNING")
+        return
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(
+                address="local", num_cpus=spec["num_cpus"], include_dashboard=False, log_to_driver=False,
+                object_store_memory=spec["object_store_bytes"], _temp_dir=spec.get("temp_dir"), logging_level="WARNING",
+            )
+            return
+        except Exception as exc:
+            if attempt == attempts or "timed out during startup" not in str(exc):
+                raise
+            print(f"local Ray did not start (attempt {attempt}): {exc}; retrying", file=sys.stderr, flush=True)
+            ray.shutdown()
 
 
 def main(argv: list[str]) -> int:
