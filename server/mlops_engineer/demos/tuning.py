@@ -35,4 +35,4 @@ def run(session: DemoSession) -> None:
                  tuning_parent_run_id=out.mlflow.parent_run_id if out.mlflow else None)
     for path in out.plots:
         session.where(f"tuning plot ({path.rsplit('/', 1)[-1]})", session.root / path)
-    session.where("tuning study", f"optuna-dashboard sqlite:///{session.root / '.mlops' / 'optuna.db'}")
+    session.where("tuning study", f"optuna.load_study(study_name='{STUDY}', storage='sqlite:///{session.root / '.mlops' / 'optuna.db'}')")

@@ -134,6 +134,7 @@ def make_pruner(name: PrunerName, max_steps: int, multi: bool) -> Any:
 def open_study(storage: Any, name: str, directions: list[str], sampler: Any, pruner: Any) -> tuple[Study, bool]:
     """Create the study or load it; an existing study must optimise the same directions."""
     optuna = import_optional("optuna", "tuning")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its INFO lines ("A new study created") are noise here
     existed = name in {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
     study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler, pruner=pruner, load_if_exists=True)
     have = [d.name.lower() for d in study.directions]
