@@ -166,6 +166,32 @@ def _init(ray: Any, spec: dict[str, Any], attempts: int = 3) -> None:
                 raise
             print(f"local Ray did not start (attempt {attempt}): {exc}; retrying", file=sys.stderr, flush=True)
             ray.shutdown()
+            _kill_children()  # the failed node's GCS and agents are not known to ray.shutdown()
+
+
+def _kill_children() -> None:
+    """SIGKILL every descendant of this process (Linux /proc); the driver has no other children."""
+    import signal
+
+    def children(pid: int) -> list[int]:
+        found: list[int] = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                found += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return found
+
+    pending, seen = children(os.getpid()), []
+    while pending:
+        pid = pending.pop()
+        seen.append(pid)
+        pending += children(pid)
+    for pid in seen:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def main(argv: list[str]) -> int:
