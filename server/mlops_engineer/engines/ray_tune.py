@@ -71,6 +71,9 @@ def run(
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
         "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no TensorBoard/CSV/JSON writers per trial
+        # When the server was started by `uv run`, Ray would start every worker through
+        # `uv run` too (a re-resolve per worker process); our interpreter is already right.
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
         "PYTHONUNBUFFERED": "1",
         # Our own package must import in Ray's workers too (a local or same-machine cluster).
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
