@@ -233,10 +233,19 @@ def test_callable_that_does_not_import(tools: ToolRunner) -> None:
 WORKER_OBJECTIVE = """
 import os, time
 
+HERE = os.path.dirname(__file__)
+
+
 def objective(params):
-    with open(os.path.join(os.path.dirname(__file__), "ran.log"), "a") as log:
+    # A barrier: no trial finishes before both workers hold one, however unequal their start-up.
+    with open(os.path.join(HERE, "started.log"), "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    deadline = time.time() + 240
+    while len(set(open(os.path.join(HERE, "started.log")).read().split())) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    with open(os.path.join(HERE, "ran.log"), "a") as log:
         log.write(f"{os.getpid()} {params['x']}\\n")
-    time.sleep(0.3)  # long enough for the two workers to interleave
+    time.sleep(0.2)
     return -(params["x"] - 0.5) ** 2
 """
 
