@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.docker_engine",
     "tests.fixtures.prefect_server",
 ]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.ray_cluster"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,6 +29,7 @@ STEPS = [
     "drift",
     "ab_test",
     "pipeline",
+    "tuning",
 ]
 
 

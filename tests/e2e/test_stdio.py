@@ -264,6 +264,22 @@ def _pipeline_example(mcp: Session) -> CallToolResult:
     checks = result.structured_content["checks"]  # type: ignore[index]
     assert [(c["target"], c["ok"]) for c in checks] == [("prefect", True), ("airflow", True)], checks
     assert (mcp.workspace / "pipelines/e2e-pipeline/prefect.yaml").is_file()
+def _automl_example(mcp: Session) -> CallToolResult:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    frame["label"] = (frame.a + rng.normal(scale=0.5, size=60) > 0).astype(int)
+    (mcp.workspace / "data").mkdir(exist_ok=True)
+    frame.to_csv(mcp.workspace / "data/automl.csv", index=False)
+    operation = {"action": "optimize", "study_name": "e2e", "n_trials": 2, "plots": False,
+                 "space": [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": True}],
+                 "objective": {"kind": "estimator", "estimator": "logistic_regression", "dataset": "data/automl.csv", "target": "label"}}
+    result = mcp.call_tool("setup_automl_pipeline", {"operation": operation})
+    assert not result.is_error, text_of(result)
+    study = result.structured_content["study"]  # type: ignore[index]
+    assert study["finished"] == 2 and study["best"]["mlflow_run_id"]
     return result
 
 
@@ -279,9 +295,11 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "monitor_model_drift": _drift_example,
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
+    "setup_automl_pipeline": _automl_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
+_AUTOML_SPACE = [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": True}]
 OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
     "build_feature_store": [
         lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
@@ -289,6 +307,13 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "run_ab_test_models": [
         lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),
+    "setup_automl_pipeline": [
+        lambda s: ({"operation": {"action": "optimize", "study_name": "out", "space": _AUTOML_SPACE,
+                                  "objective": {"kind": "estimator", "estimator": "logistic_regression", "dataset": "../outside.csv", "target": "y"}}},
+                   "../outside.csv"),
+        lambda s: ({"operation": {"action": "status", "study_name": "out", "storage": "sqlite:////etc/optuna.db"}}, "/etc/optuna.db"),
+        lambda s: ({"operation": {"action": "render_script", "study_name": "out", "space": _AUTOML_SPACE, "output_path": "../card.md",
+                                  "objective": {"kind": "callable", "function": "m:f"}}}, "../card.md"),
     ],
     "track_ml_experiments": [
         lambda s: ({"operation": {"action": "log_run", "experiment": "e2e", "artifacts": ["../outside.txt"]}}, "../outside.txt"),

@@ -45,6 +45,7 @@ CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
         {"operation": {"action": "run", "spec": {"name": "wheel", "stages": [{"name": "a", "command": "python a.py"}]}}},
         "orchestration",
     ),
+    "setup_automl_pipeline": ({"operation": {"action": "status", "study_name": "wheel"}}, "tuning"),
 }
 
 

@@ -1,0 +1,345 @@
+"""Optuna studies: storage (SQLite in the workspace, or PostgreSQL for many workers), samplers,
+pruners, an exact trial budget shared by every worker, and the PNG plots.
+
+`n_trials` is the number of finished (complete or pruned) trials the *study* should
+have, not the number this call adds: calling again with the same input finds the
+budget spent and runs nothing, and two workers on one PostgreSQL study stop together
+at exactly N. Trial numbers are assigned by the storage under a row lock, so a trial
+whose number would exceed the budget knows it and steps aside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlops_engineer.engines.tuning_mlflow import TrialRecord
+from mlops_engineer.engines.tuning_objective import Cancelled, Objective
+from mlops_engineer.engines.tuning_space import suggest
+from mlops_engineer.errors import ToolError
+from mlops_engineer.optional import import_optional
+from mlops_engineer.redact import redact_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from optuna import Study
+    from optuna.storages import RDBStorage
+
+    from mlops_engineer.workspace import Workspace
+
+SamplerName = Literal["tpe", "cmaes", "random", "nsga2"]
+PrunerName = Literal["none", "median", "successive_halving", "hyperband"]
+EMBEDDED_STORAGE = "optuna.db"
+OVER_BUDGET = "mlops_engineer.over_budget"
+MLFLOW_RUN = "mlflow_run_id"
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    url: str
+    display: str
+    kind: Literal["sqlite", "postgresql", "other"]
+
+
+def resolve_storage(workspace: Workspace, storage: str | None) -> StorageTarget:
+    """None: SQLite in the workspace. sqlite:///path stays inside the workspace. postgresql:// for many workers."""
+    if not storage:
+        path = workspace.state_dir / EMBEDDED_STORAGE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
+    if storage.startswith("sqlite:///"):
+        path = workspace.resolve(storage.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
+    if storage.startswith(("postgresql://", "postgres://", "postgresql+")):
+        return StorageTarget(_postgres_driver(storage), redact_text(storage), "postgresql")
+    if storage.startswith(("mysql", "mariadb")):
+        return StorageTarget(storage, redact_text(storage), "other")
+    raise ToolError("invalid_input", f"Unsupported study storage '{redact_text(storage)}'.",
+                    "Omit storage for SQLite in the workspace, or pass postgresql://user:pass@host:5432/db for many workers.")
+
+
+def _postgres_driver(url: str) -> str:
+    """SQLAlchemy's default PostgreSQL driver is psycopg2; fall back to psycopg 3 when only it is installed."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if not url.startswith("postgresql://"):
+        return url  # the user chose a driver
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") is not None:
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    raise ToolError("missing_dependency", "A PostgreSQL study storage needs a driver (psycopg2 or psycopg).", "pip install psycopg2-binary")
+
+
+def open_storage(target: StorageTarget) -> RDBStorage:
+    optuna = import_optional("optuna", "tuning")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # heartbeat is flagged experimental
+            # The heartbeat lets a worker that died mid-trial be noticed: its trial is failed
+            # after the grace period instead of holding a slot of the budget forever.
+            return optuna.storages.RDBStorage(
+                target.url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=10, grace_period=60,
+            )
+    except Exception as exc:
+        raise ToolError("backend_unreachable", f"Cannot open the study storage {target.display}: {redact_text(str(exc))[:300]}",
+                        "Check that the database server runs and the URL (host, port, user, database) is right.") from exc
+
+
+def close_storage(storage: Any) -> None:
+    with contextlib.suppress(Exception):
+        storage.remove_session()
+    with contextlib.suppress(Exception):
+        storage.engine.dispose()
+
+
+def make_sampler(name: SamplerName, seed: int | None, multi: bool) -> Any:
+    optuna = import_optional("optuna", "tuning")
+    if name == "cmaes":
+        if multi:
+            raise ToolError("invalid_input", "CMA-ES optimises a single objective.", "Use sampler nsga2 (or tpe) for several metrics.")
+        import_optional("cmaes", "tuning")
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True) if not multi \
+        else optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+
+
+def make_pruner(name: PrunerName, max_steps: int, multi: bool) -> Any:
+    optuna = import_optional("optuna", "tuning")
+    if name != "none" and multi:
+        raise ToolError("invalid_input", "Optuna cannot prune a multi-objective study.", "Set pruner to none when there are several metrics.")
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_steps, 2), reduction_factor=2)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(storage: Any, name: str, directions: list[str], sampler: Any, pruner: Any) -> tuple[Study, bool]:
+    """Create the study or load it; an existing study must optimise the same directions."""
+    optuna = import_optional("optuna", "tuning")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its INFO lines ("A new study created") are noise here
+    existed = name in {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler, pruner=pruner, load_if_exists=True)
+    have = [d.name.lower() for d in study.directions]
+    if have != list(directions):
+        raise ToolError("conflict", f"The study '{name}' exists with directions {have}, not {list(directions)}.",
+                        "Use another study_name, or the same metrics and directions as before.")
+    return study, not existed
+
+
+def load_study(storage: Any, name: str) -> Study:
+    optuna = import_optional("optuna", "tuning")
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError as exc:
+        raise ToolError("not_found", f"No study named '{name}' in this storage.", "Run action optimize first, or check study_name and storage.") from exc
+
+
+def finished_states() -> tuple[Any, ...]:
+    from optuna.trial import TrialState
+
+    return (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def count_finished(study: Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=finished_states()))
+
+
+@dataclass
+class RunStats:
+    new_trials: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    cancelled: bool = False
+    timed_out: bool = False
+    logged: dict[int, str] = field(default_factory=dict)
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def optimize(
+    study: Study,
+    objective: Objective,
+    space: list[Any],
+    n_trials: int,
+    *,
+    timeout_s: float | None,
+    cancelled: Callable[[], bool],
+    progress: Callable[[int, int, str], None],
+    log_trial: Callable[[TrialRecord], str | None] | None,
+) -> RunStats:
+    """Run trials until the study holds `n_trials` finished ones (or cancel, timeout, repeated failure)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    multi = len(objective.directions) > 1
+    stats = RunStats()
+    started = time.monotonic()
+    consecutive_failures = 0
+
+    def wrapped(trial: optuna.Trial) -> Any:
+        # Exact budget: finished trials plus running trials numbered before this one.
+        others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+        ahead = sum(1 for t in others if t.state != TrialState.RUNNING or t.number < trial.number)
+        if ahead >= n_trials:
+            trial.set_user_attr(OVER_BUDGET, True)
+            raise _OverBudget()
+        params = suggest(trial, space)
+        intermediate: dict[int, float] = {}
+
+        def report(value: float, step: int) -> None:
+            intermediate[step] = value
+            if multi:
+                return
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step}")
+
+        begin = time.monotonic()
+
+        def record(state: str, values: list[float] | None, error: str | None = None) -> None:
+            if log_trial is None:
+                return
+            run_id = log_trial(TrialRecord(trial.number, state, params, values, objective.metric_names, intermediate, time.monotonic() - begin, error))
+            if run_id:
+                trial.set_user_attr(MLFLOW_RUN, run_id)
+                stats.logged[trial.number] = run_id
+
+        try:
+            values = objective(params, report, cancelled)
+        except optuna.TrialPruned:
+            record("PRUNED", None)
+            raise
+        except Cancelled:
+            raise
+        except Exception as exc:
+            record("FAIL", None, f"{type(exc).__name__}: {exc}")
+            raise
+        record("COMPLETE", values)
+        return values if multi else values[0]
+
+    def timed_out() -> bool:
+        return timeout_s is not None and time.monotonic() - started >= timeout_s
+
+    def after_trial(s: Study, trial: Any) -> None:
+        """Per finished trial: progress, and study.stop() on budget, cancel, timeout or repeated failure."""
+        nonlocal consecutive_failures
+        if trial.user_attrs.get(OVER_BUDGET):
+            s.stop()  # another worker took the last slot
+            return
+        if trial.state == TrialState.FAIL:
+            if not cancelled():
+                stats.failures += 1
+                consecutive_failures += 1
+                stats.last_error = redact_text(str(trial.system_attrs.get("fail_reason", "the objective raised an exception")))[:500]
+        else:
+            consecutive_failures = 0
+            stats.new_trials += 1
+            progress(count_finished(s), n_trials, _describe(trial, objective.metric_names, s))
+        if cancelled() or timed_out() or consecutive_failures >= MAX_CONSECUTIVE_FAILURES or count_finished(s) >= n_trials:
+            s.stop()
+
+    while True:
+        done = count_finished(study)
+        if done >= n_trials or consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+            break
+        if cancelled():
+            stats.cancelled = True
+            break
+        if timed_out():
+            stats.timed_out = True
+            break
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if done + running >= n_trials:
+            time.sleep(0.5)  # other workers hold the last slots: wait until they finish (or fail)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            study.optimize(wrapped, catch=(Exception,), callbacks=[after_trial])
+    return stats
+
+
+def _describe(trial: Any, names: list[str], study: Study) -> str:
+    state = trial.state.name
+    if trial.values:
+        shown = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, trial.values, strict=False))
+        text = f"trial {trial.number} {state.lower()}: {shown}"
+    else:
+        text = f"trial {trial.number} {state.lower()}"
+    if len(study.directions) == 1:
+        with contextlib.suppress(ValueError):
+            text += f" (best {study.best_value:.4g} in trial {study.best_trial.number})"
+    return text
+
+
+def plots(study: Study, metric_names: list[str]) -> dict[str, bytes]:
+    """PNG bytes of the optimisation history and the parameter importances (when there is enough data)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    multi = len(study.directions) > 1
+    target = (lambda t: t.values[0]) if multi else None
+    name = metric_names[0] if metric_names else "value"
+    out: dict[str, bytes] = {}
+    complete = [t for t in study.get_trials(deepcopy=False, states=finished_states()[:1])]
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("optimization_history", lambda: ovm.plot_optimization_history(study, target=target, target_name=name)),
+    ]
+    if len(complete) >= 2 and any(len({str(t.params.get(p)) for t in complete}) > 1 for p in complete[-1].params):
+        makers.append(("param_importances", lambda: ovm.plot_param_importances(study, target=target, target_name=name)))
+    for label, make in makers:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                axes = make()
+            except (ValueError, RuntimeError):
+                continue  # e.g. importances with a single distinct value: no plot rather than a failed call
+        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+        figure.set_size_inches(8, 5)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100)
+        plt.close(figure)
+        out[label] = buffer.getvalue()
+    return out
+
+
+@contextlib.contextmanager
+def storage_session(target: StorageTarget) -> Iterator[Any]:
+    storage = open_storage(target)
+    try:
+        yield storage
+    finally:
+        close_storage(storage)
+
+
+def study_dir(workspace: Workspace, study_name: str) -> Path:
+    """Where a study's plots, best model and Ray logs go: .mlops/tuning/<study>/."""
+    return workspace.resolve(f".mlops/tuning/{safe_name(study_name)}")
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "study"
