@@ -15,8 +15,8 @@ pytest_plugins = [
     "tests.fixtures.aiops",
     "tests.fixtures.docker_engine",
     "tests.fixtures.prefect_server",
+    "tests.fixtures.ray_cluster",
 ]
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.s3", "tests.fixtures.mlflow_server", "tests.fixtures.ray_cluster"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "data": ("dvc",),
     "features": ("feast",),
     "monitoring": ("evidently", "scipy", "prometheus-client"),
-    "tuning": ("optuna", "ray"),
+    "tuning": ("optuna", "ray", "cmaes", "matplotlib"),
     "serving": ("bentoml", "kubernetes-validate"),
     "forecasting": ("statsmodels", "matplotlib"),
     "labeling": ("label-studio-sdk",),

@@ -264,6 +264,9 @@ def _pipeline_example(mcp: Session) -> CallToolResult:
     checks = result.structured_content["checks"]  # type: ignore[index]
     assert [(c["target"], c["ok"]) for c in checks] == [("prefect", True), ("airflow", True)], checks
     assert (mcp.workspace / "pipelines/e2e-pipeline/prefect.yaml").is_file()
+    return result
+
+
 def _automl_example(mcp: Session) -> CallToolResult:
     import numpy as np
     import pandas as pd
@@ -307,6 +310,7 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "run_ab_test_models": [
         lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),
+    ],
     "setup_automl_pipeline": [
         lambda s: ({"operation": {"action": "optimize", "study_name": "out", "space": _AUTOML_SPACE,
                                   "objective": {"kind": "estimator", "estimator": "logistic_regression", "dataset": "../outside.csv", "target": "y"}}},

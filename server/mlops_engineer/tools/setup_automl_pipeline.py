@@ -27,7 +27,11 @@ from pydantic import BaseModel, Field, model_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.mlflow_backend import TrackingUri
-from mlops_engineer.engines.tuning_objective import CallableObjective, EstimatorObjective, ObjectiveSpec
+from mlops_engineer.engines.tuning_objective import (
+    CallableObjective,
+    EstimatorObjective,
+    ObjectiveSpec,
+)
 from mlops_engineer.engines.tuning_space import SearchSpace, check_space
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
@@ -205,7 +209,12 @@ class _Tracker:
 
     def __init__(self, inp: AutomlInput, op: Optimize | RayTune, ctx: ToolContext, backend: str, storage: str) -> None:
         from mlops_engineer.engines import tuning_mlflow as tm
-        from mlops_engineer.engines.mlflow_backend import check_reachable, make_client, resolve_target, translate_errors
+        from mlops_engineer.engines.mlflow_backend import (
+            check_reachable,
+            make_client,
+            resolve_target,
+            translate_errors,
+        )
         from mlops_engineer.engines.mlflow_tracking import get_or_create_experiment
 
         self.target: MlflowTarget = resolve_target(ctx.workspace, ctx.settings, inp.tracking_uri)
