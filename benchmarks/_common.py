@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 from importlib import metadata
+from typing import Any
 
 
 def versions() -> dict[str, str]:
@@ -15,3 +18,16 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "not installed"
     return out
+
+
+def print_header() -> None:
+    """The first line of a report: versions and the load average at the start."""
+    print("versions:", versions(), "| load average:", os.getloadavg())
+
+
+def finish(results: Any, json_path: str | None) -> None:
+    """The last line of a report (load average at the end), and every figure as JSON when asked."""
+    print("load average at end:", os.getloadavg())
+    if json_path:
+        with open(json_path, "w") as handle:
+            json.dump(results, handle, indent=2)

@@ -29,7 +29,6 @@ alert rule without seasonality.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -151,9 +150,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
-    from _common import versions
+    from _common import finish, print_header
 
-    print("versions:", versions(), "| load average:", os.getloadavg())
+    print_header()
     methods = tuple(dict.fromkeys([*args.methods.split(","), "static"]))  # the peer is always measured
     results = evaluate(methods=methods, seeds=args.seeds, tolerance=args.tolerance)
     print(f"\n{'method':8} {'kind':16} {'precision':>9} {'recall':>7} {'F1':>6} {'F1 vs static':>12} {'median ms':>10}")
@@ -162,10 +161,7 @@ def main() -> None:
             peer = results["static"][kind]["f1"]
             ratio = f"{r['f1'] / peer:.2f}x" if peer else "inf"
             print(f"{method:8} {kind:16} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:6.3f} {ratio:>12} {r['median_ms']:10.1f}")
-    print("load average at end:", os.getloadavg())
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+    finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ score 1). Ratio = chosen / seasonal naive on the same holdout: below 1 is better
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -82,9 +81,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--json")
     args = parser.parse_args()
-    from _common import versions
+    from _common import finish, print_header
 
-    print("versions:", versions(), "| load average:", os.getloadavg())
+    print_header()
     rows = evaluate(args.folds)
     print(f"\n{'dataset':18} {'n':>4} {'m':>3} {'h':>3} {'chosen':10} {'bt MASE':>8} {'bt naive':>8} "
           f"{'MASE':>6} {'naive':>6} {'ratio':>6} {'90% cov':>7} {'s':>5}")
@@ -93,10 +92,7 @@ def main() -> None:
               f"{r['backtest_mase_chosen']:8} {r['backtest_mase_naive']:8} {r['holdout_mase_chosen']:6} "
               f"{r['holdout_mase_naive']:6} {r['ratio']:6} {r['interval_coverage']:7} {r['seconds']:5}")
         print(f"{'':18} backtest MASE per model: {r['all_backtest']}")
-    print("load average at end:", os.getloadavg())
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
+    finish(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from mlops_engineer.engines.ab_assignment import assign
-from mlops_engineer.engines.ab_router import marked_pids
+from mlops_engineer.engines.local_services import get_service, service_pids
 from mlops_engineer.errors import ToolError
+from mlops_engineer.tools.deploy_ml_model_serving import TOOL as SERVING
 from mlops_engineer.tools.register_ml_model import TOOL as REGISTER
 from mlops_engineer.tools.run_ab_test_models import TOOL as ABTEST
 from mlops_engineer.tools.track_ml_experiments import TOOL as TRACK
@@ -118,8 +119,11 @@ def test_router_checks_uris_serves_ab_and_shadow_and_leaves_no_process(embedded:
     served = tools(ABTEST, {"action": "serve_router", "experiment": experiment, "port": port, "timeout_seconds": 240})
     assert served.router.running
     pgid = served.router.pid
-    marker = json.loads((tmp_path / ".mlops/abtest" / experiment / "router.json").read_text())["marker"]
-    assert len(marked_pids(marker)) >= 2, "the router and its worker carry the marker"
+    record = get_service(tmp_path / ".mlops", f"abtest-{experiment}")
+    assert record is not None and record.kind == "ab_router"
+    assert len(service_pids(record)) >= 2, "the router and its worker carry the marker"
+    listed = tools(SERVING, {"action": "list"}).deployments
+    assert [(d.name, d.kind, d.pid) for d in listed] == [(record.name, "ab_router", record.pid)], "the serving tool lists the router"
     again = tools(ABTEST, {"action": "serve_router", "experiment": experiment, "port": port})
     assert again.router.pid == pgid and "already running" in again.planned_calls[0]
     answers = {u: _post(f"{served.router.url}/predict", {"unit_id": u, "features": features}) for u in units}
@@ -154,7 +158,7 @@ def test_router_checks_uris_serves_ab_and_shadow_and_leaves_no_process(embedded:
     stopped = tools(ABTEST, {"action": "stop_router", "experiment": experiment}, confirm=True)
     assert not stopped.router.running
     assert not _processes_mentioning(str(service_dir)), "no router process is left behind"
-    assert not marked_pids(marker), "no worker is left behind either"
+    assert not service_pids(record), "no worker is left behind either"
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
 

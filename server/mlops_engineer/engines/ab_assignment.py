@@ -47,6 +47,16 @@ def validate_split(split: Mapping[str, float]) -> dict[str, int]:
     return counts
 
 
+def canary_split(steps: Sequence[float], step: int) -> dict[str, float]:
+    """Champion/challenger percent at canary step `step` of `steps` (increasing, ending at 100)."""
+    if not steps or any(not (0 < s <= 100) for s in steps) or any(b <= a for a, b in zip(steps, steps[1:], strict=False)) or steps[-1] != 100:
+        raise ToolError("invalid_input", f"canary_steps {list(steps)} must increase within (0, 100] and end at 100.",
+                        "For example [5, 25, 50, 100].")
+    if step >= len(steps):
+        raise ToolError("invalid_input", f"canary_step {step} is past the last step (there are {len(steps)}).", f"Use 0..{len(steps) - 1}.")
+    return {"champion": 100.0 - steps[step], "challenger": float(steps[step])}
+
+
 def boundaries(split: Mapping[str, float]) -> list[tuple[str, int]]:
     """(variant, exclusive upper bucket) in the split's order; the router uses the same list."""
     upper, out = 0, []

@@ -6,6 +6,10 @@ guardrails; `ts` (or the file order) is the arrival order the sequential test
 follows. Router logs also carry `assigned` (the variant the hash picked) and
 `served`: the metric is read from the assigned variant's call only, so shadow
 calls and fallbacks never count as traffic.
+
+`load_arms` does all of that for the analysis: read (and join) the log, settle the
+mode and the expected split (from the router's abtest.json when there is one), and
+return per-variant arrays of the metric, arrival order, latency and errors.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.errors import ToolError
+
+if TYPE_CHECKING:
+    from mlops_engineer.workspace import Workspace
 
 MAX_ROWS = 5_000_000
 
@@ -109,3 +117,83 @@ def join_outcomes(table: LogRows, outcomes: LogRows, key: str, metric: str, labe
     by_key = {str(r[key]): r[metric] for r in outcomes.rows if r.get(key) is not None}
     rows = [{**r, metric: by_key.get(str(r.get(key)))} for r in table.rows]
     return LogRows(rows, table.columns | {metric})
+
+
+@dataclass
+class Arms:
+    """What the analysis reads from a log: per variant (champion, challenger) arrays."""
+
+    mode: str
+    split: dict[str, float]
+    next_step: float | None  # canary: the challenger percent of the next step
+    metric: dict[str, Any]  # served traffic only
+    order: dict[str, Any]
+    latency: dict[str, Any]  # None when the log has no latency_ms column
+    errors: dict[str, Any]  # None when the log has no error column
+
+
+def load_arms(workspace: Workspace, *, log_rel: str, config_rel: str | None, outcomes_path: str | None, join_column: str,
+              metric_column: str, variants: tuple[str, str], mode: str | None, split: dict[str, float] | None,
+              canary_steps: Sequence[float], canary_step: int) -> Arms:
+    """Read the log (joining outcomes), check its columns and variants, split it into the two arms."""
+    import numpy as np
+
+    from mlops_engineer.engines.ab_assignment import canary_split, validate_split
+
+    table = read_table(workspace.resolve(log_rel, must_exist=True), log_rel)
+    if outcomes_path:
+        outcomes = read_table(workspace.resolve(outcomes_path, must_exist=True), outcomes_path)
+        require_columns(table, [join_column], log_rel)
+        table = join_outcomes(table, outcomes, join_column, metric_column, outcomes_path)
+    champion, challenger = variants
+    config_path = workspace.resolve(config_rel) if config_rel else None
+    config = json.loads(config_path.read_text("utf-8")) if config_path is not None and config_path.exists() else {}
+    modes = {r.get("mode") for r in table.rows} - {None}
+    mode = mode or (modes.pop() if len(modes) == 1 else config.get("mode", "ab"))
+    # Shadow traffic is judged on its guardrails only, so it needs no outcome.
+    shadow_without_metric = mode == "shadow" and metric_column not in table.columns
+    require_columns(table, ["unit_id", "variant"] + ([] if shadow_without_metric else [metric_column]), log_rel)
+    steps = config.get("canary_steps", canary_steps)
+    current = config.get("canary_step", canary_step)
+    if mode == "canary":
+        canary = canary_split(steps, current)
+        default_split = {champion: canary["champion"], challenger: canary["challenger"]}
+    else:
+        default_split = {champion: 100.0, challenger: 0.0} if mode == "shadow" else {champion: 50.0, challenger: 50.0}
+    split = split or config.get("weights") or default_split
+    validate_split(split)
+    unknown = sorted({str(r["variant"]) for r in table.rows} - {champion, challenger})
+    if unknown:
+        raise ToolError("invalid_input", f"The log has variants {unknown} besides {champion} and {challenger}.",
+                        "Name the two variants with `variants` (champion first).")
+
+    # The metric is read from the call the hash assigned; shadow calls and fallbacks are not traffic.
+    rows = table.rows
+    variant = np.array([str(r["variant"]) for r in rows])
+    traffic = np.array([(r.get("assigned") is None or r["assigned"] == r["variant"]) and not r.get("fallback") for r in rows], dtype=bool)
+    if shadow_without_metric:
+        traffic = np.zeros(len(rows), dtype=bool)
+    metric = column(rows, metric_column, log_rel) if not shadow_without_metric else np.full(len(rows), np.nan)
+    missing_metric = int(np.sum(traffic & np.isnan(metric)))
+    if missing_metric:
+        raise ToolError("invalid_input", f"{missing_metric} row(s) of {log_rel} have no value in '{metric_column}'.",
+                        "Every served request needs an outcome; drop unmatched rows or fix outcomes_path/join_column.")
+    order = column(rows, "ts", log_rel) if "ts" in table.columns else np.arange(len(rows), dtype=float)
+    if np.isnan(order).any():
+        order = np.arange(len(rows), dtype=float)
+    picks = {v: traffic & (variant == v) for v in variants}
+
+    def guard_values(name: str, col: str) -> Any:
+        if col not in table.columns:
+            return None
+        values = column(rows, col, log_rel)[variant == name]
+        return values[~np.isnan(values)]
+
+    next_step = None
+    if mode == "canary":
+        next_step = steps[current + 1] if current + 1 < len(steps) else None
+    return Arms(
+        mode=mode, split=split, next_step=next_step,
+        metric={v: metric[picks[v]] for v in variants}, order={v: order[picks[v]] for v in variants},
+        latency={v: guard_values(v, "latency_ms") for v in variants}, errors={v: guard_values(v, "error") for v in variants},
+    )

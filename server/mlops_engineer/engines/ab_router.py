@@ -1,23 +1,14 @@
 """The A/B router service: check the model URIs, render the BentoML service, serve it, stop it.
 
-Serving here is deliberately minimal (start `bentoml serve` detached in its own
-process group, wait for /readyz, remember the pid in the workspace, stop the
-whole group). It belongs to a shared local-services engine once one exists.
+Serving goes through `local_services`: the router is the service `abtest-<experiment>`
+of kind `ab_router`, so deploy_ml_model_serving's `list` shows it too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +18,10 @@ from mlops_engineer.errors import ToolError
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from mlops_engineer.engines.local_services import ServiceRecord
     from mlops_engineer.workspace import Workspace
 
-MARKER = "MLOPS_ENGINEER_AB_ROUTER"  # inherited by every process of a router, however it detaches
+KIND = "ab_router"  # the routers' kind among local services
 SERVICE_FILE = "service.py"
 CONFIG_FILE = "abtest.json"
 DEFAULT_LOG = "logs/assignments.jsonl"
@@ -90,131 +82,22 @@ def router_files(*, experiment: str, mode: str, salt: str, split: dict[str, floa
     return {SERVICE_FILE: service, CONFIG_FILE: json.dumps(config, indent=2) + "\n", "bentofile.yaml": bentofile}
 
 
-# ---------------------------------------------------------------- serving (minimal, local)
+# ---------------------------------------------------------------- serving (local_services)
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes through a proxy
+def service_name(experiment: str) -> str:
+    """The router's name in the workspace's local-services registry (.mlops/services.json)."""
+    return f"abtest-{experiment}"
 
 
-def is_ready(url: str) -> bool:
-    try:
-        with _opener().open(url.rstrip("/") + "/readyz", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+def start_router(workspace: Workspace, experiment: str, service_dir: Path, port: int, env: dict[str, str],
+                 timeout: float, on_wait: Callable[[float], None] | None = None,
+                 metadata: dict[str, str] | None = None) -> ServiceRecord:
+    """`bentoml serve service:ABRouter` from `service_dir` on 127.0.0.1:port, as a local service of kind ab_router."""
+    from mlops_engineer.engines.bentoml_serving import bentoml_env, serve_argv
+    from mlops_engineer.engines.local_services import start_service
 
-
-def marked_pids(marker: str) -> list[int]:
-    """Processes whose environment carries MARKER=marker: the router and every worker it spawned.
-
-    BentoML starts its workers in sessions of their own, so neither the process
-    group nor the parent link finds them all; the inherited environment does.
-    """
-    needle = f"{MARKER}={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return [pid for pid in found if not _zombie(pid)]
-
-
-def _zombie(pid: int) -> bool:
-    _reap(pid)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
-
-
-def router_alive(state: dict[str, Any]) -> bool:
-    return bool(marked_pids(state["marker"])) if state.get("marker") else group_alive(state["pgid"])
-
-
-def group_alive(pgid: int) -> bool:
-    _reap(pgid)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def start_router(service_dir: Path, port: int, env: dict[str, str], log_file: Path, timeout: float,
-                 progress: Any = None) -> dict[str, Any]:
-    """`bentoml serve service:ABRouter` on 127.0.0.1:port in a new process group; waits for /readyz."""
-    cmd = [sys.executable, "-m", "bentoml", "serve", "service:ABRouter", "--host", "127.0.0.1", "--port", str(port),
-           "--working-dir", str(service_dir)]
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    marker = uuid.uuid4().hex
-    env = {**env, MARKER: marker}
-    with log_file.open("ab") as log:
-        proc = subprocess.Popen(cmd, cwd=service_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, url, log_file, timeout, progress)
-    except BaseException:  # a cancelled or failed start leaves nothing running
-        stop_router({"pgid": proc.pid, "marker": marker})
-        raise
-    return {"pid": proc.pid, "pgid": proc.pid, "marker": marker, "port": port, "url": url, "cmd": cmd, "started": time.time()}
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_file: Path, timeout: float, progress: Any) -> None:
-    deadline = time.monotonic() + timeout
-    while not is_ready(url):
-        if proc.poll() is not None:
-            raise ToolError("failed", f"The router exited with code {proc.returncode} before it was ready.\n"
-                            + _tail(log_file), "Read the log above: a model that cannot load is the usual cause.")
-        if time.monotonic() > deadline:
-            raise ToolError("failed", f"The router did not answer /readyz within {timeout:.0f} s.\n" + _tail(log_file),
-                            "Raise timeout_seconds on a busy machine, or read the log.")
-        if progress:
-            progress(min(time.monotonic() - (deadline - timeout), timeout), timeout, "waiting for the router")
-        time.sleep(0.5)
-
-
-def stop_router(state: dict[str, Any], timeout: float = 15.0) -> bool:
-    """SIGTERM the router's group and marked processes, SIGKILL what is left after `timeout`."""
-    pgid, marker = state["pgid"], state.get("marker")
-
-    def alive() -> list[int]:
-        return marked_pids(marker) if marker else ([pgid] if group_alive(pgid) else [])
-
-    if not alive():
-        return False
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
-        for pid in alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5)
-        while time.monotonic() < deadline and alive():
-            time.sleep(0.2)
-        if not alive():
-            break
-    _reap(pgid)
-    return True
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "--- router log tail ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no router log)"
+    argv = [*serve_argv("service:ABRouter", port), "--working-dir", str(service_dir)]
+    return start_service(workspace.state_dir, service_name(experiment), argv, port=port, kind=KIND, health_path="/readyz",
+                         env={**bentoml_env(workspace), **env}, cwd=service_dir, timeout=timeout, on_wait=on_wait,
+                         metadata=metadata)

@@ -10,6 +10,7 @@ Actions (field `operation.action`):
   (a sample request succeeds, a malformed one gets a 4xx) and measure latency/throughput.
 - `smoke_test`: the same checks and figures against a running deployment.
 - `list` / `stop`: local deployments (recorded in .mlops/services.json; dead ones are dropped).
+  `list` also shows run_ab_test_models' A/B routers (kind `ab_router`; stop them with its stop_router).
 - `containerize`: Docker image through the Docker SDK from a base image you choose.
 - `k8s_manifests`: Deployment, Service, HorizontalPodAutoscaler and a Seldon Core v2 Model,
   validated offline against their schemas.
@@ -132,6 +133,7 @@ class Deployment(BaseModel):
     bento_tag: str
     log_path: str
     started_at: float
+    kind: str = Field(default=KIND, description="bentoml for a deployment of this tool; ab_router for an A/B router of run_ab_test_models.")
     already_running: bool | None = Field(default=None, description="For serve: true when this deployment was already up.")
 
 
@@ -262,7 +264,8 @@ def _do_build(op: Build, inp: ServingInput, ctx: ToolContext, out: ServingOutput
 
 def _deployment(record: ServiceRecord, already: bool | None = None) -> Deployment:
     return Deployment(name=record.name, url=record.url, port=record.port, pid=record.pid, model_uri=record.metadata.get("model_uri", ""),
-                      bento_tag=record.metadata.get("bento_tag", ""), log_path=record.log_path, started_at=record.started_at, already_running=already)
+                      bento_tag=record.metadata.get("bento_tag", ""), log_path=record.log_path, started_at=record.started_at,
+                      kind=record.kind, already_running=already)
 
 
 def _serve(op: Serve, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
@@ -375,8 +378,10 @@ def _smoke(op: SmokeTest, inp: ServingInput, ctx: ToolContext, out: ServingOutpu
 
 def _list(op: ListDeployments, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
     from mlops_engineer.engines import local_services as ls
+    from mlops_engineer.engines.ab_router import KIND as AB_ROUTER
 
-    out.deployments = [_deployment(r) for r in ls.list_services(ctx.workspace.state_dir, kind=KIND)]
+    shown = (KIND, AB_ROUTER)  # A/B routers of run_ab_test_models are BentoML services too
+    out.deployments = [_deployment(r) for r in ls.list_services(ctx.workspace.state_dir) if r.kind in shown]
 
 
 def _stop(op: Stop, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:

@@ -210,10 +210,6 @@ def _router_dir(experiment: str, output_dir: str | None) -> str:
     return output_dir or f"mlops/abtest/{experiment}"
 
 
-def _state_path(experiment: str) -> str:
-    return f".mlops/abtest/{experiment}/router.json"
-
-
 def _design(op: DesignTest, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
     from mlops_engineer.engines.ab_design import design
 
@@ -273,19 +269,8 @@ def _check_srm(op: CheckSrm, inp: ABTestInput, ctx: ToolContext, out: ABTestOutp
     out.counts = dict(op.observed)
 
 
-def _canary_split(steps: list[float], step: int) -> dict[str, float]:
-    from mlops_engineer.errors import ToolError
-
-    if not steps or any(not (0 < s <= 100) for s in steps) or any(b <= a for a, b in zip(steps, steps[1:], strict=False)) or steps[-1] != 100:
-        raise ToolError("invalid_input", f"canary_steps {steps} must increase within (0, 100] and end at 100.",
-                        "For example [5, 25, 50, 100].")
-    if step >= len(steps):
-        raise ToolError("invalid_input", f"canary_step {step} is past the last step (there are {len(steps)}).", f"Use 0..{len(steps) - 1}.")
-    return {"champion": 100.0 - steps[step], "challenger": float(steps[step])}
-
-
 def _render_router(op: RenderRouter, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    from mlops_engineer.engines.ab_assignment import validate_split
+    from mlops_engineer.engines.ab_assignment import canary_split, validate_split
     from mlops_engineer.engines.ab_router import DEFAULT_LOG, check_model_uri, router_files
     from mlops_engineer.engines.mlflow_backend import (
         check_reachable,
@@ -297,7 +282,7 @@ def _render_router(op: RenderRouter, inp: ABTestInput, ctx: ToolContext, out: AB
     from mlops_engineer.render import write_files
 
     if op.mode == "canary":
-        split = _canary_split(op.canary_steps, op.canary_step)
+        split = canary_split(op.canary_steps, op.canary_step)
     elif op.mode == "shadow":
         split = {"champion": 100.0, "challenger": 0.0}
     else:
@@ -325,23 +310,11 @@ def _render_router(op: RenderRouter, inp: ABTestInput, ctx: ToolContext, out: AB
                       "A new mode or canary step re-renders abtest.json and applies to the next request; new model URIs need a restart."]
 
 
-def _load_state(ctx: ToolContext, experiment: str) -> dict[str, Any] | None:
-    import json
-
-    path = ctx.workspace.resolve(_state_path(experiment))
-    if not path.exists():
-        return None
-    try:
-        return dict(json.loads(path.read_text("utf-8")))
-    except ValueError:
-        return None
-
-
 def _serve_router(op: ServeRouter, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
     import json
-    import os
 
     from mlops_engineer.engines import ab_router
+    from mlops_engineer.engines.local_services import get_service, port_in_use
     from mlops_engineer.engines.mlflow_backend import check_reachable, resolve_target
     from mlops_engineer.errors import ToolError
 
@@ -353,133 +326,72 @@ def _serve_router(op: ServeRouter, inp: ABTestInput, ctx: ToolContext, out: ABTe
     info = RouterInfo(service_dir=directory, log_path=f"{directory}/{config['log_path']}", mode=config["mode"],
                       weights=config["weights"], port=op.port, url=f"http://127.0.0.1:{op.port}")
     out.router = info
-    state = _load_state(ctx, op.experiment)
-    if state and ab_router.router_alive(state) and ab_router.is_ready(state["url"]):
-        if state["port"] != op.port:
-            raise ToolError("conflict", f"The router of '{op.experiment}' already runs on port {state['port']}.",
+    record = get_service(ctx.workspace.state_dir, ab_router.service_name(op.experiment))
+    if record is not None:
+        if record.port != op.port:
+            raise ToolError("conflict", f"The router of '{op.experiment}' already runs on port {record.port}.",
                             "Stop it first (stop_router with confirm=true), or use that port.")
-        info.pid, info.running = state["pid"], True
-        out.planned_calls = [f"already running at {state['url']} (pid {state['pid']})"]
+        info.pid, info.running = record.pid, True
+        out.planned_calls = [f"already running at {record.url} (pid {record.pid})"]
         return
-    cmd_text = f"bentoml serve service:ABRouter --host 127.0.0.1 --port {op.port} (in {directory})"
-    out.planned_calls = [cmd_text]
+    out.planned_calls = [f"bentoml serve service:ABRouter --host 127.0.0.1 --port {op.port} (in {directory})"]
     if inp.dry_run:
         return
-    if not ab_router.is_ready(info.url or "") and _port_busy(op.port):
+    if port_in_use(op.port):
         raise ToolError("conflict", f"Port {op.port} on 127.0.0.1 is already in use.", "Pick another port.")
     target = resolve_target(ctx.workspace, ctx.settings, inp.tracking_uri)
     check_reachable(target)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": target.tracking_uri, "MLFLOW_REGISTRY_URI": target.registry_uri,
-           "BENTOML_HOME": str(ctx.workspace.state_dir / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
-    log_file = ctx.workspace.resolve(f".mlops/abtest/{op.experiment}/router.log")
-    started = ab_router.start_router(service_dir, op.port, env, log_file, op.timeout_seconds, ctx.progress)
-    started["service_dir"] = directory
-    ctx.workspace.write_text(_state_path(op.experiment), json.dumps(started, indent=2) + "\n")
-    info.pid, info.running = started["pid"], True
+    record = ab_router.start_router(
+        ctx.workspace, op.experiment, service_dir, op.port, timeout=op.timeout_seconds,
+        on_wait=lambda waited: ctx.progress(min(waited, op.timeout_seconds), op.timeout_seconds, "waiting for the router"),
+        env={"MLFLOW_TRACKING_URI": target.tracking_uri, "MLFLOW_REGISTRY_URI": target.registry_uri},
+        metadata={"experiment": op.experiment, "service_dir": directory, "model_uri": f"{config.get('champion_uri')} | {config.get('challenger_uri')}"},
+    )
+    info.pid, info.running = record.pid, True
     out.next_steps = [f"POST {info.url}/predict with {{\"unit_id\": ..., \"features\": {{...}}}}; "
                       f"analyze reads {info.log_path}. Stop it with stop_router confirm=true."]
 
 
-def _port_busy(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 def _stop_router(op: StopRouter, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
     from mlops_engineer.engines import ab_router
+    from mlops_engineer.engines.local_services import get_service, service_pids, stop_service
     from mlops_engineer.errors import ToolError
 
-    state = _load_state(ctx, op.experiment)
-    directory = (state or {}).get("service_dir", _router_dir(op.experiment, None))
+    name = ab_router.service_name(op.experiment)
+    record = get_service(ctx.workspace.state_dir, name)  # stale records are dropped on every read
+    directory = record.metadata.get("service_dir", _router_dir(op.experiment, None)) if record else _router_dir(op.experiment, None)
     out.router = RouterInfo(service_dir=directory, log_path=f"{directory}/{ab_router.DEFAULT_LOG}")
-    if not state or not ab_router.router_alive(state):
+    if record is None:
         out.planned_calls = ["nothing to stop: no router of this experiment is running"]
-        if state and not inp.dry_run:
-            ctx.workspace.resolve(_state_path(op.experiment)).unlink(missing_ok=True)
         return
-    out.router.pid, out.router.port, out.router.url, out.router.running = state["pid"], state["port"], state["url"], True
-    out.planned_calls = [f"stop the router at {state['url']} (process group {state['pgid']})"]
+    out.router.pid, out.router.port, out.router.url, out.router.running = record.pid, record.port, record.url, True
+    out.planned_calls = [f"stop the router at {record.url} (pid {record.pid}) and every process it started"]
     if inp.dry_run:
         return
     if not inp.confirm:
-        raise ToolError("needs_confirm", f"Refusing to stop the router at {state['url']} (it may be serving traffic) without confirm=true.",
+        raise ToolError("needs_confirm", f"Refusing to stop the router at {record.url} (it may be serving traffic) without confirm=true.",
                         "Call with dry_run=true to see what stops, then with confirm=true.")
-    ab_router.stop_router(state)
-    ctx.workspace.resolve(_state_path(op.experiment)).unlink(missing_ok=True)
-    out.router.running = ab_router.router_alive(state)
+    stop_service(ctx.workspace.state_dir, name)
+    out.router.running = bool(service_pids(record))
 
 
 def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    import json
-
     import numpy as np
 
     from mlops_engineer.engines import ab_analysis as stats
-    from mlops_engineer.engines.ab_assignment import srm_check, validate_split
-    from mlops_engineer.engines.ab_log import column, join_outcomes, read_table, require_columns
-    from mlops_engineer.errors import ToolError
+    from mlops_engineer.engines.ab_assignment import srm_check
+    from mlops_engineer.engines.ab_log import load_arms
 
     directory = _router_dir(op.experiment, None)
-    log_rel = op.log_path or f"{directory}/logs/assignments.jsonl"
-    table = read_table(ctx.workspace.resolve(log_rel, must_exist=True), log_rel)
-    if op.outcomes_path:
-        outcomes = read_table(ctx.workspace.resolve(op.outcomes_path, must_exist=True), op.outcomes_path)
-        require_columns(table, [op.join_column], log_rel)
-        table = join_outcomes(table, outcomes, op.join_column, op.metric_column, op.outcomes_path)
+    arms = load_arms(
+        ctx.workspace, log_rel=op.log_path or f"{directory}/logs/assignments.jsonl",
+        config_rel=None if op.log_path else f"{directory}/abtest.json", outcomes_path=op.outcomes_path,
+        join_column=op.join_column, metric_column=op.metric_column, variants=op.variants, mode=op.mode, split=op.split,
+        canary_steps=op.canary_steps, canary_step=op.canary_step,
+    )
     champion, challenger = op.variants
-    config_path = ctx.workspace.resolve(f"{directory}/abtest.json")
-    config = json.loads(config_path.read_text("utf-8")) if config_path.exists() and not op.log_path else {}
-    modes = {r.get("mode") for r in table.rows} - {None}
-    mode = op.mode or (modes.pop() if len(modes) == 1 else config.get("mode", "ab"))
-    # Shadow traffic is judged on its guardrails only, so it needs no outcome.
-    shadow_without_metric = mode == "shadow" and op.metric_column not in table.columns
-    require_columns(table, ["unit_id", "variant"] + ([] if shadow_without_metric else [op.metric_column]), log_rel)
-    steps = config.get("canary_steps", op.canary_steps)
-    current = config.get("canary_step", op.canary_step)
-    if mode == "canary":
-        canary = _canary_split(steps, current)
-        default_split = {champion: canary["champion"], challenger: canary["challenger"]}
-    else:
-        default_split = {champion: 100.0, challenger: 0.0} if mode == "shadow" else {champion: 50.0, challenger: 50.0}
-    split = op.split or config.get("weights") or default_split
-    validate_split(split)
-    unknown = sorted({str(r["variant"]) for r in table.rows} - {champion, challenger})
-    if unknown:
-        raise ToolError("invalid_input", f"The log has variants {unknown} besides {champion} and {challenger}.",
-                        "Name the two variants with `variants` (champion first).")
-
-    # The metric is read from the call the hash assigned; shadow calls and fallbacks are not traffic.
-    rows = table.rows
-    variant = np.array([str(r["variant"]) for r in rows])
-    traffic = np.array([(r.get("assigned") is None or r["assigned"] == r["variant"]) and not r.get("fallback") for r in rows], dtype=bool)
-    if shadow_without_metric:
-        traffic = np.zeros(len(rows), dtype=bool)
-    metric = column(rows, op.metric_column, log_rel) if not shadow_without_metric else np.full(len(rows), np.nan)
-    missing_metric = int(np.sum(traffic & np.isnan(metric)))
-    if missing_metric:
-        raise ToolError("invalid_input", f"{missing_metric} row(s) of {log_rel} have no value in '{op.metric_column}'.",
-                        "Every served request needs an outcome; drop unmatched rows or fix outcomes_path/join_column.")
-    order = column(rows, "ts", log_rel) if "ts" in table.columns else np.arange(len(rows), dtype=float)
-    if np.isnan(order).any():
-        order = np.arange(len(rows), dtype=float)
-    picks = {v: traffic & (variant == v) for v in (champion, challenger)}
-    a, b = metric[picks[champion]], metric[picks[challenger]]
-    order_a, order_b = order[picks[champion]], order[picks[challenger]]
-
-    def guard_values(name: str, col: str) -> np.ndarray | None:
-        if col not in table.columns:
-            return None
-        values = column(rows, col, log_rel)[variant == name]
-        return values[~np.isnan(values)]
-
-    lat = {v: guard_values(v, "latency_ms") for v in (champion, challenger)}
-    err = {v: guard_values(v, "error") for v in (champion, challenger)}
+    a, b = arms.metric[champion], arms.metric[challenger]
+    lat, err = arms.latency, arms.errors
     out.guardrails = stats.guardrails(lat[champion], lat[challenger], err[champion], err[challenger],
                                       op.guardrails.max_latency_increase, op.guardrails.max_p95_ms,
                                       op.guardrails.max_error_rate_increase)
@@ -491,16 +403,14 @@ def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput)
             error_rate=float(err[name].mean()) if err[name] is not None and len(err[name]) else None,
         ))
     out.counts = {champion: len(a), challenger: len(b)}
-    next_step = None
-    if mode == "canary":
-        next_step = steps[current + 1] if current + 1 < len(steps) else None
+    mode, next_step = arms.mode, arms.next_step
     if mode != "shadow":
-        out.srm = srm_check(out.counts, split)
+        out.srm = srm_check(out.counts, arms.split)
         stats.check_variance(op.metric_type, a, b)
         out.fixed_test = stats.fixed_test(op.metric_type, a, b, op.alpha)
         pooled = np.concatenate([a, b])
         tau = stats.default_tau(op.metric_type, float(pooled.mean()), float(pooled.std(ddof=1)), op.mde)
-        out.sequential_test = stats.sequential_test(op.metric_type, a, b, order_a, order_b, op.alpha, tau)
+        out.sequential_test = stats.sequential_test(op.metric_type, a, b, arms.order[champion], arms.order[challenger], op.alpha, tau)
     out.decision, out.reasons = stats.decide(
         mode=mode, srm_mismatch=bool(out.srm and out.srm.mismatch), guards=out.guardrails, fixed=out.fixed_test,
         sequential=out.sequential_test, higher_is_better=op.higher_is_better, n_observed=len(a) + len(b),
