@@ -14,7 +14,7 @@ from mlops_engineer.workspace import Workspace
 
 
 class ToolRunner:
-    """Run tools in-process in one workspace, against one tracking URI (None = embedded)."""
+    """Run tools in-process in one workspace, against one tracking URI (None = embedded; given only to tools that take one)."""
 
     def __init__(self, root: Path, tracking_uri: str | None = None) -> None:
         self.root = root
@@ -32,6 +32,6 @@ class ToolRunner:
 
     def __call__(self, spec: ToolSpec, operation: dict[str, Any], **fields: Any) -> BaseModel:
         arguments: dict[str, Any] = {"operation": operation, **fields}
-        if self.tracking_uri:
+        if self.tracking_uri and "tracking_uri" in spec.input_model.model_fields:
             arguments.setdefault("tracking_uri", self.tracking_uri)
         return execute(spec, arguments, self.ctx)

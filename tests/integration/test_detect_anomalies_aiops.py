@@ -96,7 +96,7 @@ def test_other_methods_find_the_same_incident(tmp_path: Path, aiops_prometheus, 
     assert result.plot_path is None and result.method == method
 
 
-def test_mlflow_model_versions_are_events(tmp_path: Path, tracking_uri: str | None, mlflow_client) -> None:
+def test_mlflow_model_versions_are_events(tools: ToolRunner, tmp_path: Path, tracking_uri: str | None, mlflow_client) -> None:
     """Embedded store and a real MLflow server: each version's creation time is an event."""
     name = f"latency-model-{tmp_path.name}"
     mlflow_client.create_registered_model(name)
@@ -110,9 +110,8 @@ def test_mlflow_model_versions_are_events(tmp_path: Path, tracking_uri: str | No
     at = 34 * 24 + 3
     values[at:at + 8] += 40
     path = write_series(tmp_path, "latency.csv", values, start)
-    out = ToolRunner(tmp_path)(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}],
-                                      "model_events": {"models": [name], "tracking_uri": tracking_uri},
-                                      "lookback_hours": 6})
+    out = tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}],
+                       "model_events": {"models": [name], "tracking_uri": tracking_uri}, "lookback_hours": 6})
     [alert] = [w for w in out.results[0].windows if w.alert]
     assert alert.hints == [f"{iso(created)} model {name} v{version.version} created"]
 

@@ -59,6 +59,14 @@ def test_upstream_outputs_become_dependencies_and_order_follows_the_graph() -> N
     assert render_dvc_yaml(stages)["stages"]["evaluate"]["deps"] == ["eval.py", "model.pkl"]
 
 
+def test_wdir_is_written_on_every_stage_only_when_given() -> None:
+    stages = [_stage("prepare", deps=["raw.csv"], outs=["data/clean.csv"]), _stage("train", upstream=["prepare"])]
+    assert all("wdir" not in body for body in render_dvc_yaml(stages)["stages"].values())
+    rendered = render_dvc_yaml(stages, wdir="../..")["stages"]
+    assert [list(body)[0] for body in rendered.values()] == ["wdir", "wdir"]
+    assert {body["wdir"] for body in rendered.values()} == {"../.."}
+
+
 def test_a_dependency_inside_an_output_folder_is_produced_by_that_stage() -> None:
     stages = [_stage("split", outs=["data/split"]), _stage("train", deps=["data/split/train.csv"])]
     assert validate_stages(stages, exists=lambda p: False) == ["split", "train"]

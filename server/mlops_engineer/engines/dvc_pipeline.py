@@ -236,12 +236,16 @@ def _entry(item: str | StageOut | StageMetric | StagePlot, defaults: dict[str, A
 _DVC_DEFAULTS: dict[str, Any] = {"cache": True, "persist": False}
 
 
-def render_dvc_yaml(stages: list[DvcStage]) -> dict[str, Any]:
-    """The dvc.yaml mapping for the stages (call `validate_stages` first)."""
+def render_dvc_yaml(stages: list[DvcStage], *, wdir: str | None = None) -> dict[str, Any]:
+    """The dvc.yaml mapping for the stages (call `validate_stages` first).
+
+    `wdir`, when given, is written on every stage: the folder, relative to dvc.yaml,
+    that the commands run in and the stage paths are relative to.
+    """
     by_name = {s.name: s for s in stages}
     rendered: dict[str, Any] = {}
     for stage in stages:
-        body: dict[str, Any] = {}
+        body: dict[str, Any] = {"wdir": wdir} if wdir else {}
         if stage.desc:
             body["desc"] = stage.desc
         body["cmd"] = stage.cmd
@@ -270,9 +274,9 @@ def _dump(mapping: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(mapping), sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def dump_dvc_yaml(stages: list[DvcStage]) -> str:
+def dump_dvc_yaml(stages: list[DvcStage], *, wdir: str | None = None) -> str:
     """dvc.yaml text for the stages."""
-    return _dump(render_dvc_yaml(stages))
+    return _dump(render_dvc_yaml(stages, wdir=wdir))
 
 
 def dump_params_yaml(params: Mapping[str, Any]) -> str:

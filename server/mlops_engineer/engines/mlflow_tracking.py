@@ -165,7 +165,7 @@ def log_run(
             _log_datasets(client, run_id, request.datasets)
         if request.model is not None:
             step(f"model {request.model.name}")
-            _log_model(target, run_id, request.model)
+            log_model(target, run_id, request.model)
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
@@ -204,7 +204,8 @@ def _log_datasets(client: MlflowClient, run_id: str, datasets: Sequence[DatasetS
     client.log_inputs(run_id, datasets=inputs)
 
 
-def _log_model(target: MlflowTarget, run_id: str, spec: ModelSpec) -> None:
+def log_model(target: MlflowTarget, run_id: str, spec: ModelSpec) -> None:
+    """Log the joblib model at `spec.path` into the existing run `run_id` (scikit-learn flavor only)."""
     import joblib
 
     if spec.flavor != "sklearn":

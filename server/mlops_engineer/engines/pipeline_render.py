@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from mlops_engineer.engines.dvc_pipeline import DvcStage, StageOut, dump_dvc_yaml, validate_stages
 from mlops_engineer.engines.pipeline_spec import (
     PipelineSpec,
     Stage,
@@ -134,9 +135,15 @@ def _stage_context(spec: PipelineSpec, stage: Stage, graph: dict[str, list[str]]
         "function_name": f"stage_{stage.name}",
         "definition": definition,
         "summary": _summary(stage, upstream),
-        "dvc_cmd": dvc_cmd,
-        "dvc_deps": dvc_deps,
         "bash_command": bash,
+        "dvc": DvcStage(
+            name=stage.name,
+            cmd=dvc_cmd,
+            deps=dvc_deps,
+            outs=[StageOut(path=o, cache=False) if stage.cache == "none" else o for o in stage.outputs],
+            upstream=upstream,
+            always_changed=stage.cache == "none",
+        ),
     }
 
 
@@ -144,6 +151,18 @@ def _summary(stage: Stage, upstream: list[str]) -> str:
     what = f"Run `{stage.command}`" if stage.command is not None else f"Call {stage.callable}"
     after = f" after {', '.join(upstream)}" if upstream else ""
     return f"{what}{after}.".replace('"""', "'''")
+
+
+def _dvc_yaml(spec: PipelineSpec, stages: list[DvcStage], paths: Paths) -> str:
+    """dvc.yaml in the pipeline folder; `wdir` points back at the project root, so every path stays project-relative."""
+    validate_stages(stages, exists=lambda p: True)  # inputs may not exist yet when the pipeline is rendered
+    header = (
+        f"# DVC stages for the pipeline '{spec.name}', rendered by mlops-engineer (orchestrate_ml_pipeline).\n"
+        f"# Run from the project root: dvc repro {paths.dvc}   (dvc dag shows the graph)\n"
+        "# Paths are project-relative (wdir). DVC caches and versions the outputs itself, so the\n"
+        "# same paths must not also be tracked with `dvc add` (.dvc files) in this repository.\n"
+    )
+    return header + dump_dvc_yaml(stages, wdir="/".join([".."] * paths.depth) or ".")
 
 
 def render_pipeline(spec: PipelineSpec, workspace: Workspace, modules: dict[str, Path], targets: tuple[Target, ...] = TARGETS) -> dict[str, str]:
@@ -170,7 +189,6 @@ def render_pipeline(spec: PipelineSpec, workspace: Workspace, modules: dict[str,
         "prefect_version": installed_version("prefect") or "3.9.1",
         "project_root": str(workspace.root),
         "dvc_path": paths.dvc,
-        "wdir": "/".join([".."] * paths.depth) or ".",
     }
     files = {paths.spec: "# Pipeline spec (mlops-engineer orchestrate_ml_pipeline); the rendered files are generated from it.\n"
              + yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)}
@@ -181,7 +199,7 @@ def render_pipeline(spec: PipelineSpec, workspace: Workspace, modules: dict[str,
     if "airflow" in targets:
         files[paths.airflow] = render_code("pipeline/airflow_dag.py.j2", **context)
     if "dvc" in targets:
-        files[paths.dvc] = render_code("pipeline/dvc.yaml.j2", **context)
+        files[paths.dvc] = _dvc_yaml(spec, [s["dvc"] for s in stages], paths)
     return files
 
 

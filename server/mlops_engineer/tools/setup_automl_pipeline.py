@@ -379,7 +379,7 @@ def _register_best(op: Optimize, objective: Objective, best: TrialSummary, track
     import joblib
 
     from mlops_engineer.engines.mlflow_registry import register_from_run
-    from mlops_engineer.engines.mlflow_tracking import ModelSpec, _log_model
+    from mlops_engineer.engines.mlflow_tracking import ModelSpec, log_model
     from mlops_engineer.engines.optuna_study import study_dir
 
     run_id = best.mlflow_run_id or tracker.logged[best.number]
@@ -393,7 +393,7 @@ def _register_best(op: Optimize, objective: Objective, best: TrialSummary, track
             joblib.dump(objective.fit_best(best.params), model_path)
             example_path = folder / "input_example.csv"
             ctx.workspace.write_text(example_path, objective.X.head(5).to_csv(index=False))  # type: ignore[attr-defined]
-            _log_model(tracker.target, run_id, ModelSpec(model_path, "sklearn", "model", example_path))
+            log_model(tracker.target, run_id, ModelSpec(model_path, "sklearn", "model", example_path))
             tracker.client.set_tag(run_id, "mlops_engineer.model_logged", "model")
         ctx.on_progress(1, 2, f"registering {op.register_model}")
         version, created = register_from_run(
