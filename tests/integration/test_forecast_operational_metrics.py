@@ -37,7 +37,7 @@ def test_forecast_from_prometheus_with_capacity(tmp_path: Path, prometheus_serve
     source = {"kind": "promql", "url": prometheus_server.url, "query": f'{HISTORY_METRIC}{{service="checkout"}}',
               "end": end, "days": 14 - 1 / 24, "step_seconds": 3600}
     out = tools(TOOL, {"action": "forecast", "series": source, "horizon": 48, "models": ["theta", "sarimax"],
-                       "folds": 2, "capacity_threshold": 140})
+                       "folds": 2, "capacity_threshold": 130})
     assert out.series.points == 14 * 24 and out.series.seasonal_period == 24 and out.series.seasonality_inferred
     assert [s.model for s in out.scores] == ["seasonal_naive", "theta", "sarimax"]
     assert out.baseline.model == "seasonal_naive" and out.baseline.folds == 2 and out.baseline.mase is not None
@@ -49,11 +49,11 @@ def test_forecast_from_prometheus_with_capacity(tmp_path: Path, prometheus_serve
     assert (forecast["lower"] <= forecast["mean"]).all() and (forecast["mean"] <= forecast["upper"]).all()
     first = pd.Timestamp(forecast["timestamp"].iloc[0])
     assert first == pd.Timestamp(end + 3600, unit="s", tz="UTC")
-    # The history peaks near 145 every day: both the mean and the upper bound reach 140 within a day,
-    # the bound no later than the mean.
+    # The history peaks at 140 ± 5 every day (which hour depends on when the test runs): both the
+    # mean and the upper bound reach 130 within a day, the bound no later than the mean.
     cap = out.capacity
     assert cap.forecast_crosses_at and cap.bound_crosses_at and cap.bound_crosses_at <= cap.forecast_crosses_at
-    assert cap.forecast_crosses_at == forecast.loc[forecast["mean"] >= 140, "timestamp"].iloc[0]
+    assert cap.forecast_crosses_at == forecast.loc[forecast["mean"] >= 130, "timestamp"].iloc[0]
     assert (tmp_path / out.plot_path).read_bytes()[:4] == b"\x89PNG"
     backtest = pd.read_csv(tmp_path / out.scores_path)
     assert list(backtest["model"]) == ["seasonal_naive", "theta", "sarimax"]
