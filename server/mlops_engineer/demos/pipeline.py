@@ -36,7 +36,8 @@ def run(session: DemoSession) -> None:
     call("orchestrate_ml_pipeline", {"action": "scaffold", "directory": DIRECTORY})
     rendered = call("orchestrate_ml_pipeline", {"action": "render", "spec_path": SPEC})
     for check in rendered.checks:
-        say(f"  {check.target:8} {'ok' if check.ok else 'FAILED'}: {len(check.tasks)} tasks, {len(check.edges) or '-'} edges ({check.method.split(';')[0]})")
+        edges = f", {len(check.edges)} edges" if check.edges else ""
+        say(f"  {check.target:8} {'ok' if check.ok else 'FAILED'}: {len(check.tasks)} tasks{edges} ({check.method.split(';')[0]})")
     result = call("orchestrate_ml_pipeline", {"action": "run", "spec_path": SPEC}).run
     for task in result.tasks:
         retries = f", {task.retries} retr{'y' if task.retries == 1 else 'ies'}" if task.retries else ""
