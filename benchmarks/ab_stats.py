@@ -26,7 +26,7 @@ from _common import versions
 
 
 def _aa_ours(n: int) -> float:
-    from mlops_engineer.engines.ab_analysis import simulate_aa
+    from mlops_engineer.engines.abtest.analysis import simulate_aa
 
     return simulate_aa("proportion", 0.1, None, n, experiments=2000, looks=20, seed=1).fpr_fixed
 

@@ -91,7 +91,7 @@ def detect_windows(case: Case, method: str) -> list[tuple[int, int]]:
     """Detected anomaly windows as inclusive positions in the full series."""
     import numpy as np
 
-    from mlops_engineer.engines import anomaly_detectors as ad
+    from mlops_engineer.engines.aiops import anomaly_detectors as ad
 
     values, b = case.values, case.baseline_points
     if method == "static":

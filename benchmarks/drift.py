@@ -68,7 +68,7 @@ def worker_ours(rows: int, cols: int, rounds: int) -> dict:
     import pandas  # noqa: F401
     import scipy.stats  # noqa: F401
 
-    from mlops_engineer.engines import drift_check
+    from mlops_engineer.engines.drift import check as drift_check
 
     base = _rss("VmRSS")
     ref, cur = _frames(rows, cols)
@@ -140,7 +140,7 @@ def worker_parquet(ref_path: str, cur_path: str, chunk: int) -> dict:
     import pyarrow.parquet  # noqa: F401 - imported before the baseline, as in the other workers
     import scipy.stats  # noqa: F401
 
-    from mlops_engineer.engines.drift_partitions import parquet_drift
+    from mlops_engineer.engines.drift.partitions import parquet_drift
 
     base = _rss("VmRSS")
     _reset_peak()

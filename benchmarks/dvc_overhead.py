@@ -128,7 +128,7 @@ def main() -> int:
 
     import dvc.repo  # noqa: F401 - paid once, outside the timings (the cli side pays it every call)
 
-    from mlops_engineer.engines.dvc_repo import load
+    from mlops_engineer.engines.dvc.repo import load
 
     load()
     print("versions: " + ", ".join(f"{k} {v}" for k, v in {**versions(), "dvc": _dvc_version()}.items()))

@@ -43,8 +43,8 @@ def datasets() -> dict[str, tuple[object, int]]:
 def evaluate(folds: int = 3) -> list[dict[str, object]]:
     import numpy as np
 
-    from mlops_engineer.engines import forecasters as fc
-    from mlops_engineer.engines.metric_series import Cleaning, regularise, set_period
+    from mlops_engineer.engines.aiops import forecasters as fc
+    from mlops_engineer.engines.aiops.metric_series import Cleaning, regularise, set_period
 
     rows = []
     for name, (series, h) in datasets().items():

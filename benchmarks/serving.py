@@ -3,7 +3,7 @@
 - ours: `deploy_ml_model_serving serve` (BentoML, adaptive batching, request schema from the signature);
 - peer: `mlflow models serve --env-manager local` (MLflow's own scoring server).
 
-Both listen on loopback; one client (engines/http_load.py, keep-alive connections, N threads)
+Both listen on loopback; one client (engines/serving/http_load.py, keep-alive connections, N threads)
 sends the same single-row request to each, rounds interleaved so both share the machine's noise.
 Prints p50/p99 latency and requests per second (medians over rounds) and the ratios ours/peer.
 
@@ -25,7 +25,7 @@ from _common import versions
 
 from mlops_engineer.demos.champion import FEATURES, make_churn_data
 from mlops_engineer.engines import local_services as ls
-from mlops_engineer.engines.http_load import run_load
+from mlops_engineer.engines.serving.http_load import run_load
 from mlops_engineer.registry import load_registry
 from mlops_engineer.runtime import ToolContext, execute
 from mlops_engineer.settings import Settings

@@ -21,7 +21,7 @@ def _check_workspace(settings: Settings) -> tuple[bool, str]:
 
 
 def _check_tracking(settings: Settings) -> tuple[bool, str]:
-    from mlops_engineer.engines.mlflow_backend import check_reachable, resolve_target
+    from mlops_engineer.engines.mlflow.backend import check_reachable, resolve_target
     from mlops_engineer.errors import ToolError
     from mlops_engineer.workspace import Workspace
 

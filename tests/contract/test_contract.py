@@ -306,3 +306,29 @@ def test_starting_the_server_imports_no_ml_sdk(tmp_path: Path) -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["tools"] == len(TOOL_MODULES)
     assert result["loaded"] == [], f"starting the server imported {result['loaded']}"
+
+
+# --- the package's layering ----------------------------------------------------------------------
+
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_engines_depend_on_the_core_never_on_tools() -> None:
+    engines = REPO / "server" / "mlops_engineer" / "engines"
+    offenders = {
+        str(path.relative_to(engines)): sorted(m for m in _imported_modules(path) if m.startswith("mlops_engineer.tools"))
+        for path in engines.rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    flat = sorted(p.name for p in engines.glob("*.py") if p.name != "__init__.py")
+    assert flat == ["local_services.py", "prometheus.py"], f"engine modules belong in a domain subpackage: {flat}"

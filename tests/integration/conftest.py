@@ -24,7 +24,7 @@ def tools(tmp_path: Path, tracking_uri: str | None) -> ToolRunner:
 
 @pytest.fixture
 def mlflow_client(tools: ToolRunner):  # noqa: ANN201 - mlflow is imported lazily
-    from mlops_engineer.engines.mlflow_backend import make_client, resolve_target
+    from mlops_engineer.engines.mlflow.backend import make_client, resolve_target
 
     return make_client(resolve_target(tools.ctx.workspace, tools.settings, tools.tracking_uri))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_engineer.engines import drift_stats as ds
+from mlops_engineer.engines.drift import stats as ds
 from mlops_engineer.errors import ToolError
 from mlops_engineer.tools.monitor_model_drift import TOOL
 from tests.fixtures.ports import free_port
@@ -250,7 +250,7 @@ def test_our_numbers_match_evidently_where_defined_the_same_way() -> None:
     """Evidently's ValueDrift values against ours on the same data. Where Evidently bins
     differently (numerical PSI/JS: Sturges bins over both sets), we use its edges; PSI needs
     no empty bin, since the two fill empty bins with different epsilons."""
-    from mlops_engineer.engines.evidently_report import value_drift
+    from mlops_engineer.engines.drift.evidently_report import value_drift
 
     rng = np.random.default_rng(11)
     n_ref, n_cur = 3000, 2500

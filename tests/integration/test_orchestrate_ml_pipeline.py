@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_engineer.engines.pipeline_spec import cron_problem
+from mlops_engineer.engines.pipeline.spec import cron_problem
 from mlops_engineer.tools.orchestrate_ml_pipeline import TOOL
 from tests.helpers import ToolRunner
 

@@ -161,7 +161,7 @@ def test_bad_versions_are_rejected_before_any_call(tools: ToolRunner) -> None:
 
 
 def test_version_registered_by_hand_is_found_not_duplicated(tools: ToolRunner, runs: list[str], mlflow_client) -> None:  # noqa: ANN001
-    from mlops_engineer.engines.mlflow_backend import fluent, resolve_target
+    from mlops_engineer.engines.mlflow.backend import fluent, resolve_target
 
     with fluent(resolve_target(tools.ctx.workspace, tools.settings, tools.tracking_uri)) as mlflow:
         by_hand = mlflow.register_model(f"runs:/{runs[0]}/model", tools.unique("churn"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_engineer.engines.ab_assignment import assign
+from mlops_engineer.engines.abtest.assignment import assign
 from mlops_engineer.engines.local_services import get_service, service_pids
 from mlops_engineer.errors import ToolError
 from mlops_engineer.tools.deploy_ml_model_serving import TOOL as SERVING

@@ -48,7 +48,7 @@ def _logreg(dataset: str, **extra: Any) -> dict[str, Any]:
 
 
 def _children(tools: ToolRunner, parent: str) -> list[Any]:
-    from mlops_engineer.engines.mlflow_backend import make_client, resolve_target
+    from mlops_engineer.engines.mlflow.backend import make_client, resolve_target
 
     client = make_client(resolve_target(tools.ctx.workspace, tools.settings, tools.tracking_uri))
     parent_run = client.get_run(parent)

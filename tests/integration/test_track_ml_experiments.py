@@ -91,7 +91,7 @@ def test_log_run_logs_everything_once(tools: ToolRunner, tmp_path: Path, mlflow_
     import mlflow.pyfunc
     import pandas as pd
 
-    from mlops_engineer.engines.mlflow_backend import fluent, resolve_target
+    from mlops_engineer.engines.mlflow.backend import fluent, resolve_target
 
     with fluent(resolve_target(tools.ctx.workspace, tools.settings, tools.tracking_uri)):
         model = mlflow.pyfunc.load_model(run.model_uri)
@@ -177,7 +177,7 @@ def test_fluent_calls_leave_no_global_mlflow_state(tools: ToolRunner) -> None:
 
     import mlflow
 
-    from mlops_engineer.engines.mlflow_backend import fluent, resolve_target
+    from mlops_engineer.engines.mlflow.backend import fluent, resolve_target
 
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), os.environ.get("MLFLOW_TRACKING_URI"))
     target = resolve_target(tools.ctx.workspace, tools.settings, tools.tracking_uri)

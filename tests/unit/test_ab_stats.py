@@ -15,8 +15,8 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
-from mlops_engineer.engines import ab_analysis as A
-from mlops_engineer.engines.ab_assignment import (
+from mlops_engineer.engines.abtest import analysis as A
+from mlops_engineer.engines.abtest.assignment import (
     BUCKETS,
     assign,
     boundaries,
@@ -24,8 +24,8 @@ from mlops_engineer.engines.ab_assignment import (
     srm_check,
     variant_of,
 )
-from mlops_engineer.engines.ab_design import design
-from mlops_engineer.engines.ab_router import router_files
+from mlops_engineer.engines.abtest.design import design
+from mlops_engineer.engines.abtest.router import router_files
 from mlops_engineer.errors import ToolError
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_engineer.engines import anomaly_detectors as ad
+from mlops_engineer.engines.aiops import anomaly_detectors as ad
 from mlops_engineer.errors import ToolError
 
 REPO = Path(__file__).resolve().parents[2]

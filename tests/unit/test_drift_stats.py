@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from mlops_engineer.engines import drift_stats as ds
-from mlops_engineer.engines.drift_check import Thresholds, feature_drift
+from mlops_engineer.engines.drift import stats as ds
+from mlops_engineer.engines.drift.check import Thresholds, feature_drift
 
 RNG = np.random.default_rng(42)
 
@@ -168,7 +168,7 @@ def test_parquet_row_groups_stream_into_the_same_statistics(tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlops_engineer.engines.drift_partitions import (
+    from mlops_engineer.engines.drift.partitions import (
         parquet_drift,
         parquet_grids,
         parquet_summaries,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_engineer.engines.dvc_pipeline import (
+from mlops_engineer.engines.dvc.pipeline import (
     DvcStage,
     StageMetric,
     StageOut,
@@ -17,7 +17,7 @@ from mlops_engineer.engines.dvc_pipeline import (
     render_dvc_yaml,
     validate_stages,
 )
-from mlops_engineer.engines.dvc_repo import parse_remote_url
+from mlops_engineer.engines.dvc.repo import parse_remote_url
 from mlops_engineer.errors import ToolError
 from mlops_engineer.workspace import Workspace
 

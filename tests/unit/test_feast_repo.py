@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops_engineer.engines.feast_repo import check_spec, expression_names, render_repo
+from mlops_engineer.engines.feast.repo import check_spec, expression_names, render_repo
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import validate_input
 from mlops_engineer.tools.build_feature_store import TOOL, Apply

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mlops_engineer.engines import forecasters as fc
+from mlops_engineer.engines.aiops import forecasters as fc
 from mlops_engineer.errors import ToolError
 
 

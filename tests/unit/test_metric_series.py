@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_engineer.engines import metric_series as ms
+from mlops_engineer.engines.aiops import metric_series as ms
 from mlops_engineer.errors import ToolError
 from mlops_engineer.workspace import Workspace
 

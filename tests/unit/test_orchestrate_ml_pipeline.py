@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from mlops_engineer.engines.pipeline_checks import airflow_graph, check_airflow, check_prefect
-from mlops_engineer.engines.pipeline_render import (
+from mlops_engineer.engines.pipeline.checks import airflow_graph, check_airflow, check_prefect
+from mlops_engineer.engines.pipeline.render import (
     expected_edges,
     flow_function,
     paths_for,
     render_pipeline,
 )
-from mlops_engineer.engines.pipeline_spec import (
+from mlops_engineer.engines.pipeline.spec import (
     PipelineSpec,
     cron_problem,
     effective_upstream,

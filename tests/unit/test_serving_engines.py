@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_engineer.engines import bentoml_serving as bs
-from mlops_engineer.engines.http_load import percentile
-from mlops_engineer.engines.k8s_manifests import validate_document, validate_yaml
+from mlops_engineer.engines.serving import bentoml_service as bs
+from mlops_engineer.engines.serving.http_load import percentile
+from mlops_engineer.engines.serving.k8s_manifests import validate_document, validate_yaml
 from mlops_engineer.errors import ToolError
 from mlops_engineer.render import render_template
 

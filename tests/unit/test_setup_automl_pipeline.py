@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from mlops_engineer.engines.tuning_space import Param, check_space, suggest
+from mlops_engineer.engines.tuning.space import Param, check_space, suggest
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import validate_input
 from mlops_engineer.tools.setup_automl_pipeline import TOOL
@@ -109,7 +109,7 @@ def test_ray_tune_refuses_several_metrics() -> None:
 
 
 def test_storage_is_confined_and_postgres_gets_a_driver(tmp_path: Path) -> None:
-    from mlops_engineer.engines.optuna_study import resolve_storage
+    from mlops_engineer.engines.tuning.optuna_study import resolve_storage
 
     ws = Workspace(tmp_path)
     default = resolve_storage(ws, None)
@@ -125,7 +125,7 @@ def test_storage_is_confined_and_postgres_gets_a_driver(tmp_path: Path) -> None:
 
 
 def test_user_callable_reload_and_errors(tmp_path: Path) -> None:
-    from mlops_engineer.engines.tuning_objective import load_callable
+    from mlops_engineer.engines.tuning.objective import load_callable
 
     module = tmp_path / "unit_obj_mod.py"
     module.write_text("def f(params):\n    return 1.0\n")

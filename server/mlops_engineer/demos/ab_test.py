@@ -24,7 +24,7 @@ UNITS = "data/ab_test_users.csv"
 def _probabilities(session: DemoSession, versions: dict[str, str]) -> dict[str, Any]:
     import pandas as pd
 
-    from mlops_engineer.engines.mlflow_backend import fluent, resolve_target
+    from mlops_engineer.engines.mlflow.backend import fluent, resolve_target
     from mlops_engineer.settings import Settings
 
     facts = session.facts

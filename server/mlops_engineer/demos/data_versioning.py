@@ -21,7 +21,7 @@ def _call(session: DemoSession, operation: dict[str, Any], **fields: Any) -> Any
 
 
 def run(session: DemoSession) -> None:
-    from mlops_engineer.engines.dvc_repo import git_root
+    from mlops_engineer.engines.dvc.repo import git_root
 
     say, root = session.say, session.root
     files = [session.facts.get("train_csv", "data/churn_train.csv"), session.facts.get("test_csv", "data/churn_test.csv")]

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.mlflow_backend import TrackingUri
+from mlops_engineer.engines.mlflow.backend import TrackingUri
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.bentoml_serving import ModelSource
     from mlops_engineer.engines.local_services import ServiceRecord
+    from mlops_engineer.engines.serving.bentoml_service import ModelSource
 
 KIND = "bentoml"
 ModelUri = Annotated[str, Field(min_length=1, description="models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>.")]
@@ -201,7 +201,7 @@ def run(inp: ServingInput, ctx: ToolContext) -> ServingOutput:
 
 
 def _service_name(model_uri: str, given: str | None) -> str:
-    from mlops_engineer.engines.bentoml_serving import check_model_uri, slug
+    from mlops_engineer.engines.serving.bentoml_service import check_model_uri, slug
 
     check_model_uri(model_uri)
     if given:
@@ -212,8 +212,8 @@ def _service_name(model_uri: str, given: str | None) -> str:
 
 def _build(op: BuildOptions, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> ModelSource | None:
     """Render and build; in a dry run, only say what would happen."""
-    from mlops_engineer.engines import bentoml_serving as bs
-    from mlops_engineer.engines.mlflow_backend import check_reachable, resolve_target
+    from mlops_engineer.engines.mlflow.backend import check_reachable, resolve_target
+    from mlops_engineer.engines.serving import bentoml_service as bs
     from mlops_engineer.optional import import_optional
     from mlops_engineer.render import render_template, write_files
 
@@ -270,7 +270,7 @@ def _deployment(record: ServiceRecord, already: bool | None = None) -> Deploymen
 
 def _serve(op: Serve, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
     from mlops_engineer.engines import local_services as ls
-    from mlops_engineer.engines.bentoml_serving import bentoml_env, serve_argv
+    from mlops_engineer.engines.serving.bentoml_service import bentoml_env, serve_argv
     from mlops_engineer.errors import ToolError
 
     state = ctx.workspace.state_dir
@@ -325,7 +325,7 @@ def _check(out: ServingOutput, record: ServiceRecord | None, op: LoadOptions) ->
         raise ToolError("failed", f"Smoke test of '{record.name}' failed: sample -> {out.smoke.sample_status}, malformed -> "
                         f"{out.smoke.malformed_status} ({out.smoke.malformed_message}).", f"See the service log: {record.log_path}")
     if op.load_requests:
-        from mlops_engineer.engines.http_load import run_load
+        from mlops_engineer.engines.serving.http_load import run_load
 
         result = run_load(record.url, "/predict", {"rows": _sample(record)[:1]}, op.load_requests, op.load_concurrency)
         out.load = LoadFigures(requests=result.requests, concurrency=result.concurrency, errors=result.errors,
@@ -340,7 +340,7 @@ def _sample(record: ServiceRecord) -> list[dict[str, Any]]:
 
 def smoke_test(record: ServiceRecord) -> SmokeResult:
     """A sample request must succeed, a malformed one must get a 4xx that says what is wrong."""
-    from mlops_engineer.engines.http_load import Client
+    from mlops_engineer.engines.serving.http_load import Client
 
     client = Client(record.url)
     try:
@@ -378,7 +378,7 @@ def _smoke(op: SmokeTest, inp: ServingInput, ctx: ToolContext, out: ServingOutpu
 
 def _list(op: ListDeployments, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
     from mlops_engineer.engines import local_services as ls
-    from mlops_engineer.engines.ab_router import KIND as AB_ROUTER
+    from mlops_engineer.engines.abtest.router import KIND as AB_ROUTER
 
     shown = (KIND, AB_ROUTER)  # A/B routers of run_ab_test_models are BentoML services too
     out.deployments = [_deployment(r) for r in ls.list_services(ctx.workspace.state_dir) if r.kind in shown]
@@ -404,8 +404,8 @@ def _stop(op: Stop, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> 
 
 
 def _containerize(op: Containerize, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
-    from mlops_engineer.engines.bentoml_serving import bento_dir
-    from mlops_engineer.engines.docker_images import build_image, docker_client
+    from mlops_engineer.engines.serving.bentoml_service import bento_dir
+    from mlops_engineer.engines.serving.docker_images import build_image, docker_client
     from mlops_engineer.render import render_template, write_files
 
     _build(op, inp, ctx, out)
@@ -446,7 +446,7 @@ def _existing_image(client: Any, tag: str) -> Any:
 
 
 def _k8s(op: K8sManifests, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
-    from mlops_engineer.engines.k8s_manifests import validate_yaml
+    from mlops_engineer.engines.serving.k8s_manifests import validate_yaml
     from mlops_engineer.errors import ToolError
     from mlops_engineer.optional import import_optional
     from mlops_engineer.render import render_template, write_files

@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, Field
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.anomaly_detectors import Method
-from mlops_engineer.engines.metric_series import Cleaning, SeriesReport, Source
-from mlops_engineer.engines.mlflow_backend import TrackingUri
+from mlops_engineer.engines.aiops.anomaly_detectors import Method
+from mlops_engineer.engines.aiops.metric_series import Cleaning, SeriesReport, Source
+from mlops_engineer.engines.mlflow.backend import TrackingUri
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.anomaly_detectors import AnomalyWindow
-    from mlops_engineer.engines.metric_series import MetricSeries
+    from mlops_engineer.engines.aiops.anomaly_detectors import AnomalyWindow
+    from mlops_engineer.engines.aiops.metric_series import MetricSeries
 
 MAX_WINDOWS_SHOWN = 25
 
@@ -130,8 +130,8 @@ def run(inp: DetectInput, ctx: ToolContext) -> DetectOutput:
 
 
 def _detect(op: Detect, inp: DetectInput, ctx: ToolContext, base: DetectOutput) -> DetectOutput:
-    from mlops_engineer.engines import metric_series as ms
-    from mlops_engineer.engines.metric_series import FileSource
+    from mlops_engineer.engines.aiops import metric_series as ms
+    from mlops_engineer.engines.aiops.metric_series import FileSource
     from mlops_engineer.optional import import_optional
 
     ctx.workspace.resolve(op.output_dir)
@@ -180,8 +180,8 @@ def _detect(op: Detect, inp: DetectInput, ctx: ToolContext, base: DetectOutput) 
 
 
 def _score_series(series: MetricSeries, op: Detect) -> tuple[int, object, list[AnomalyWindow]]:
-    from mlops_engineer.engines import anomaly_detectors as ad
-    from mlops_engineer.engines.metric_series import set_period
+    from mlops_engineer.engines.aiops import anomaly_detectors as ad
+    from mlops_engineer.engines.aiops.metric_series import set_period
 
     step = series.report.step_seconds
     baseline_points = int(round(op.baseline_days * 86400 / step))
@@ -194,7 +194,7 @@ def _score_series(series: MetricSeries, op: Detect) -> tuple[int, object, list[A
 
 
 def _model_version_events(spec: ModelVersionEvents, ctx: ToolContext) -> list[tuple[datetime, str]]:
-    from mlops_engineer.engines.mlflow_backend import (
+    from mlops_engineer.engines.mlflow.backend import (
         check_reachable,
         make_client,
         resolve_target,
@@ -228,8 +228,8 @@ def _write_outputs(series: MetricSeries, baseline_points: int, detection: object
                    events: list[tuple[datetime, str]], op: Detect, ctx: ToolContext) -> SeriesResult:
     import pandas as pd
 
-    from mlops_engineer.engines import plots
-    from mlops_engineer.engines.metric_series import slug
+    from mlops_engineer.engines.aiops import plots
+    from mlops_engineer.engines.aiops.metric_series import slug
 
     values = series.values
     scored = values.iloc[baseline_points:]

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, Field
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.forecasters import ALL_MODELS, ModelName
-from mlops_engineer.engines.metric_series import Cleaning, SeriesReport, Source
+from mlops_engineer.engines.aiops.forecasters import ALL_MODELS, ModelName
+from mlops_engineer.engines.aiops.metric_series import Cleaning, SeriesReport, Source
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.metric_series import MetricSeries
+    from mlops_engineer.engines.aiops.metric_series import MetricSeries
 
 MAX_HORIZON = 10_000
 
@@ -110,7 +110,7 @@ class ForecastOutput(ToolOutput):
 
 
 def run(inp: ForecastInput, ctx: ToolContext) -> ForecastOutput:
-    from mlops_engineer.engines import metric_series as ms
+    from mlops_engineer.engines.aiops import metric_series as ms
     from mlops_engineer.errors import ToolError
     from mlops_engineer.optional import import_optional
 
@@ -143,9 +143,9 @@ def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, b
     import numpy as np
     import pandas as pd
 
-    from mlops_engineer.engines import forecasters as fc
-    from mlops_engineer.engines import plots
-    from mlops_engineer.engines.metric_series import set_period, slug
+    from mlops_engineer.engines.aiops import forecasters as fc
+    from mlops_engineer.engines.aiops import plots
+    from mlops_engineer.engines.aiops.metric_series import set_period, slug
     from mlops_engineer.errors import ToolError
     from mlops_engineer.output import preview_table
 

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.mlflow_backend import TrackingUri
+from mlops_engineer.engines.mlflow.backend import TrackingUri
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.drift_check import FeatureResult
+    from mlops_engineer.engines.drift.check import FeatureResult
 
 Source = Annotated[str, Field(min_length=1, description="CSV or Parquet file in the workspace, or runs:/<run_id>/<artifact path> of an MLflow run.")]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Monitor name: file names and the Prometheus `monitor` label.")]
@@ -168,8 +168,8 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
 
     for module in ("numpy", "pandas", "scipy", "prometheus_client"):
         import_optional(module, "monitoring")  # before the engine, which imports numpy at its top
-    from mlops_engineer.engines import drift_check as engine
-    from mlops_engineer.engines.mlflow_backend import resolve_target
+    from mlops_engineer.engines.drift import check as engine
+    from mlops_engineer.engines.mlflow.backend import resolve_target
     ws = ctx.workspace
     paths = _paths(op)
     for rel in paths.values():
@@ -287,7 +287,7 @@ def _gateway_ready(url: str) -> None:
 def _prediction_drift(preds: Any, thresholds: Any) -> PredictionDrift:
     import pandas as pd
 
-    from mlops_engineer.engines import drift_check as engine
+    from mlops_engineer.engines.drift import check as engine
 
     kind = "numerical" if preds.kind in ("score", "value") else "categorical"
     result = engine.feature_drift("prediction", kind, pd.Series(preds.reference), pd.Series(preds.current), thresholds)
@@ -298,7 +298,7 @@ def _prediction_drift(preds: Any, thresholds: Any) -> PredictionDrift:
 
 
 def _html(op: Check, ref: Any, cur: Any, roles: Any, t: Thresholds) -> str:
-    from mlops_engineer.engines.evidently_report import drift_snapshot, sample_for_report
+    from mlops_engineer.engines.drift.evidently_report import drift_snapshot, sample_for_report
 
     features = [c for c in roles.numerical if ref[c].notna().any() and cur[c].notna().any()]
     categorical = [c for c in roles.categorical if ref[c].notna().any() and cur[c].notna().any()]

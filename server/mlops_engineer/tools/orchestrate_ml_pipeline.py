@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.pipeline_checks import CheckResult
-from mlops_engineer.engines.pipeline_spec import CronSchedule, PipelineSpec
+from mlops_engineer.engines.pipeline.checks import CheckResult
+from mlops_engineer.engines.pipeline.spec import CronSchedule, PipelineSpec
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.pipeline_render import Target
+    from mlops_engineer.engines.pipeline.render import Target
 
 TargetName = Literal["prefect", "airflow", "dvc"]
 
@@ -120,15 +120,15 @@ def run(inp: PipelineInput, ctx: ToolContext) -> PipelineOutput:
 
 
 def _load(op: Render | Run, ctx: ToolContext) -> PipelineSpec:
-    from mlops_engineer.engines.pipeline_spec import load_spec_file
+    from mlops_engineer.engines.pipeline.spec import load_spec_file
 
     return op.spec if op.spec is not None else load_spec_file(ctx.workspace, op.spec_path or "")
 
 
 def _files(spec: PipelineSpec, op: Render | Run, ctx: ToolContext, targets: tuple[Target, ...]) -> dict[str, str]:
     """Everything checked first (paths, callables), then the files as text."""
-    from mlops_engineer.engines.pipeline_render import paths_for, render_pipeline
-    from mlops_engineer.engines.pipeline_spec import check_against_workspace
+    from mlops_engineer.engines.pipeline.render import paths_for, render_pipeline
+    from mlops_engineer.engines.pipeline.spec import check_against_workspace
 
     modules = check_against_workspace(spec, ctx.workspace)
     files = render_pipeline(spec, ctx.workspace, modules, targets)
@@ -153,8 +153,8 @@ def _render(op: Render, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext
 
 
 def _check(spec: PipelineSpec, files: dict[str, str], ctx: ToolContext) -> list[CheckResult]:
-    from mlops_engineer.engines import pipeline_checks as checks
-    from mlops_engineer.engines.pipeline_render import expected_edges, flow_function, paths_for
+    from mlops_engineer.engines.pipeline import checks
+    from mlops_engineer.engines.pipeline.render import expected_edges, flow_function, paths_for
 
     paths = paths_for(spec)
     expected = expected_edges(spec)
@@ -170,7 +170,7 @@ def _check(spec: PipelineSpec, files: dict[str, str], ctx: ToolContext) -> list[
 
 
 def _next_steps(spec: PipelineSpec, files: dict[str, str]) -> list[str]:
-    from mlops_engineer.engines.pipeline_render import paths_for
+    from mlops_engineer.engines.pipeline.render import paths_for
 
     paths = paths_for(spec)
     steps = []
@@ -186,8 +186,8 @@ def _next_steps(spec: PipelineSpec, files: dict[str, str]) -> list[str]:
 
 
 def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> PipelineOutput:
-    from mlops_engineer.engines.pipeline_render import paths_for
-    from mlops_engineer.engines.prefect_runner import run_flow
+    from mlops_engineer.engines.pipeline.prefect_runner import run_flow
+    from mlops_engineer.engines.pipeline.render import paths_for
     from mlops_engineer.errors import ToolError
     from mlops_engineer.optional import import_optional
     from mlops_engineer.render import write_files
@@ -239,7 +239,7 @@ def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> P
 
 
 def _scaffold(op: Scaffold, inp: PipelineInput, ctx: ToolContext) -> PipelineOutput:
-    from mlops_engineer.engines.churn_pipeline import churn_files
+    from mlops_engineer.engines.pipeline.churn import churn_files
     from mlops_engineer.render import write_files
 
     ctx.workspace.resolve(op.directory)

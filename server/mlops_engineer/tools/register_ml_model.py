@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.mlflow_backend import TrackingUri
-from mlops_engineer.engines.mlflow_registry import GateDecision
+from mlops_engineer.engines.mlflow.backend import TrackingUri
+from mlops_engineer.engines.mlflow.registry import GateDecision
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
@@ -30,7 +30,7 @@ from mlops_engineer.runtime import ToolContext
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from mlops_engineer.engines.mlflow_backend import MlflowTarget
+    from mlops_engineer.engines.mlflow.backend import MlflowTarget
 
 ModelName = Annotated[str, Field(min_length=1, max_length=256, description="Registered model name.")]
 Version = Annotated[str, Field(pattern=r"^[1-9][0-9]*$", description="Model version number, e.g. \"3\".")]
@@ -157,7 +157,7 @@ DESTRUCTIVE_HINT = "Call with dry_run=true to see what changes, then with confir
 
 
 def run(inp: RegisterInput, ctx: ToolContext) -> RegisterOutput:
-    from mlops_engineer.engines.mlflow_backend import (
+    from mlops_engineer.engines.mlflow.backend import (
         check_reachable,
         make_client,
         resolve_target,
@@ -177,13 +177,13 @@ def run(inp: RegisterInput, ctx: ToolContext) -> RegisterOutput:
 
 
 def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
-    from mlops_engineer.engines.mlflow_registry import client_has_model, version_aliases
+    from mlops_engineer.engines.mlflow.registry import client_has_model, version_aliases
 
     return version_aliases(client, name) if client_has_model(client, name) else {}
 
 
 def _info(client: MlflowClient, name: str, version: str, created: bool | None = None) -> VersionInfo:
-    from mlops_engineer.engines.mlflow_registry import approval_status
+    from mlops_engineer.engines.mlflow.registry import approval_status
 
     mv = client.get_model_version(name, version)
     return VersionInfo(
@@ -200,7 +200,7 @@ def _needs_confirm(inp: RegisterInput, what: str) -> None:
 
 
 def _register(op: Register, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
-    from mlops_engineer.engines.mlflow_registry import find_version_for_source, register_from_run
+    from mlops_engineer.engines.mlflow.registry import find_version_for_source, register_from_run
 
     source = f"runs:/{op.run_id}/{op.artifact_path}"
     if inp.dry_run:
@@ -223,7 +223,7 @@ def _set_alias(op: SetAlias, inp: RegisterInput, ctx: ToolContext, client: Mlflo
 
 
 def _delete_alias(op: DeleteAlias, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
-    from mlops_engineer.engines.mlflow_registry import alias_version
+    from mlops_engineer.engines.mlflow.registry import alias_version
 
     current = alias_version(client, op.name, op.alias)
     out.planned_calls = [f"delete alias {op.alias} (now version {current.version if current else 'none'})"]
@@ -234,7 +234,7 @@ def _delete_alias(op: DeleteAlias, inp: RegisterInput, ctx: ToolContext, client:
 
 
 def _transition(op: TransitionStage, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
-    from mlops_engineer.engines.mlflow_registry import approval_status, transition_stage
+    from mlops_engineer.engines.mlflow.registry import approval_status, transition_stage
     from mlops_engineer.errors import ToolError
 
     mv = client.get_model_version(op.name, op.version)
@@ -256,7 +256,7 @@ def _transition(op: TransitionStage, inp: RegisterInput, ctx: ToolContext, clien
 
 
 def _request_approval(op: RequestApproval, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
-    from mlops_engineer.engines import mlflow_registry as reg
+    from mlops_engineer.engines.mlflow import registry as reg
 
     mv = client.get_model_version(op.name, op.version)
     status = reg.approval_status(mv)
@@ -271,7 +271,7 @@ def _request_approval(op: RequestApproval, inp: RegisterInput, ctx: ToolContext,
 
 
 def _review(op: Review, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
-    from mlops_engineer.engines import mlflow_registry as reg
+    from mlops_engineer.engines.mlflow import registry as reg
     from mlops_engineer.errors import ToolError
 
     mv = client.get_model_version(op.name, op.version)
@@ -286,7 +286,7 @@ def _review(op: Review, inp: RegisterInput, ctx: ToolContext, client: MlflowClie
 
 
 def _promote(op: Promote, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
-    from mlops_engineer.engines import mlflow_registry as reg
+    from mlops_engineer.engines.mlflow import registry as reg
     from mlops_engineer.errors import ToolError
 
     candidate = client.get_model_version(op.name, op.version)
@@ -320,7 +320,7 @@ def _promote(op: Promote, inp: RegisterInput, ctx: ToolContext, client: MlflowCl
 def _model_card(op: ModelCard, inp: RegisterInput, ctx: ToolContext, client: MlflowClient, target: MlflowTarget, out: RegisterOutput) -> None:
     import datetime as dt
 
-    from mlops_engineer.engines.mlflow_registry import approval_status
+    from mlops_engineer.engines.mlflow.registry import approval_status
     from mlops_engineer.render import render_template, write_files
 
     mv = client.get_model_version(op.name, op.version)
@@ -363,7 +363,7 @@ def _source_uri(source: str) -> str:
 
 
 def _signature_text(target: MlflowTarget, source: str) -> str | None:
-    from mlops_engineer.engines.mlflow_backend import fluent
+    from mlops_engineer.engines.mlflow.backend import fluent
 
     try:
         with fluent(target) as mlflow:

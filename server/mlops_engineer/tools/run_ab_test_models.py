@@ -24,9 +24,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.ab_assignment import SrmCheck
-from mlops_engineer.engines.ab_design import Design
-from mlops_engineer.engines.ab_models import (
+from mlops_engineer.engines.abtest.assignment import SrmCheck
+from mlops_engineer.engines.abtest.design import Design
+from mlops_engineer.engines.abtest.models import (
     AAResult,
     ArmSummary,
     Decision,
@@ -34,7 +34,7 @@ from mlops_engineer.engines.ab_models import (
     SequentialResult,
     TestResult,
 )
-from mlops_engineer.engines.mlflow_backend import TrackingUri
+from mlops_engineer.engines.mlflow.backend import TrackingUri
 from mlops_engineer.output import PREVIEW_ROWS, TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
@@ -211,7 +211,7 @@ def _router_dir(experiment: str, output_dir: str | None) -> str:
 
 
 def _design(op: DesignTest, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    from mlops_engineer.engines.ab_design import design
+    from mlops_engineer.engines.abtest.design import design
 
     out.design = design(op.metric_type, op.baseline, op.mde, relative=op.mde_relative, std=op.std, alpha=op.alpha,
                         power=op.power, challenger_share=op.challenger_share, daily_units=op.daily_units)
@@ -220,8 +220,8 @@ def _design(op: DesignTest, inp: ABTestInput, ctx: ToolContext, out: ABTestOutpu
 
 
 def _assign(op: Assign, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    from mlops_engineer.engines.ab_assignment import assign, srm_check, validate_split
-    from mlops_engineer.engines.ab_log import read_table, require_columns
+    from mlops_engineer.engines.abtest.assignment import assign, srm_check, validate_split
+    from mlops_engineer.engines.abtest.log import read_table, require_columns
     from mlops_engineer.errors import ToolError
     from mlops_engineer.output import preview_table
 
@@ -263,16 +263,16 @@ def _assign(op: Assign, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -
 
 
 def _check_srm(op: CheckSrm, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    from mlops_engineer.engines.ab_assignment import srm_check
+    from mlops_engineer.engines.abtest.assignment import srm_check
 
     out.srm = srm_check(op.observed, op.split)
     out.counts = dict(op.observed)
 
 
 def _render_router(op: RenderRouter, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    from mlops_engineer.engines.ab_assignment import canary_split, validate_split
-    from mlops_engineer.engines.ab_router import DEFAULT_LOG, check_model_uri, router_files
-    from mlops_engineer.engines.mlflow_backend import (
+    from mlops_engineer.engines.abtest.assignment import canary_split, validate_split
+    from mlops_engineer.engines.abtest.router import DEFAULT_LOG, check_model_uri, router_files
+    from mlops_engineer.engines.mlflow.backend import (
         check_reachable,
         make_client,
         resolve_target,
@@ -313,9 +313,9 @@ def _render_router(op: RenderRouter, inp: ABTestInput, ctx: ToolContext, out: AB
 def _serve_router(op: ServeRouter, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
     import json
 
-    from mlops_engineer.engines import ab_router
+    from mlops_engineer.engines.abtest import router as ab_router
     from mlops_engineer.engines.local_services import get_service, port_in_use
-    from mlops_engineer.engines.mlflow_backend import check_reachable, resolve_target
+    from mlops_engineer.engines.mlflow.backend import check_reachable, resolve_target
     from mlops_engineer.errors import ToolError
 
     directory = _router_dir(op.experiment, op.output_dir)
@@ -353,7 +353,7 @@ def _serve_router(op: ServeRouter, inp: ABTestInput, ctx: ToolContext, out: ABTe
 
 
 def _stop_router(op: StopRouter, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    from mlops_engineer.engines import ab_router
+    from mlops_engineer.engines.abtest import router as ab_router
     from mlops_engineer.engines.local_services import get_service, service_pids, stop_service
     from mlops_engineer.errors import ToolError
 
@@ -378,9 +378,9 @@ def _stop_router(op: StopRouter, inp: ABTestInput, ctx: ToolContext, out: ABTest
 def _analyze(op: Analyze, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
     import numpy as np
 
-    from mlops_engineer.engines import ab_analysis as stats
-    from mlops_engineer.engines.ab_assignment import srm_check
-    from mlops_engineer.engines.ab_log import load_arms
+    from mlops_engineer.engines.abtest import analysis as stats
+    from mlops_engineer.engines.abtest.assignment import srm_check
+    from mlops_engineer.engines.abtest.log import load_arms
 
     directory = _router_dir(op.experiment, None)
     arms = load_arms(
@@ -434,7 +434,7 @@ def _next_steps(decision: str, mode: str, experiment: str, next_step: float | No
 
 
 def _simulate_aa(op: SimulateAA, inp: ABTestInput, ctx: ToolContext, out: ABTestOutput) -> None:
-    from mlops_engineer.engines.ab_analysis import simulate_aa
+    from mlops_engineer.engines.abtest.analysis import simulate_aa
     from mlops_engineer.errors import ToolError
 
     if op.metric_type == "proportion" and not (0 < op.baseline < 1):

@@ -26,21 +26,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.mlflow_backend import TrackingUri
-from mlops_engineer.engines.tuning_objective import (
+from mlops_engineer.engines.mlflow.backend import TrackingUri
+from mlops_engineer.engines.tuning.objective import (
     CallableObjective,
     EstimatorObjective,
     ObjectiveSpec,
 )
-from mlops_engineer.engines.tuning_space import SearchSpace, check_space
+from mlops_engineer.engines.tuning.space import SearchSpace, check_space
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.mlflow_backend import MlflowTarget
-    from mlops_engineer.engines.tuning_objective import Objective
+    from mlops_engineer.engines.mlflow.backend import MlflowTarget
+    from mlops_engineer.engines.tuning.objective import Objective
 
 StudyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Study name; the same name resumes the same study.")]
 Storage = Annotated[
@@ -195,7 +195,7 @@ def run(inp: AutomlInput, ctx: ToolContext) -> AutomlOutput:
 # --- shared pieces --------------------------------------------------------------------------
 
 def _load_objective(op: StudyFields, ctx: ToolContext) -> Objective:
-    from mlops_engineer.engines.tuning_objective import load_objective
+    from mlops_engineer.engines.tuning.objective import load_objective
     from mlops_engineer.optional import import_optional
 
     import_optional("sklearn", "tracking")
@@ -208,14 +208,14 @@ class _Tracker:
     """The study's parent run and one nested run per trial, through the foundation's MLflow engines."""
 
     def __init__(self, inp: AutomlInput, op: Optimize | RayTune, ctx: ToolContext, backend: str, storage: str) -> None:
-        from mlops_engineer.engines import tuning_mlflow as tm
-        from mlops_engineer.engines.mlflow_backend import (
+        from mlops_engineer.engines.mlflow.backend import (
             check_reachable,
             make_client,
             resolve_target,
             translate_errors,
         )
-        from mlops_engineer.engines.mlflow_tracking import get_or_create_experiment
+        from mlops_engineer.engines.mlflow.tracking import get_or_create_experiment
+        from mlops_engineer.engines.tuning import mlflow_runs as tm
 
         self.target: MlflowTarget = resolve_target(ctx.workspace, ctx.settings, inp.tracking_uri)
         check_reachable(self.target)
@@ -232,7 +232,7 @@ class _Tracker:
             self.logged = tm.logged_trials(self.client, self.experiment_id, self.key)
 
     def log(self, record: Any) -> str | None:
-        from mlops_engineer.engines import tuning_mlflow as tm
+        from mlops_engineer.engines.tuning import mlflow_runs as tm
 
         if record.number in self.logged:
             return self.logged[record.number]
@@ -242,7 +242,7 @@ class _Tracker:
         return run_id
 
     def finish(self, finished: int, best: TrialSummary | None, status: str) -> MlflowLink:
-        from mlops_engineer.engines import tuning_mlflow as tm
+        from mlops_engineer.engines.tuning import mlflow_runs as tm
 
         with self.translate():
             self.parent_id = tm.reconcile_parents(self.client, self.experiment_id, self.key) or self.parent_id
@@ -288,7 +288,7 @@ def _study_info(study: Any, names: list[str], storage: str, logged: dict[int, st
 # --- optimize ---------------------------------------------------------------------------------
 
 def _optimize(op: Optimize, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:
-    from mlops_engineer.engines import optuna_study as engine
+    from mlops_engineer.engines.tuning import optuna_study as engine
     from mlops_engineer.errors import ToolError
     from mlops_engineer.optional import import_optional
     from mlops_engineer.output import preview_table
@@ -353,8 +353,8 @@ def _optimize(op: Optimize, inp: AutomlInput, ctx: ToolContext, out: AutomlOutpu
 
 def _backfill(study: Any, names: list[str], tracker: _Tracker) -> None:
     """Log finished trials that have no MLflow run yet (a crashed worker, or logging was off)."""
-    from mlops_engineer.engines.optuna_study import finished_states
-    from mlops_engineer.engines.tuning_mlflow import TrialRecord
+    from mlops_engineer.engines.tuning.mlflow_runs import TrialRecord
+    from mlops_engineer.engines.tuning.optuna_study import finished_states
 
     for t in study.get_trials(deepcopy=False, states=finished_states()):
         if t.number in tracker.logged:
@@ -365,7 +365,7 @@ def _backfill(study: Any, names: list[str], tracker: _Tracker) -> None:
 
 
 def _write_plots(study: Any, names: list[str], ctx: ToolContext, study_name: str) -> list[str]:
-    from mlops_engineer.engines.optuna_study import plots, study_dir
+    from mlops_engineer.engines.tuning.optuna_study import plots, study_dir
 
     folder = study_dir(ctx.workspace, study_name)
     written = []
@@ -378,9 +378,9 @@ def _write_plots(study: Any, names: list[str], ctx: ToolContext, study_name: str
 def _register_best(op: Optimize, objective: Objective, best: TrialSummary, tracker: _Tracker, ctx: ToolContext) -> RegisteredModel:
     import joblib
 
-    from mlops_engineer.engines.mlflow_registry import register_from_run
-    from mlops_engineer.engines.mlflow_tracking import ModelSpec, log_model
-    from mlops_engineer.engines.optuna_study import study_dir
+    from mlops_engineer.engines.mlflow.registry import register_from_run
+    from mlops_engineer.engines.mlflow.tracking import ModelSpec, log_model
+    from mlops_engineer.engines.tuning.optuna_study import study_dir
 
     run_id = best.mlflow_run_id or tracker.logged[best.number]
     with tracker.translate():
@@ -420,9 +420,9 @@ def _ray_tune(op: RayTune, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput
     import json
     import os
 
-    from mlops_engineer.engines import ray_tune as engine
-    from mlops_engineer.engines.optuna_study import safe_name, study_dir
-    from mlops_engineer.engines.tuning_mlflow import TrialRecord
+    from mlops_engineer.engines.tuning import ray_tune as engine
+    from mlops_engineer.engines.tuning.mlflow_runs import TrialRecord
+    from mlops_engineer.engines.tuning.optuna_study import safe_name, study_dir
     from mlops_engineer.errors import ToolError
     from mlops_engineer.optional import import_optional
     from mlops_engineer.output import preview_table, stable_digest
@@ -513,7 +513,7 @@ def _ray_tune(op: RayTune, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput
 def _render(op: RenderScript, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:
     import pprint
 
-    from mlops_engineer.engines.mlflow_backend import resolve_target
+    from mlops_engineer.engines.mlflow.backend import resolve_target
     from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
 
@@ -541,7 +541,7 @@ def _render(op: RenderScript, inp: AutomlInput, ctx: ToolContext, out: AutomlOut
 
 
 def _status(op: Status, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:
-    from mlops_engineer.engines import optuna_study as engine
+    from mlops_engineer.engines.tuning import optuna_study as engine
     from mlops_engineer.optional import import_optional
     from mlops_engineer.output import preview_table
 

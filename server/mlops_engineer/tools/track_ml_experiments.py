@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.mlflow_backend import TrackingUri
+from mlops_engineer.engines.mlflow.backend import TrackingUri
 from mlops_engineer.output import PREVIEW_ROWS, TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.mlflow_backend import MlflowTarget
+    from mlops_engineer.engines.mlflow.backend import MlflowTarget
 
 Scalar = str | int | float | bool
 # Bounds that keep a comparison's answer to a few thousand tokens whatever the runs hold.
@@ -168,7 +168,7 @@ class TrackOutput(ToolOutput):
 
 
 def run(inp: TrackInput, ctx: ToolContext) -> TrackOutput:
-    from mlops_engineer.engines.mlflow_backend import (
+    from mlops_engineer.engines.mlflow.backend import (
         check_reachable,
         make_client,
         resolve_target,
@@ -202,8 +202,8 @@ def _experiment_info(experiment: object, created: bool) -> ExperimentInfo:
 
 
 def _setup(op: SetupTracking, inp: TrackInput, ctx: ToolContext, target: MlflowTarget, base: TrackOutput) -> TrackOutput:
-    from mlops_engineer.engines.mlflow_backend import check_reachable, make_client, translate_errors
-    from mlops_engineer.engines.mlflow_tracking import get_or_create_experiment
+    from mlops_engineer.engines.mlflow.backend import check_reachable, make_client, translate_errors
+    from mlops_engineer.engines.mlflow.tracking import get_or_create_experiment
     from mlops_engineer.optional import installed_version
     from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
@@ -260,7 +260,7 @@ def _plan(op: CreateExperiment | LogRun, ctx: ToolContext, base: TrackOutput) ->
 
 
 def _create_experiment(op: CreateExperiment, client: object, target: MlflowTarget, base: TrackOutput) -> TrackOutput:
-    from mlops_engineer.engines.mlflow_tracking import get_or_create_experiment
+    from mlops_engineer.engines.mlflow.tracking import get_or_create_experiment
 
     experiment, created = get_or_create_experiment(client, target, op.name, op.tags)  # type: ignore[arg-type]
     base.experiment = _experiment_info(experiment, created)
@@ -280,7 +280,7 @@ def _resolve_run_files(op: LogRun, ctx: ToolContext) -> dict[str, object]:
 
 
 def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget, base: TrackOutput) -> TrackOutput:
-    from mlops_engineer.engines import mlflow_tracking as engine
+    from mlops_engineer.engines.mlflow import tracking as engine
     from mlops_engineer.output import stable_digest
 
     files = _resolve_run_files(op, ctx)
@@ -339,7 +339,7 @@ def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget,
 
 
 def _compare(op: CompareRuns, ctx: ToolContext, client: object, base: TrackOutput) -> TrackOutput:
-    from mlops_engineer.engines import mlflow_tracking as engine
+    from mlops_engineer.engines.mlflow import tracking as engine
     from mlops_engineer.errors import ToolError
     from mlops_engineer.output import preview_table
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
-from mlops_engineer.engines.dvc_pipeline import DvcStage
+from mlops_engineer.engines.dvc.pipeline import DvcStage
 from mlops_engineer.errors import ToolError
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
@@ -232,7 +232,7 @@ def _targets(ctx: ToolContext, paths: list[Path]) -> list[str] | None:
 
 
 def _check_remote(repo: Repo, name: str | None) -> str:
-    from mlops_engineer.engines.dvc_repo import default_remote, remotes
+    from mlops_engineer.engines.dvc.repo import default_remote, remotes
 
     configured = remotes(repo)
     chosen = name or default_remote(repo)
@@ -244,7 +244,7 @@ def _check_remote(repo: Repo, name: str | None) -> str:
 
 
 def _remote_info(repo: Repo, name: str, settings: dict[str, Any], default: str | None) -> RemoteInfo:
-    from mlops_engineer.engines.dvc_repo import CREDENTIALS, SCHEMES
+    from mlops_engineer.engines.dvc.repo import CREDENTIALS, SCHEMES
 
     url = str(settings.get("url", ""))
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
@@ -263,7 +263,7 @@ def _cap(items: Any) -> tuple[list[str], bool]:
 
 
 def _commit(repo: Repo, ctx: ToolContext, paths: list[Path], message: str | None) -> str | None:
-    from mlops_engineer.engines.dvc_repo import commit_paths
+    from mlops_engineer.engines.dvc.repo import commit_paths
 
     if not message:
         return None
@@ -276,7 +276,7 @@ def _commit(repo: Repo, ctx: ToolContext, paths: list[Path], message: str | None
 
 
 def _init(op: Init, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines import dvc_repo
+    from mlops_engineer.engines.dvc import repo as dvc_repo
 
     root = ctx.workspace.root
     remote_url = dvc_repo.parse_remote_url(op.local_remote, ctx.workspace) if op.local_remote else None
@@ -316,7 +316,7 @@ def _init(op: Init, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
 
 
 def _add_remote(op: AddRemote, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines import dvc_repo
+    from mlops_engineer.engines.dvc import repo as dvc_repo
 
     url = dvc_repo.parse_remote_url(op.url, ctx.workspace)
     unknown = sorted(set(op.options) - dvc_repo.OPTIONS[url.kind])
@@ -352,7 +352,7 @@ def _add_remote(op: AddRemote, inp: VersionDataInput, ctx: ToolContext, base: Ve
 
 
 def _track(op: Track, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import open_repo
+    from mlops_engineer.engines.dvc.repo import open_repo
 
     paths = _resolve_tracked(ctx, op.paths, must_exist=True)
     base.planned_calls = [f"dvc add {ctx.workspace.relative(p)}" for p in paths]
@@ -380,7 +380,7 @@ def _track(op: Track, inp: VersionDataInput, ctx: ToolContext, base: VersionData
 
 
 def _push(op: Push, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import open_repo
+    from mlops_engineer.engines.dvc.repo import open_repo
 
     paths = _resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root) as repo:
@@ -396,7 +396,7 @@ def _push(op: Push, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
 
 
 def _pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import open_repo
+    from mlops_engineer.engines.dvc.repo import open_repo
 
     paths = _resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root) as repo:
@@ -436,7 +436,7 @@ def _changed_paths(ctx: ToolContext, result: Any) -> list[str]:
 
 
 def _data_status(repo: Repo, ctx: ToolContext, paths: list[Path], remote: str | None, check_remote: bool) -> DataStatus:
-    from mlops_engineer.engines.dvc_repo import default_remote
+    from mlops_engineer.engines.dvc.repo import default_remote
 
     remote = remote or default_remote(repo)
     use_remote = bool(check_remote and remote)
@@ -460,7 +460,7 @@ def _data_status(repo: Repo, ctx: ToolContext, paths: list[Path], remote: str | 
 
 
 def _status(op: Status, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import open_repo
+    from mlops_engineer.engines.dvc.repo import open_repo
 
     paths = _resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root) as repo:
@@ -471,7 +471,7 @@ def _status(op: Status, inp: VersionDataInput, ctx: ToolContext, base: VersionDa
 
 
 def _checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import (
+    from mlops_engineer.engines.dvc.repo import (
         dvc_files_at_revision,
         file_at_revision,
         load,
@@ -552,14 +552,14 @@ def _checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Versi
 
 
 def _remote_configured(repo: Repo) -> list[str]:
-    from mlops_engineer.engines.dvc_repo import default_remote
+    from mlops_engineer.engines.dvc.repo import default_remote
 
     return [r for r in [default_remote(repo)] if r]
 
 
 def _write_pipeline(op: WritePipeline, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines import dvc_pipeline
-    from mlops_engineer.engines.dvc_repo import open_repo
+    from mlops_engineer.engines.dvc import pipeline as dvc_pipeline
+    from mlops_engineer.engines.dvc.repo import open_repo
     from mlops_engineer.render import write_files
 
     ws = ctx.workspace
@@ -599,7 +599,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _repro(op: Repro, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import open_repo, stage_output_to
+    from mlops_engineer.engines.dvc.repo import open_repo, stage_output_to
     from mlops_engineer.workspace import STATE_DIR
 
     ws = ctx.workspace
@@ -686,7 +686,7 @@ def _flatten(diff: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _diff(op: Diff, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import open_repo
+    from mlops_engineer.engines.dvc.repo import open_repo
     from mlops_engineer.output import preview_table
 
     with open_repo(ctx.workspace.root) as repo:
@@ -701,7 +701,7 @@ def _diff(op: Diff, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
 
 
 def _gc(op: Gc, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc_repo import gc_candidates, open_repo
+    from mlops_engineer.engines.dvc.repo import gc_candidates, open_repo
 
     scope: dict[str, Any] = {op.scope: True}
     with open_repo(ctx.workspace.root) as repo:

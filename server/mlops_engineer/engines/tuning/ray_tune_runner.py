@@ -1,4 +1,4 @@
-"""Ray Tune driver, run as its own process: `python -m mlops_engineer.engines.ray_tune_runner spec.json`.
+"""Ray Tune driver, run as its own process: `python -m mlops_engineer.engines.tuning.ray_tune_runner spec.json`.
 
 Why a subprocess and not `ray.init()` inside the MCP server: the server's stdout is
 the JSON-RPC transport, and Ray's driver prints to stdout/stderr, installs signal
@@ -31,8 +31,8 @@ def _objective(payload: dict[str, Any]) -> tuple[Any, list[Any]]:
     if key not in _CACHE:
         from pydantic import TypeAdapter
 
-        from mlops_engineer.engines.tuning_objective import ObjectiveSpec, load_objective
-        from mlops_engineer.engines.tuning_space import Param
+        from mlops_engineer.engines.tuning.objective import ObjectiveSpec, load_objective
+        from mlops_engineer.engines.tuning.space import Param
 
         space = TypeAdapter(list[Param]).validate_python(payload["space"])
         spec = TypeAdapter(ObjectiveSpec).validate_python(payload["objective"])
@@ -61,7 +61,7 @@ def trainable(config: dict[str, Any], payload: dict[str, Any]) -> None:
 
 def define_space(trial: Any, space: list[Any]) -> None:
     """OptunaSearch's define-by-run space: the same `suggest` the Optuna backend uses."""
-    from mlops_engineer.engines.tuning_space import suggest
+    from mlops_engineer.engines.tuning.space import suggest
 
     suggest(trial, space)
 
@@ -108,7 +108,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    from mlops_engineer.engines.optuna_study import make_sampler
+    from mlops_engineer.engines.tuning.optuna_study import make_sampler
 
     payload = {k: spec[k] for k in ("space", "objective", "root", "seed")}
     objective, space = _objective(payload)  # fail here, in the driver, before Ray starts

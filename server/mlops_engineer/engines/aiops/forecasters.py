@@ -145,7 +145,7 @@ def skip_reason(model: str, m: int) -> str | None:
 
 def predict(model: str, y: np.ndarray, h: int, m: int, level: float) -> Prediction:
     """Fit `model` on y and forecast h points; non-finite output is an error."""
-    from mlops_engineer.engines.metric_series import single_threaded
+    from mlops_engineer.engines.aiops.metric_series import single_threaded
 
     np = import_optional("numpy", EXTRA)
     import_optional("statsmodels", EXTRA)

@@ -17,7 +17,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_engineer.engines.feast_repo import (
+from mlops_engineer.engines.feast.models import (
+    Apply,
+    FeatureStoreInput,
+    FeatureStoreOutput,
+    Materialize,
+    MaterializeInfo,
+    Online,
+    RegistryChange,
+    RegistryContents,
+    TrainingSet,
+    utc,
+)
+from mlops_engineer.engines.feast.repo import (
     CONFIG_FILE,
     DEFINITIONS_FILE,
     REGISTRY_FILE,
@@ -34,14 +46,6 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
     from mlops_engineer.runtime import ToolContext
-    from mlops_engineer.tools.build_feature_store import (
-        Apply,
-        FeatureStoreInput,
-        FeatureStoreOutput,
-        Materialize,
-        Online,
-        TrainingSet,
-    )
 
 EXTRA = "features"
 ONLINE_ROWS_INLINE = 100  # online answers up to this many entities inline, more go to a CSV
@@ -255,8 +259,6 @@ def _pg_load(config: Any, schema: str, table: str, path: Path, digest: str) -> N
 
 def apply(op: Apply, inp: FeatureStoreInput, ctx: ToolContext, repo: Path, out: FeatureStoreOutput) -> FeatureStoreOutput:
     from mlops_engineer.render import write_files
-    from mlops_engineer.tools.build_feature_store import RegistryChange
-
     ws = ctx.workspace
     out.online_store, out.offline_store = op.online_store.type, op.offline_store.type
     check_spec(op)  # names and references first: the clearest message for a wrong spec
@@ -341,11 +343,9 @@ def _views(store: FeatureStore, wanted: list[str], online_only: bool = True) -> 
 
 
 def materialize(op: Materialize, inp: FeatureStoreInput, ctx: ToolContext, repo: Path, out: FeatureStoreOutput) -> FeatureStoreOutput:
-    from mlops_engineer.tools.build_feature_store import MaterializeInfo, _utc
-
     out.online_store, out.offline_store = _backend_names(repo)
-    end = _utc(op.end) if op.end else datetime.now(UTC)
-    start = _utc(op.start) if op.start else None
+    end = utc(op.end) if op.end else datetime.now(UTC)
+    start = utc(op.start) if op.start else None
     with translate_errors("materialize"), quiet():
         store = get_store(repo)
         store.refresh_registry()
@@ -470,8 +470,6 @@ def _online_repo(ctx: ToolContext, repo_path: str) -> Path:
 def online(op: Online, inp: FeatureStoreInput, ctx: ToolContext) -> FeatureStoreOutput:
     """The hot path: a cached store, one SDK call, a dict-of-lists turned into rows."""
     from mlops_engineer.output import preview_table
-    from mlops_engineer.tools.build_feature_store import FeatureStoreOutput
-
     repo = _online_repo(ctx, inp.repo_path)
     try:  # plain try, not `with translate_errors(...)`: a generator context manager costs microseconds here
         store = get_store(repo)
@@ -502,8 +500,6 @@ def online(op: Online, inp: FeatureStoreInput, ctx: ToolContext) -> FeatureStore
 
 
 def list_objects(ctx: ToolContext, repo: Path, out: FeatureStoreOutput) -> FeatureStoreOutput:
-    from mlops_engineer.tools.build_feature_store import RegistryContents
-
     out.online_store, out.offline_store = _backend_names(repo)
     with translate_errors("list"):
         store = get_store(repo)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_engineer.engines.ab_models import (
+from mlops_engineer.engines.abtest.models import (
     AAResult,
     Decision,
     Guardrail,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_engineer.errors import ToolError
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.mlflow_backend import MlflowTarget
+    from mlops_engineer.engines.mlflow.backend import MlflowTarget
     from mlops_engineer.workspace import Workspace
 
 BENTOML_HOME = "bentoml"  # under the workspace's .mlops/
@@ -101,7 +101,7 @@ def class_name(service: str) -> str:
 
 def fetch_model(target: MlflowTarget, model_uri: str, dest: Path) -> ModelSource:
     """Download the model into `dest` (replaced only when its content changed) and read its signature."""
-    from mlops_engineer.engines.mlflow_backend import fluent, make_client, translate_errors
+    from mlops_engineer.engines.mlflow.backend import fluent, make_client, translate_errors
 
     check_model_uri(model_uri)
     client = make_client(target)
@@ -111,7 +111,7 @@ def fetch_model(target: MlflowTarget, model_uri: str, dest: Path) -> ModelSource
         if model_uri.startswith("models:/"):
             ref = model_uri.removeprefix("models:/")
             if "@" in ref:
-                from mlops_engineer.engines.mlflow_registry import alias_version, client_has_model
+                from mlops_engineer.engines.mlflow.registry import alias_version, client_has_model
 
                 name, alias = ref.split("@", 1)
                 mv = alias_version(client, name, alias) if client_has_model(client, name) else None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from mlops_engineer.engines.mlflow_backend import MlflowTarget, fluent
+from mlops_engineer.engines.mlflow.backend import MlflowTarget, fluent
 from mlops_engineer.errors import ToolError
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_engineer.engines.mlflow_backend import MlflowTarget, fluent
+from mlops_engineer.engines.mlflow.backend import MlflowTarget, fluent
 from mlops_engineer.errors import ToolError
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mlops_engineer.engines import drift_stats as ds
+from mlops_engineer.engines.drift import stats as ds
 from mlops_engineer.optional import import_optional
 
 Progress = Callable[[float, float | None, str | None], None]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops_engineer.engines.pipeline_spec import CronSchedule, PipelineSpec
+from mlops_engineer.engines.pipeline.spec import CronSchedule, PipelineSpec
 
 DATA_DIR = "data/churn"
 MODEL_DIR = "models/churn"
@@ -48,7 +48,7 @@ def churn_spec(directory: str, *, rows: int, schedule: CronSchedule | None = Non
 
 def churn_files(directory: str, *, rows: int, experiment: str, model_name: str, min_roc_auc: float,
                 schedule: CronSchedule | None = None) -> tuple[PipelineSpec, dict[str, str]]:
-    from mlops_engineer.engines.pipeline_render import render_code
+    from mlops_engineer.engines.pipeline.render import render_code
 
     spec = churn_spec(directory, rows=rows, schedule=schedule)
     d = Path(directory).as_posix().strip("/")

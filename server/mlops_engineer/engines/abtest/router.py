@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_engineer.engines.ab_assignment import BUCKETS, boundaries, bucket_of
+from mlops_engineer.engines.abtest.assignment import BUCKETS, boundaries, bucket_of
 from mlops_engineer.errors import ToolError
 
 if TYPE_CHECKING:
@@ -94,8 +94,8 @@ def start_router(workspace: Workspace, experiment: str, service_dir: Path, port:
                  timeout: float, on_wait: Callable[[float], None] | None = None,
                  metadata: dict[str, str] | None = None) -> ServiceRecord:
     """`bentoml serve service:ABRouter` from `service_dir` on 127.0.0.1:port, as a local service of kind ab_router."""
-    from mlops_engineer.engines.bentoml_serving import bentoml_env, serve_argv
     from mlops_engineer.engines.local_services import start_service
+    from mlops_engineer.engines.serving.bentoml_service import bentoml_env, serve_argv
 
     argv = [*serve_argv("service:ABRouter", port), "--working-dir", str(service_dir)]
     return start_service(workspace.state_dir, service_name(experiment), argv, port=port, kind=KIND, health_path="/readyz",

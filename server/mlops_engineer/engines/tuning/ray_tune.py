@@ -1,6 +1,6 @@
 """Run a Ray Tune search (ASHA + OptunaSearch) in a child process and follow it.
 
-The child is `engines/ray_tune_runner.py` (see its docstring for why Ray never runs
+The child is `engines/tuning/ray_tune_runner.py` (see its docstring for why Ray never runs
 inside the server). It is started in its own session and process group, so a cancel
 is one SIGINT to the group (Tune stops cleanly and keeps finished trials) and the
 final SIGKILL to the group leaves no raylet, GCS or worker behind, whatever happened.
@@ -80,7 +80,7 @@ def run(
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_engineer.engines.ray_tune_runner", str(spec_path)],
+            [sys.executable, "-m", "mlops_engineer.engines.tuning.ray_tune_runner", str(spec_path)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
             start_new_session=True, cwd=spec["root"],
         )

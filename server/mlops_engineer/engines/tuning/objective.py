@@ -114,7 +114,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 
 class EstimatorEvaluation(Objective):
     def __init__(self, spec: EstimatorObjective, root: Path, param_names: Sequence[str], seed: int | None = None) -> None:
-        from mlops_engineer.engines.mlflow_tracking import read_table
+        from mlops_engineer.engines.mlflow.tracking import read_table
 
         path = _inside(root, spec.dataset)
         frame = read_table(path)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from mlops_engineer.engines.pipeline_spec import PipelineSpec
+from mlops_engineer.engines.pipeline.spec import PipelineSpec
 
 
 class CheckResult(BaseModel):

@@ -138,7 +138,7 @@ def load_arms(workspace: Workspace, *, log_rel: str, config_rel: str | None, out
     """Read the log (joining outcomes), check its columns and variants, split it into the two arms."""
     import numpy as np
 
-    from mlops_engineer.engines.ab_assignment import canary_split, validate_split
+    from mlops_engineer.engines.abtest.assignment import canary_split, validate_split
 
     table = read_table(workspace.resolve(log_rel, must_exist=True), log_rel)
     if outcomes_path:

@@ -1,6 +1,6 @@
 """Evidently as the report renderer: a `DataDriftPreset` HTML report over the same columns.
 
-Our numbers come from `drift_stats`; Evidently draws the distributions. Its verdicts
+Our numbers come from `stats`; Evidently draws the distributions. Its verdicts
 use PSI (`num_method`/`cat_method` = "psi") at our moderate threshold so the report
 and our table point the same way, though Evidently bins numerical columns its own way
 (Sturges bins over both datasets) and so its PSI values differ from ours.

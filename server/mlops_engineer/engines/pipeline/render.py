@@ -1,7 +1,7 @@
 """Render one pipeline spec as a Prefect 3 flow (+ deployment), an Airflow DAG and DVC stages.
 
 Pure text: nothing here imports Prefect, Airflow or DVC. The three outputs share
-the stage order, the names and the dependency graph of `pipeline_spec`.
+the stage order, the names and the dependency graph of `spec`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from mlops_engineer.engines.dvc_pipeline import DvcStage, StageOut, dump_dvc_yaml, validate_stages
-from mlops_engineer.engines.pipeline_spec import (
+from mlops_engineer.engines.dvc.pipeline import DvcStage, StageOut, dump_dvc_yaml, validate_stages
+from mlops_engineer.engines.pipeline.spec import (
     PipelineSpec,
     Stage,
     edges,

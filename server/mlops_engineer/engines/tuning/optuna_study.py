@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops_engineer.engines.tuning_mlflow import TrialRecord
-from mlops_engineer.engines.tuning_objective import Cancelled, Objective
-from mlops_engineer.engines.tuning_space import suggest
+from mlops_engineer.engines.tuning.mlflow_runs import TrialRecord
+from mlops_engineer.engines.tuning.objective import Cancelled, Objective
+from mlops_engineer.engines.tuning.space import suggest
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
 from mlops_engineer.redact import redact_text

@@ -90,7 +90,7 @@ def residual(values: np.ndarray, period: int) -> np.ndarray:
 def detect(values: pd.Series, baseline_points: int, period: int, method: Method, threshold: float,
            alpha: float = 0.05, max_anomalies: float = 0.1) -> Detection:
     """Scores and flags for `values[baseline_points:]`."""
-    from mlops_engineer.engines.metric_series import single_threaded
+    from mlops_engineer.engines.aiops.metric_series import single_threaded
 
     with single_threaded():
         return _detect(values, baseline_points, period, method, threshold, alpha, max_anomalies)

@@ -1,5 +1,5 @@
 """One drift check: load two datasets, decide column roles, validate them, and compute the
-per-feature statistics (`drift_stats`), prediction drift and concept drift.
+per-feature statistics (`stats`), prediction drift and concept drift.
 
 No file is written here; the tool decides what to write and where.
 """
@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops_engineer.engines import drift_stats as ds
+from mlops_engineer.engines.drift import stats as ds
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_engineer.engines.mlflow_backend import MlflowTarget
+    from mlops_engineer.engines.mlflow.backend import MlflowTarget
     from mlops_engineer.workspace import Workspace
 
 Severity = Literal["none", "moderate", "severe"]
@@ -113,7 +113,7 @@ def resolve_source(workspace: Workspace, source: str, target: MlflowTarget | Non
     if target is None:
         raise ToolError("invalid_input", f"{label} {source} is an MLflow artifact but no store was resolved.")
     mlflow = import_optional("mlflow", "tracking")
-    from mlops_engineer.engines.mlflow_backend import check_reachable, translate_errors
+    from mlops_engineer.engines.mlflow.backend import check_reachable, translate_errors
 
     check_reachable(target)
     dst = workspace.state_dir / "drift-cache" / source.removeprefix("runs:/").replace("/", "_")
@@ -294,7 +294,7 @@ def model_predictions(target_mlflow: MlflowTarget, model_uri: str, ref: pd.DataF
     predict_proba's positive column for a scikit-learn classifier, else pyfunc predict."""
     import numpy as np
 
-    from mlops_engineer.engines.mlflow_backend import check_reachable, fluent, translate_errors
+    from mlops_engineer.engines.mlflow.backend import check_reachable, fluent, translate_errors
 
     check_reachable(target_mlflow)
     with translate_errors(target_mlflow), fluent(target_mlflow) as mlflow:

@@ -1,0 +1,1 @@
+"""A/B tests: design, assignment, the router service, its log and the analysis."""

@@ -1,0 +1,1 @@
+"""Operational metrics: series loading and cleaning, anomaly detectors, forecasters and their plots."""

@@ -1,0 +1,1 @@
+"""Drift: per-feature statistics, mergeable summaries for partitions, and Evidently reports."""

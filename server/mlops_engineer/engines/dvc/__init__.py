@@ -1,0 +1,1 @@
+"""DVC: the repository and its pipelines (dvc.yaml from typed stages)."""

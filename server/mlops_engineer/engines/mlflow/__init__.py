@@ -1,0 +1,1 @@
+"""MLflow tracking and registry: the store a call targets, runs, versions and aliases."""

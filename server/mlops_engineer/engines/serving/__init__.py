@@ -1,0 +1,1 @@
+"""Model serving: BentoML services, container images, Kubernetes manifests and load measurement."""

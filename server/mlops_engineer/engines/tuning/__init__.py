@@ -1,0 +1,1 @@
+"""Hyperparameter tuning: search spaces, objectives, Optuna studies and Ray Tune runs, tracked in MLflow."""
