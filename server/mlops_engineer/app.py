@@ -26,7 +26,8 @@ from mlops_engineer.bundle import bundle_path
 from mlops_engineer.catalog import ToolCard, builtin_catalog, cards_from_registry
 from mlops_engineer.errors import ToolError
 from mlops_engineer.registry import Registry, Skill, ToolSpec
-from mlops_engineer.runtime import ToolContext, execute
+from mlops_engineer.runtime import ToolContext, execute, wants_help
+from mlops_engineer.schemas import HelpEnvelope, help_text
 from mlops_engineer.settings import Settings
 from mlops_engineer.workspace import Workspace
 
@@ -34,9 +35,13 @@ logger = logging.getLogger("mlops_engineer")
 
 INSTRUCTIONS = (
     "MLOps tools: each tool automates one skill (a written procedure served as the prompt of the "
-    "same name and as the resource skill://<id>). Tools that change files or backends accept "
-    "dry_run=true to show their plan first; destructive actions need confirm=true."
+    "same name and as the resource skill://<id>). Every call is {\"operation\": {\"action\": ..., ...}}; "
+    "help=true with an action returns that action's complete input schema and examples, and an "
+    "invalid call returns it too. Tools that change files or backends accept dry_run=true to show "
+    "their plan first; destructive actions need confirm=true."
 )
+# An unknown tool's name is echoed back this far at most: it is the caller's text.
+ECHOED_NAME_CHARS = 80
 
 
 class _RawArguments(ArgModelBase):
@@ -49,11 +54,30 @@ class _RawArguments(ArgModelBase):
 
 
 def error_result(error: ToolError) -> CallToolResult:
+    """Text for the model (code, message, hint) and the same as data, in a shape the outputSchema admits."""
     return CallToolResult(
         content=[TextContent(type="text", text=str(error))],
-        structured_content={"error": error.info().model_dump()},
+        structured_content=error.structured(),
         is_error=True,
     )
+
+
+def unknown_tool_error(name: str, known: list[str]) -> ToolError:
+    shown = name if len(name) <= ECHOED_NAME_CHARS else name[:ECHOED_NAME_CHARS] + f"... ({len(name)} characters)"
+    return ToolError("not_found", f"No tool named {shown!r}.", "Tools: " + ", ".join(known) + ".")
+
+
+class _Server(MCPServer):
+    """The SDK's server, except that an unknown tool gets our structured error, not plain text."""
+
+    def __init__(self, *args: Any, tool_names: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tool_names = tool_names
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        if name not in self._tool_names:
+            return error_result(unknown_tool_error(name, self._tool_names))
+        return await super().call_tool(name, arguments, context)
 
 
 def _annotations(card: ToolCard) -> ToolAnnotations:
@@ -67,6 +91,8 @@ def _annotations(card: ToolCard) -> ToolAnnotations:
 
 
 def _tool(card: ToolCard, settings: Settings, workspace: Workspace) -> Tool:
+    description, input_schema = card.listed(settings.catalog)
+
     async def handler(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
         async def send_progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.report_progress(done, total, message)
@@ -79,7 +105,8 @@ def _tool(card: ToolCard, settings: Settings, workspace: Workspace) -> Tool:
 
         def call() -> tuple[ToolSpec, BaseModel]:
             spec = card.load()  # the tool's module is imported on its first call
-            return spec, execute(spec, arguments, tool_ctx)
+            examples = card.skill.examples if wants_help(arguments) else None
+            return spec, execute(spec, arguments, tool_ctx, examples)
 
         tool_ctx = ToolContext(workspace=workspace, settings=settings, on_progress=on_progress)
         try:
@@ -92,8 +119,9 @@ def _tool(card: ToolCard, settings: Settings, workspace: Workspace) -> Tool:
             raise
         except ToolError as error:
             return error_result(error)
+        text = help_text(output) if isinstance(output, HelpEnvelope) else spec.summarize(output)
         return CallToolResult(
-            content=[TextContent(type="text", text=spec.summarize(output))],
+            content=[TextContent(type="text", text=text)],
             structured_content=output.model_dump(mode="json"),
         )
 
@@ -101,10 +129,10 @@ def _tool(card: ToolCard, settings: Settings, workspace: Workspace) -> Tool:
         fn=handler,
         name=card.name,
         title=card.title,
-        description=card.description,
-        parameters=card.input_schema,
-        # The schema is published as computed; `execute` already guarantees the
-        # output is an instance of the tool's output model.
+        description=description,
+        parameters=input_schema,
+        # The schema is published as computed (result | error | help); `execute`
+        # guarantees the output is an instance of one of them.
         fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=card.output_schema),
         is_async=True,
         context_kwarg="ctx",
@@ -127,7 +155,8 @@ def build_server(settings: Settings, registry: Registry | None = None) -> MCPSer
     """The server for `registry`, or for the built-in skills (from the catalog cache) when None."""
     cards = builtin_catalog() if registry is None else cards_from_registry(registry)
     workspace = Workspace(settings.workspace)
-    server: MCPServer = MCPServer(
+    server: MCPServer = _Server(
+        tool_names=[card.name for card in cards],
         name="mlops-engineer",
         title="MLOps engineer",
         version=__version__,

@@ -21,10 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_engineer import __version__
+from mlops_engineer import __version__, schemas
 from mlops_engineer.bundle import bundle_path
 from mlops_engineer.optional import installed_version
 from mlops_engineer.registry import Hints, Registry, RegistryError, Skill, ToolSpec, load_registry
+from mlops_engineer.settings import CatalogMode
 from mlops_engineer.workspace import atomic_write_bytes
 
 logger = logging.getLogger("mlops_engineer")
@@ -35,16 +36,24 @@ TOOLS_PACKAGE = "mlops_engineer.tools"
 
 @dataclass(frozen=True)
 class ToolCard:
-    """A tool as clients see it, plus the way to load its implementation."""
+    """A tool as clients see it, in the compact and the full catalogue, plus the way to load it."""
 
     skill: Skill
     name: str
     title: str
     description: str
     input_schema: dict[str, Any]
+    full_description: str
+    full_input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     hints: Hints
     load: Callable[[], ToolSpec]
+
+    def listed(self, catalog: CatalogMode) -> tuple[str, dict[str, Any]]:
+        """(description, inputSchema) as `tools/list` shows them in that catalogue."""
+        if catalog == "full":
+            return self.full_description, self.full_input_schema
+        return self.description, self.input_schema
 
 
 def card_for(skill: Skill, spec: ToolSpec) -> ToolCard:
@@ -52,9 +61,11 @@ def card_for(skill: Skill, spec: ToolSpec) -> ToolCard:
         skill=skill,
         name=spec.name,
         title=spec.title,
-        description=f"{spec.description}\n\nProcedure: prompt '{skill.id}' or resource {skill.uri}.",
-        input_schema=spec.input_model.model_json_schema(),
-        output_schema=spec.output_model.model_json_schema(),
+        description=schemas.compact_description(spec.description, spec.input_model, skill.uri),
+        input_schema=schemas.compact_input_schema(spec.input_model),
+        full_description=schemas.full_description(spec.description, spec.input_model, skill.id, skill.uri),
+        full_input_schema=schemas.full_input_schema(spec.input_model),
+        output_schema=schemas.published_output_schema(spec.output_model),
         hints=spec.hints,
         load=lambda: spec,
     )
@@ -92,14 +103,17 @@ def _import_spec(module_name: str, expected_name: str) -> ToolSpec:
     return spec
 
 
+# What a cached card stores as is; the skill, the hints and the loader are rebuilt.
+_PLAIN_FIELDS = ("name", "title", "description", "input_schema", "full_description", "full_input_schema", "output_schema")
+
+
 def _card_from_json(entry: dict[str, Any]) -> ToolCard:
     skill = Skill(id=entry["skill_id"], description=entry["skill_description"],
                   path=Path(entry["skill_path"]), metadata=entry["skill_metadata"])
     module_name = f"{TOOLS_PACKAGE}.{entry['name']}"
     return ToolCard(
-        skill=skill, name=entry["name"], title=entry["title"], description=entry["description"],
-        input_schema=entry["input_schema"], output_schema=entry["output_schema"], hints=Hints(**entry["hints"]),
-        load=functools.partial(_import_spec, module_name, entry["name"]),
+        skill=skill, hints=Hints(**entry["hints"]), load=functools.partial(_import_spec, module_name, entry["name"]),
+        **{name: entry[name] for name in _PLAIN_FIELDS},
     )
 
 
@@ -107,8 +121,7 @@ def _card_to_json(card: ToolCard) -> dict[str, Any]:
     return {
         "skill_id": card.skill.id, "skill_description": card.skill.description,
         "skill_path": str(card.skill.path), "skill_metadata": card.skill.metadata,
-        "name": card.name, "title": card.title, "description": card.description,
-        "input_schema": card.input_schema, "output_schema": card.output_schema, "hints": asdict(card.hints),
+        "hints": asdict(card.hints), **{name: getattr(card, name) for name in _PLAIN_FIELDS},
     }
 
 

@@ -24,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="Run the MCP server.")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument(
+        "--catalog", choices=["compact", "full"],
+        help="compact (default): tools/list shows actions, fields on demand; full: every field's schema.",
+    )
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1).")
     serve.add_argument("--port", type=int, help="HTTP port (default 8765).")
     serve.add_argument(
@@ -60,7 +64,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from mlops_engineer.settings import Settings
     from mlops_engineer.transport_http import InsecureBindError, serve_http
 
-    overrides = {k: v for k, v in {"http_host": args.host, "http_port": args.port, "http_token": args.token}.items() if v}
+    flags = {"http_host": args.host, "http_port": args.port, "http_token": args.token, "catalog": args.catalog}
+    overrides = {k: v for k, v in flags.items() if v}
     settings = Settings(**overrides)
     # stdout belongs to the stdio transport: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=settings.log_level)
@@ -96,13 +101,14 @@ def _cmd_skills(args: argparse.Namespace) -> int:
 
 def _cmd_call(args: argparse.Namespace) -> int:
     from mlops_engineer.registry import load_registry
-    from mlops_engineer.runtime import ToolContext, execute
+    from mlops_engineer.runtime import ToolContext, execute, wants_help
     from mlops_engineer.settings import Settings
     from mlops_engineer.workspace import Workspace
 
     registry = load_registry()
     try:
         spec = registry.tool(args.tool)
+        skill = registry.skill(args.tool.replace("_", "-"))
     except KeyError:
         names = ", ".join(t.name for t in registry.tools())
         print(f"error: no tool {args.tool!r}. Tools: {names}", file=sys.stderr)
@@ -121,9 +127,9 @@ def _cmd_call(args: argparse.Namespace) -> int:
 
     ctx = ToolContext(workspace=Workspace(settings.workspace), settings=settings, on_progress=on_progress)
     try:
-        output = execute(spec, arguments, ctx)
+        output = execute(spec, arguments, ctx, skill.examples if wants_help(arguments) else None)
     except ToolError as error:
-        print(json.dumps({"error": error.info().model_dump()}, indent=2))
+        print(json.dumps(error.structured(), indent=2))
         return 1
     print(output.model_dump_json(indent=2))
     return 0

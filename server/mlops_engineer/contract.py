@@ -21,6 +21,10 @@ class ToolInput(StrictModel):
         default=False,
         description="Allow destructive steps: deleting, archiving, overwriting a file someone edited.",
     )
+    help: bool = Field(
+        default=False,
+        description="Run nothing; answer with the chosen action's complete input schema and examples.",
+    )
 
 
 class ToolOutput(BaseModel):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,20 +26,36 @@ class ErrorInfo(BaseModel):
     code: ErrorCode = Field(description="Machine-readable failure class.")
     message: str = Field(description="What went wrong, in one or two sentences.")
     hint: str = Field(default="", description="What to do about it.")
+    schema_: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="invalid_input only: the complete input schema of the action the call chose.",
+    )
+
+    model_config = {"populate_by_name": True}
 
 
 class ToolError(Exception):
     """An expected failure: bad input, a missing backend, a refusal without `confirm`."""
 
-    def __init__(self, code: ErrorCode, message: str, hint: str = "") -> None:
+    def __init__(self, code: ErrorCode, message: str, hint: str = "", schema: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code: ErrorCode = code
         self.message = message
         self.hint = hint
+        self.schema = schema
 
     def info(self) -> ErrorInfo:
-        return ErrorInfo(code=self.code, message=self.message, hint=self.hint)
+        return ErrorInfo(code=self.code, message=self.message, hint=self.hint, schema=self.schema)
+
+    def structured(self) -> dict[str, Any]:
+        """`{"error": {...}}` as clients receive it; `schema` only when there is one."""
+        return {"error": self.info().model_dump(mode="json", by_alias=True, exclude_none=True)}
 
     def __str__(self) -> str:
         text = f"[{self.code}] {self.message}"
-        return f"{text}\nHint: {self.hint}" if self.hint else text
+        if self.hint:
+            text += f"\nHint: {self.hint}"
+        if self.schema is not None:
+            text += "\nSchema of this action: " + json.dumps(self.schema, separators=(",", ":"))
+        return text

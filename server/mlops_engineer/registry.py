@@ -8,6 +8,7 @@ without a skill) stops the server at start-up instead of shipping half a skill.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from mlops_engineer.bundle import bundle_path
 
 SKILL_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _FRONTMATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.S)
+_EXAMPLES = re.compile(r"^```jsonl examples\n(.*?)^```", re.M | re.S)
 
 
 class RegistryError(RuntimeError):
@@ -38,6 +40,12 @@ class Skill:
         """The procedure after the frontmatter, read when asked for (prompts are rare, starts are not)."""
         match = _FRONTMATTER.match(self.path.read_text("utf-8"))
         return match.group(2) if match else ""
+
+    @property
+    def examples(self) -> list[dict[str, Any]]:
+        """Example inputs of the skill's tool: its `jsonl examples` block, one complete call a line."""
+        match = _EXAMPLES.search(self.path.read_text("utf-8"))
+        return [json.loads(line) for line in match.group(1).splitlines() if line.strip()] if match else []
 
     @property
     def tool_name(self) -> str:

@@ -16,6 +16,13 @@ from pydantic import BaseModel, ValidationError
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.redact import redact_text
+from mlops_engineer.schemas import (
+    HELP_FIELD,
+    action_input_schema,
+    help_answer,
+    operation_variants,
+    requested_action,
+)
 from mlops_engineer.settings import Settings
 from mlops_engineer.workspace import Workspace
 
@@ -51,11 +58,14 @@ class ToolContext:
 
 
 def validate_input(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:
-    """Parse raw arguments into the tool's input model; a bad field becomes `invalid_input`."""
+    """Parse raw arguments into the tool's input model; a bad field becomes `invalid_input`,
+    carrying the complete schema of the action the call chose so one retry can fix it."""
     try:
         return spec.input_model.model_validate(arguments)
     except ValidationError as exc:
-        raise ToolError("invalid_input", describe_validation_error(exc), spec.input_hint) from exc
+        action = requested_action(arguments)
+        schema = action_input_schema(spec.input_model, action) if action in operation_variants(spec.input_model) else None
+        raise ToolError("invalid_input", describe_validation_error(exc), spec.input_hint, schema=schema) from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -66,8 +76,20 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "Invalid input. " + "; ".join(parts)
 
 
-def execute(spec: ToolSpec, arguments: dict[str, Any] | BaseModel, ctx: ToolContext) -> BaseModel:
-    """Validate, run, and normalise every failure into a ToolError with a useful message."""
+def wants_help(arguments: dict[str, Any] | BaseModel) -> bool:
+    return isinstance(arguments, dict) and arguments.get(HELP_FIELD) is True
+
+
+def execute(
+    spec: ToolSpec, arguments: dict[str, Any] | BaseModel, ctx: ToolContext, examples: list[dict[str, Any]] | None = None
+) -> BaseModel:
+    """Validate, run, and normalise every failure into a ToolError with a useful message.
+
+    A call with `help: true` runs nothing and returns a `HelpEnvelope` (the chosen action's
+    schema and `examples`) instead of the tool's output.
+    """
+    if wants_help(arguments):
+        return help_answer(spec.name, spec.input_model, requested_action(arguments), examples or [])
     payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
     try:
         result = spec.run(payload, ctx)

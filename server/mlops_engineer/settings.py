@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_NAME = ".mlops-engineer.toml"
+CatalogMode = Literal["compact", "full"]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
         default=None, description="Bearer token the HTTP transport requires (mandatory off loopback)."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    catalog: CatalogMode = Field(
+        default="compact",
+        description="compact: tools/list shows each tool's actions and top-level fields, the rest on demand "
+        "(help: true); full: every field's schema and the long descriptions, as pydantic builds them.",
+    )
 
     @classmethod
     def settings_customise_sources(

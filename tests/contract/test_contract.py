@@ -242,30 +242,101 @@ def test_input_models_refuse_unknown_actions_and_fields(name: str) -> None:
         assert model.model_config.get("extra") == "forbid", f"{name}: {model.__name__} ignores unknown fields"
 
 
-def _list_tools(tmp_path: Path) -> list[Any]:
+def _list_tools(tmp_path: Path, **settings: Any) -> list[Any]:
     from mlops_engineer.app import build_server
 
-    return anyio.run(build_server(Settings(workspace=tmp_path)).list_tools)
+    return anyio.run(build_server(Settings(workspace=tmp_path, **settings)).list_tools)
 
 
 def test_tools_list_is_sorted_stable_and_complete(tmp_path: Path, registry) -> None:
+    from mlops_engineer import schemas
+
     first = _list_tools(tmp_path)
     second = _list_tools(tmp_path)
+    full = {t.name: t for t in _list_tools(tmp_path, catalog="full")}
     names = [t.name for t in first]
-    assert names == sorted(names) == TOOL_MODULES
+    assert names == sorted(names) == TOOL_MODULES == sorted(full)
     assert [t.model_dump(mode="json") for t in first] == [t.model_dump(mode="json") for t in second]
     for tool in first:
         spec = registry.tool(tool.name)
-        assert tool.input_schema == spec.input_model.model_json_schema()
-        assert tool.output_schema and tool.output_schema["type"] == "object"
+        assert tool.input_schema == schemas.compact_input_schema(spec.input_model)
+        assert full[tool.name].input_schema == spec.input_model.model_json_schema(), "full: today's schema, untouched"
+        assert tool.output_schema == full[tool.name].output_schema == schemas.published_output_schema(spec.output_model)
+        assert tool.output_schema["type"] == "object"
         assert tool.title == spec.title
-        assert tool.description and tool.description.startswith(spec.description.strip()[:40])
+        assert tool.description and tool.description.startswith(schemas.summary_of(spec.description)[:40])
+        assert full[tool.name].description.startswith(spec.description.strip()[:40])
         hints = tool.annotations
         assert hints is not None
         assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint) == (
             spec.hints.read_only, spec.hints.destructive, spec.hints.idempotent, spec.hints.open_world,
         )
         assert not (hints.read_only_hint and hints.destructive_hint)
+
+
+# --- the catalogue a model reads -----------------------------------------------------------------
+
+CATALOG_BUDGET_BYTES = 1000  # per tool on average: name + description + inputSchema, compact JSON
+
+
+def _model_visible_bytes(tool: Any) -> int:
+    seen = {"name": tool.name, "description": tool.description, "inputSchema": tool.input_schema}
+    return len(json.dumps(seen, separators=(",", ":")).encode("utf-8"))
+
+
+def test_default_catalogue_fits_the_budget(tmp_path: Path) -> None:
+    sizes = {t.name: _model_visible_bytes(t) for t in _list_tools(tmp_path)}
+    average = sum(sizes.values()) / len(sizes)
+    assert average <= CATALOG_BUDGET_BYTES, f"{average:.0f} B per tool on average (budget {CATALOG_BUDGET_BYTES}): {sizes}"
+
+
+def test_every_action_has_a_skill_example_reachable_from_the_compact_catalogue(tmp_path: Path, registry) -> None:
+    """Each example validates against the server's model, against the compact schema a client
+    may check arguments with, and against the action schema `help` returns."""
+    import jsonschema
+
+    from mlops_engineer import schemas
+
+    listed = {t.name: t for t in _list_tools(tmp_path)}
+    problems = []
+    for skill, spec in registry.entries():
+        examples = skill.examples
+        actions = list(schemas.operation_variants(spec.input_model))
+        covered = [schemas.requested_action(e) for e in examples]
+        if missing := sorted(set(actions) - set(covered)):
+            problems.append(f"skills/{skill.id}: no example for {missing} in its `jsonl examples` block")
+        compact = listed[spec.name].input_schema
+        for example in examples:
+            action = schemas.requested_action(example)
+            try:
+                spec.input_model.model_validate(example)
+                jsonschema.validate(example, compact)
+                assert action in compact["properties"]["operation"]["properties"]["action"]["enum"]
+                help_answer = schemas.help_answer(spec.name, spec.input_model, action, examples).help
+                assert help_answer.input_schema is not None
+                jsonschema.validate(example, help_answer.input_schema)
+                assert example in help_answer.examples
+            except Exception as exc:  # collect them all: one report per run
+                problems.append(f"skills/{skill.id} example {json.dumps(example)[:120]}: {type(exc).__name__}: {str(exc)[:300]}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", _tool_ids())
+def test_output_schema_admits_the_result_an_error_and_a_help_answer(name: str) -> None:
+    import jsonschema
+
+    from mlops_engineer import schemas
+    from mlops_engineer.errors import ToolError
+
+    spec = _spec(name)
+    published = schemas.published_output_schema(spec.output_model)
+    assert published["type"] == "object"
+    error = ToolError("invalid_input", "m", "h", schema={"type": "object"}).structured()
+    jsonschema.validate(error, published)
+    jsonschema.validate(ToolError("needs_confirm", "m").structured(), published)
+    actions = list(schemas.operation_variants(spec.input_model))
+    for action in (actions[0], None):
+        jsonschema.validate(schemas.help_answer(name, spec.input_model, action, []).model_dump(mode="json"), published)
 
 
 def test_tools_that_write_accept_dry_run_and_confirm_truthfully(registry) -> None:

@@ -97,7 +97,8 @@ def error_of(result: CallToolResult) -> dict[str, str]:
     assert result.structured_content is not None, "an error result must carry structuredContent"
     assert set(result.structured_content) == {"error"}, result.structured_content
     error = result.structured_content["error"]
-    assert set(error) == {"code", "message", "hint"}, error
+    assert {"code", "message", "hint"} <= set(error) <= {"code", "message", "hint", "schema"}, error
+    assert "schema" not in error or error["code"] == "invalid_input", error
     assert error["message"], error
     text = text_of(result)
     assert f"[{error['code']}]" in text and error["message"] in text, text

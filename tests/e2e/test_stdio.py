@@ -409,17 +409,29 @@ def test_lists_every_registry_tool_with_schemas_and_annotations(mcp: Session) ->
     for tool in tools:
         skill_id = tool.name.replace("_", "-")
         assert tool.input_schema["type"] == "object"
-        assert "operation" in tool.input_schema["properties"], tool.name
+        operation = tool.input_schema["properties"]["operation"]
+        assert sorted(operation["properties"]["action"]["enum"]) == _operation_schema(_full_schema(tool.name))[0], tool.name
         assert "operation" in tool.input_schema.get("required", []), tool.name
-        assert {"dry_run", "confirm"} <= set(tool.input_schema["properties"]), tool.name
-        assert tool.output_schema and tool.output_schema.get("properties"), f"{tool.name} has no outputSchema"
+        assert {"dry_run", "confirm", "help"} <= set(tool.input_schema["properties"]), tool.name
+        assert tool.output_schema and tool.output_schema.get("anyOf"), f"{tool.name}: result | error | help"
         assert tool.title, tool.name
         annotations = tool.annotations
         assert annotations is not None, f"{tool.name} has no annotations"
         hints = [annotations.read_only_hint, annotations.destructive_hint, annotations.idempotent_hint, annotations.open_world_hint]
         assert None not in hints, f"{tool.name}: every hint is stated, got {annotations}"
         assert f"skill://{skill_id}" in (tool.description or ""), tool.name
-        assert f"'{skill_id}'" in (tool.description or ""), "the description names the prompt too"
+
+
+def test_help_answers_an_actions_schema_without_running_it(mcp: Session) -> None:
+    result = mcp.call_tool("track_ml_experiments", {"operation": {"action": "log_run"}, "help": True})
+    assert not result.is_error, text_of(result)
+    answer = result.structured_content["help"]  # type: ignore[index]
+    assert answer["action"] == "log_run" and "experiment" in answer["input_schema"]["$defs"]["LogRun"]["required"]
+    assert answer["examples"] and all(e["operation"]["action"] == "log_run" for e in answer["examples"])
+    assert '"LogRun"' in text_of(result), "the model reads the schema in the text too"
+    listing = mcp.call_tool("track_ml_experiments", {"operation": {"action": "?"}, "help": True})
+    assert listing.structured_content["help"]["input_schema"] is None  # type: ignore[index]
+    assert "log_run" in text_of(listing) and "create_experiment" in text_of(listing)
 
 
 def test_one_prompt_per_skill_carrying_the_procedure(mcp: Session) -> None:
@@ -461,10 +473,13 @@ def test_valid_call(mcp: Session, tool_name: str) -> None:
     still_answers(mcp)
 
 
+def _full_schema(tool_name: str) -> dict[str, Any]:
+    return REGISTRY.tool(tool_name).input_model.model_json_schema()
+
+
 @pytest.mark.parametrize("tool_name", TOOL_NAMES)
 def test_bad_input_is_a_structured_invalid_input_error(mcp: Session, tool_name: str) -> None:
-    schema = mcp.tool(tool_name).input_schema
-    for label, arguments, words in bad_inputs(schema):
+    for label, arguments, words in bad_inputs(_full_schema(tool_name)):
         result = mcp.call_tool(tool_name, arguments)
         error = error_of(result)
         assert error["code"] == "invalid_input", (label, error)
@@ -472,7 +487,17 @@ def test_bad_input_is_a_structured_invalid_input_error(mcp: Session, tool_name: 
         missing = [w for w in words if w.lower() not in text.lower()]
         assert not missing, f"{label}: error text lacks {missing}: {text}"
         assert error["hint"], f"{label}: invalid_input comes with a hint"
+        action = arguments.get("operation", {}).get("action") if isinstance(arguments.get("operation"), dict) else None
+        if action in _operation_schema(_full_schema(tool_name))[0]:
+            # The chosen action's complete schema comes back, so one retry can fix the call.
+            assert error["schema"]["properties"]["operation"]["$ref"].endswith("/" + _variant_name(tool_name, action)), label
+            assert "Schema of this action:" in text
         still_answers(mcp)
+
+
+def _variant_name(tool_name: str, action: str) -> str:
+    mapping = _full_schema(tool_name)["properties"]["operation"]["discriminator"]["mapping"]
+    return mapping[action].rsplit("/", 1)[-1]
 
 
 @pytest.mark.parametrize("tool_name", [t for t in TOOL_NAMES if t in OUTSIDE_WORKSPACE])
@@ -487,9 +512,13 @@ def test_path_outside_the_workspace_is_refused(mcp: Session, tool_name: str) -> 
     assert not (mcp.workspace.parent / "card.md").exists(), "nothing was written outside the workspace"
 
 
-def test_unknown_tool_is_an_error_and_the_server_carries_on(mcp: Session) -> None:
-    result = mcp.call_tool("no_such_tool", {})
-    assert result.is_error and "no_such_tool" in text_of(result)
+def test_unknown_tool_is_a_structured_error_and_the_server_carries_on(mcp: Session) -> None:
+    error = error_of(mcp.call_tool("no_such_tool", {}))
+    assert error["code"] == "not_found" and "no_such_tool" in error["message"]
+    assert "track_ml_experiments" in error["hint"], "the hint lists the tools there are"
+    long_name = "x" * 100_000
+    error = error_of(mcp.call_tool(long_name, {}))
+    assert len(error["message"]) < 200 and "100000 characters" in error["message"], "the echo is bounded"
     still_answers(mcp)
 
 

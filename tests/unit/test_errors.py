@@ -23,7 +23,13 @@ def test_str_without_hint_has_no_hint_line() -> None:
 def test_info_is_structured() -> None:
     info = ToolError("needs_confirm", "m", "h").info()
     assert info == ErrorInfo(code="needs_confirm", message="m", hint="h")
-    assert info.model_dump() == {"code": "needs_confirm", "message": "m", "hint": "h"}
+    assert ToolError("needs_confirm", "m", "h").structured() == {"error": {"code": "needs_confirm", "message": "m", "hint": "h"}}
+
+
+def test_invalid_input_can_carry_the_action_schema() -> None:
+    error = ToolError("invalid_input", "m", "h", schema={"type": "object"})
+    assert error.structured()["error"]["schema"] == {"type": "object"}
+    assert str(error).endswith('Schema of this action: {"type":"object"}')
 
 
 def test_error_info_rejects_unknown_codes() -> None:

@@ -1,20 +1,11 @@
 """Build and use a Feast feature store from a typed spec: entities, sources, feature views
-with TTLs, on-demand feature views and feature services, rendered into a Feast repository
-(`feature_store.yaml` + `features.py`) and applied to the registry.
+with TTLs, on-demand views and feature services.
+
+The spec is rendered into a Feast repository (`feature_store.yaml` + `features.py`) and
+applied to the registry.
 
 Backends: embedded (SQLite online store, Parquet files offline) or team (Redis online
 store, PostgreSQL offline store).
-
-Actions (field `operation.action`):
-- `apply`: check the spec, render the repository, load Parquet sources into PostgreSQL
-  tables (team mode), register everything. Objects removed from the spec are deleted
-  from the registry only with confirm=true.
-- `materialize`: copy feature values into the online store, incrementally (since the last
-  run) or for a time range.
-- `training_set`: point-in-time correct join of an entity dataframe (keys + event
-  timestamps) with features, written to Parquet.
-- `online`: latest feature values for a list of entity keys.
-- `list`: what the registry holds.
 """
 
 from __future__ import annotations

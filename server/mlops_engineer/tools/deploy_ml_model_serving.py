@@ -1,19 +1,8 @@
-"""Serve an MLflow model with BentoML: render a service whose request schema comes from the
-model signature, build a bento, serve it on a loopback port, smoke-test and load-test it,
-containerize it, and render Kubernetes and Seldon Core v2 manifests.
+"""Serve an MLflow model with BentoML: build, serve locally, smoke- and load-test,
+containerize, and render Kubernetes and Seldon Core v2 manifests.
 
-Actions (field `operation.action`):
-- `build`: fetch models:/name@alias (or /version, or runs:/id/path), render service.py and
-  bentofile.yaml (predict with adaptive batching; /livez /readyz /metrics come with BentoML),
-  `bentoml build`. The same model and settings give the same bento tag, built once.
-- `serve`: build, then run `bentoml serve` detached on 127.0.0.1, wait for /readyz, smoke-test
-  (a sample request succeeds, a malformed one gets a 4xx) and measure latency/throughput.
-- `smoke_test`: the same checks and figures against a running deployment.
-- `list` / `stop`: local deployments (recorded in .mlops/services.json; dead ones are dropped).
-  `list` also shows run_ab_test_models' A/B routers (kind `ab_router`; stop them with its stop_router).
-- `containerize`: Docker image through the Docker SDK from a base image you choose.
-- `k8s_manifests`: Deployment, Service, HorizontalPodAutoscaler and a Seldon Core v2 Model,
-  validated offline against their schemas.
+The service's request schema comes from the model signature; it is built into a bento and
+served on a loopback port.
 """
 
 from __future__ import annotations
@@ -54,6 +43,13 @@ class BuildOptions(StrictModel):
 
 
 class Build(BuildOptions):
+    """Render and build a BentoML service for an MLflow model.
+
+    models:/name@alias (or /version, or runs:/id/path); the request schema comes from the model
+    signature; predict uses adaptive batching. The same model and settings give the same bento
+    tag, built once.
+    """
+
     action: Literal["build"]
 
 
@@ -63,26 +59,44 @@ class LoadOptions(StrictModel):
 
 
 class Serve(BuildOptions, LoadOptions):
+    """Build, serve on loopback, smoke-test and load-test.
+
+    `bentoml serve` runs detached on 127.0.0.1; after /readyz a sample request must succeed and
+    a malformed one get a 4xx; p50/p99 latency and requests per second are measured.
+    """
+
     action: Literal["serve"]
     port: int | None = Field(default=None, ge=1024, le=65535, description="Loopback port; a free one when omitted.")
     startup_timeout: float = Field(default=120, gt=0, le=900, description="Seconds to wait for /readyz.")
 
 
 class SmokeTest(LoadOptions):
+    """The same checks and figures against a running deployment."""
+
     action: Literal["smoke_test"]
     name: DeploymentName
 
 
 class ListDeployments(StrictModel):
+    """Local deployments and A/B routers.
+
+    Recorded in .mlops/services.json; dead ones are dropped. Routers (kind ab_router) are
+    stopped with run_ab_test_models' stop_router.
+    """
+
     action: Literal["list"]
 
 
 class Stop(StrictModel):
+    """Stop a local deployment."""
+
     action: Literal["stop"]
     name: DeploymentName
 
 
 class Containerize(BuildOptions):
+    """Docker image of the service, from a base image you choose."""
+
     action: Literal["containerize"]
     base_image: str = Field(default="python:3.11-slim", min_length=1, description="Image to build FROM; it must provide Python and pip.")
     image_tag: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
@@ -92,6 +106,11 @@ class Containerize(BuildOptions):
 
 
 class K8sManifests(StrictModel):
+    """Deployment, Service, HPA and Seldon Core v2 Model.
+
+    Validated offline against their schemas.
+    """
+
     action: Literal["k8s_manifests"]
     model_uri: ModelUri
     image: str = Field(min_length=1, description="Container image of the service (e.g. from containerize, pushed to your registry).")

@@ -1,14 +1,10 @@
-"""Detect anomalies in operational metric series (CSV/Parquet files or PromQL range queries):
-score every point after a baseline window with STL + robust z-score, Isolation Forest on
-windowed features, or a seasonal ESD test; group flagged points into anomaly windows with
-a severity; raise an alert only for sustained anomalies; attach the deployment events
-(given, or MLflow model-version creations) that preceded each window as root-cause hints.
+"""Detect anomalies in operational metrics (CSV/Parquet or PromQL): anomaly windows with a
+severity, alerts for sustained ones, and preceding deploys as root-cause hints.
 
-Actions (field `operation.action`):
-- `detect`: write per-series scores (CSV), anomaly windows (CSV) and a PNG plot; push
-  the scores to a Pushgateway when `pushgateway_url` is given.
-- `render_job`: render an hourly scoring job (a standalone Python script and a cron
-  entry) that queries Prometheus and pushes scores to a Pushgateway.
+Every point after a baseline window is scored with STL + robust z-score, Isolation Forest on
+windowed features, or a seasonal ESD test; flagged points are grouped into windows; an alert
+is raised only for sustained anomalies; deployment events (given, or MLflow model-version
+creations) that preceded each window are attached as hints.
 """
 
 from __future__ import annotations
@@ -44,6 +40,12 @@ class ModelVersionEvents(StrictModel):
 
 
 class Detect(StrictModel):
+    """Score series, find anomaly windows, alert, plot.
+
+    Writes per-series scores and windows (CSV) and a PNG plot; pushes the scores to a
+    Pushgateway when pushgateway_url is given.
+    """
+
     action: Literal["detect"]
     series: list[Source] = Field(min_length=1, max_length=10, description="Where the series come from; a PromQL query may return several.")
     method: Method = Field(default="stl", description="stl: STL residual robust z; iforest: Isolation Forest on windowed features; esd: seasonal hybrid ESD test.")
@@ -66,6 +68,11 @@ class Detect(StrictModel):
 
 
 class RenderJob(StrictModel):
+    """Hourly scoring script and cron entry.
+
+    The script queries Prometheus and pushes scores to a Pushgateway.
+    """
+
     action: Literal["render_job"]
     prometheus_url: str = Field(pattern=r"^https?://", description="Prometheus the job queries.")
     query: str = Field(min_length=1, description="PromQL expression to score.")

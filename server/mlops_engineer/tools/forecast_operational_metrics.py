@@ -1,14 +1,10 @@
-"""Forecast an operational metric (a CSV/Parquet file or a PromQL range query) with
-statsmodels: ETS, SARIMAX, Theta and STL + ARIMA compete in a rolling-origin backtest
-(MASE and sMAPE) beside a seasonal-naive baseline; the best one is refitted on the whole
-series and forecasts the horizon with prediction intervals. With a capacity threshold
-it reports when the forecast, and its interval bound, first crosses it.
+"""Forecast an operational metric (CSV/Parquet or PromQL) with the statsmodels model that wins
+a backtest, with intervals and the time a capacity threshold is first crossed.
 
-Actions (field `operation.action`):
-- `forecast`: write the forecast (CSV: timestamp, mean, lower, upper), the backtest
-  scores (CSV) and a PNG plot; return the chosen model, the scores, a summary of the
-  forecast and the capacity crossing times.
-- `backtest`: only the model comparison (scores CSV and the winner), no forecast.
+ETS, SARIMAX, Theta and STL + ARIMA compete in a rolling-origin backtest (MASE and sMAPE)
+beside a seasonal-naive baseline; the best one is refitted on the whole series and
+forecasts the horizon with prediction intervals. With a capacity threshold it reports when
+the forecast, and its interval bound, first crosses it.
 """
 
 from __future__ import annotations
@@ -46,12 +42,18 @@ class _SeriesModels(StrictModel):
 
 
 class Backtest(_SeriesModels):
-    """Only compare the models (scores CSV); no forecast is made."""
+    """Compare the models only (scores CSV); no forecast."""
 
     action: Literal["backtest"]
 
 
 class Forecast(_SeriesModels):
+    """Pick a model by backtest; forecast with intervals.
+
+    Writes the forecast (CSV: timestamp, mean, lower, upper), the backtest scores (CSV) and a
+    PNG; returns the chosen model, the scores and the capacity crossing times.
+    """
+
     action: Literal["forecast"]
     capacity_threshold: float | None = Field(default=None, description="Report when the forecast first reaches this value.")
     direction: Literal["above", "below"] = Field(default="above", description="above: the metric grows towards the limit (CPU, disk used); below: it falls towards it (free disk).")

@@ -1,17 +1,8 @@
-"""Monitor a model for drift: data drift per feature (PSI, Kolmogorov-Smirnov, chi-square,
-Jensen-Shannon, Wasserstein), prediction drift and concept drift, with an Evidently HTML
-report, a JSON file and Prometheus metrics; and a scheduled check that asks for a retrain.
+"""Monitor a model for data, prediction and concept drift, with an Evidently report and
+Prometheus metrics; schedule the check to ask for a retrain.
 
-Actions (field `operation.action`):
-- `check`: compare a current dataset with a reference (CSV/Parquet in the workspace or
-  `runs:/<run_id>/<file>` of an MLflow run). Per feature: severity by PSI (none / moderate /
-  severe); dataset drift when the share of drifted features reaches `drift_share`. With a
-  model (`model_uri`) or a prediction column: prediction drift; with labels on both sides:
-  concept drift (AUC / accuracy / RMSE per window against the reference, tolerated drop).
-  Writes `<output_dir>/<name>.json`, `.html` (Evidently) and `.prom` (textfile collector);
-  pushes to a Pushgateway when `pushgateway_url` is given.
-- `schedule`: render a Prefect flow (and a cron line) that runs the same check on new data
-  and, on severe drift, writes a retrain request naming the tool to call next.
+Data drift per feature by PSI, Kolmogorov-Smirnov, chi-square, Jensen-Shannon and
+Wasserstein; results as JSON, an Evidently HTML report and Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -72,6 +63,16 @@ class Prometheus(StrictModel):
 
 
 class Check(StrictModel):
+    """Reference vs current: data, prediction, concept drift.
+
+    Reference and current are CSV/Parquet in the workspace or runs:/<run_id>/<file>. Per feature
+    a severity by PSI (none / moderate / severe); dataset drift when the share of drifted
+    features reaches drift_share. With a model or a prediction column: prediction drift; with
+    labels on both sides: concept drift per window against a tolerated drop. Writes
+    <output_dir>/<name>.json, .html (Evidently) and .prom; pushes to a Pushgateway when one is
+    given.
+    """
+
     action: Literal["check"]
     reference: Source
     current: Source
@@ -86,6 +87,11 @@ class Check(StrictModel):
 
 
 class Schedule(StrictModel):
+    """Prefect flow and cron line that rerun the check.
+
+    On severe drift the scheduled check writes a retrain request naming the tool to call next.
+    """
+
     action: Literal["schedule"]
     reference: Source
     current: str = Field(min_length=1, description="Where new data lands: a file, or a glob like data/incoming/*.parquet (the newest file is checked).")

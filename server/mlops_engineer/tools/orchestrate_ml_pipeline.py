@@ -1,17 +1,5 @@
 """Orchestrate an ML pipeline from one typed spec: a Prefect 3 flow (run for real in local
 mode), its scheduled deployment, the same pipeline as an Airflow DAG and as DVC stages.
-
-Actions (field `operation.action`):
-- `scaffold`: write the churn example into the project (stage scripts under
-  pipelines/churn/ and its spec, pipeline.yaml): prepare data (versioned with DVC),
-  build features, train (tracked in MLflow), evaluate, register.
-- `render`: render a spec (inline or a YAML/JSON file) as pipelines/<name>/flow.py,
-  prefect.yaml (with a schedule), airflow_dag.py and dvc.yaml, then check them: the
-  flow and the DAG are compiled and their task graphs read from the AST (Airflow is
-  not needed), the DVC stages go through `dvc dag`.
-- `run`: render the flow and run it with Prefect in local mode (a temporary local API,
-  state in .mlops/prefect) in a child process; report each task's state, duration and
-  retries. Stages whose inputs did not change are `Cached`.
 """
 
 from __future__ import annotations
@@ -45,6 +33,12 @@ class _SpecSource(StrictModel):
 
 
 class Scaffold(StrictModel):
+    """Write the churn example pipeline into the project.
+
+    Stage scripts under pipelines/churn/ and its spec pipeline.yaml: prepare data (DVC), build
+    features, train (MLflow), evaluate, register.
+    """
+
     action: Literal["scaffold"]
     example: Literal["churn"] = Field(default="churn", description="The example pipeline to write.")
     directory: str = Field(default="pipelines/churn", description="Project folder for the stage scripts and the spec.")
@@ -56,6 +50,13 @@ class Scaffold(StrictModel):
 
 
 class Render(_SpecSource):
+    """Render a spec for Prefect, Airflow and DVC; check each.
+
+    pipelines/<name>/flow.py, prefect.yaml (with a schedule), airflow_dag.py and dvc.yaml. The
+    flow and the DAG are compiled and their task graphs read from the syntax tree (Airflow is
+    not needed); the DVC stages go through `dvc dag`.
+    """
+
     action: Literal["render"]
     targets: list[TargetName] = Field(default_factory=lambda: ["prefect", "airflow", "dvc"], min_length=1,
                                       description="What to render: prefect (flow + deployment), airflow (DAG file), dvc (dvc.yaml).")
@@ -63,6 +64,13 @@ class Render(_SpecSource):
 
 
 class Run(_SpecSource):
+    """Run the flow with Prefect locally; state of each task.
+
+    Prefect local mode in a child process (state in .mlops/prefect), or a Prefect server given
+    by prefect_api_url. Reports each task's state, duration and retries; stages whose inputs did
+    not change are Cached.
+    """
+
     action: Literal["run"]
     refresh: bool = Field(default=False, description="Ignore cached results and run every stage.")
     timeout_seconds: float = Field(default=900, ge=10, le=86400, description="Stop the whole flow after this long.")

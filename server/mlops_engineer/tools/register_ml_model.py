@@ -1,17 +1,6 @@
 """Manage models in the MLflow Model Registry: register versions from runs, move aliases
 (champion / challenger), legacy stage transitions, an approval workflow, a validation
 gate before promotion, and Markdown model cards.
-
-Actions (field `operation.action`):
-- `register`: version from runs:/<run_id>/<artifact_path>; the same run and name give the same version.
-- `set_alias` / `delete_alias` (delete needs confirm).
-- `transition_stage`: Staging / Production / Archived / None for teams on stages (Archived
-  needs confirm; Production needs an approved version unless require_approval is false).
-- `request_approval`, `review`: approval status, requester, approver and reason as version tags.
-- `promote`: approval check + validation gate (beat the champion on a metric by a margin),
-  then move the alias; the old holder keeps the alias `previous` for rollback.
-- `model_card`: Markdown card from the run's params, metrics, datasets and signature.
-- `delete_version` (needs confirm), `describe`.
 """
 
 from __future__ import annotations
@@ -39,6 +28,11 @@ Goal = Literal["maximize", "minimize"]
 
 
 class Register(StrictModel):
+    """Version from runs:/<run_id>/<path>; idempotent.
+
+    The same run and name give the same version.
+    """
+
     action: Literal["register"]
     name: ModelName
     run_id: str = Field(min_length=1, description="Run that logged the model.")
@@ -48,6 +42,8 @@ class Register(StrictModel):
 
 
 class SetAlias(StrictModel):
+    """Point an alias (champion, challenger) at a version."""
+
     action: Literal["set_alias"]
     name: ModelName
     alias: Alias
@@ -55,12 +51,20 @@ class SetAlias(StrictModel):
 
 
 class DeleteAlias(StrictModel):
+    """Remove an alias (needs confirm)."""
+
     action: Literal["delete_alias"]
     name: ModelName
     alias: Alias
 
 
 class TransitionStage(StrictModel):
+    """Legacy stage: Staging, Production, Archived, None.
+
+    Archived needs confirm; Production needs an approved version unless require_approval is
+    false.
+    """
+
     action: Literal["transition_stage"]
     name: ModelName
     version: Version
@@ -70,6 +74,11 @@ class TransitionStage(StrictModel):
 
 
 class RequestApproval(StrictModel):
+    """Ask for approval of a version.
+
+    Status, requester and reason are stored as version tags.
+    """
+
     action: Literal["request_approval"]
     name: ModelName
     version: Version
@@ -78,6 +87,8 @@ class RequestApproval(StrictModel):
 
 
 class Review(StrictModel):
+    """Approve or reject a version, with a reason."""
+
     action: Literal["review"]
     name: ModelName
     version: Version
@@ -87,6 +98,12 @@ class Review(StrictModel):
 
 
 class Promote(StrictModel):
+    """Approval check + validation gate, then move the alias.
+
+    The candidate must beat the champion on a metric by a margin; the replaced holder keeps the
+    alias `previous` for rollback.
+    """
+
     action: Literal["promote"]
     name: ModelName
     version: Version
@@ -99,6 +116,8 @@ class Promote(StrictModel):
 
 
 class ModelCard(StrictModel):
+    """Markdown card from the run's params, metrics and data."""
+
     action: Literal["model_card"]
     name: ModelName
     version: Version
@@ -106,12 +125,16 @@ class ModelCard(StrictModel):
 
 
 class DeleteVersion(StrictModel):
+    """Delete a version (needs confirm)."""
+
     action: Literal["delete_version"]
     name: ModelName
     version: Version
 
 
 class Describe(StrictModel):
+    """Versions, aliases, stages and approvals of a model."""
+
     action: Literal["describe"]
     name: ModelName
 

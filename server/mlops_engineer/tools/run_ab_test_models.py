@@ -1,20 +1,5 @@
 """Run an A/B test between two models: design it, assign units, route traffic through a
 BentoML router (shadow, canary or A/B split), analyse the outcome and decide.
-
-Actions (field `operation.action`):
-- `design`: units per variant and days needed, from a baseline rate (or mean and standard
-  deviation), the minimum detectable effect, alpha and power (statsmodels power classes).
-- `assign`: deterministic variant of each unit id (sha256 of salt and id into 10,000 buckets),
-  with a sample-ratio-mismatch check; a CSV of units gets an assignments CSV.
-- `check_srm`: chi-square test of observed counts per variant against the split.
-- `render_router`: a BentoML service (service.py, abtest.json, bentofile.yaml) that loads
-  champion and challenger from MLflow, assigns with the same hash, and logs assignment,
-  predictions and latency to JSONL. Both model URIs are checked first.
-- `serve_router` / `stop_router` (needs confirm): run it with `bentoml serve` on 127.0.0.1, stop it.
-- `analyze`: z-test or Welch's t-test with CIs of the difference and lift, an mSPRT sequential
-  test (peeking allowed), SRM, guardrails (p95 latency, error rate), and a decision
-  (roll_out, keep, extend, roll_back) with its reasons.
-- `simulate_aa`: false-positive rates of the fixed and sequential tests over many A/A tests.
 """
 
 from __future__ import annotations
@@ -49,6 +34,12 @@ DEFAULT_SPLIT = {"champion": 50.0, "challenger": 50.0}
 
 
 class DesignTest(StrictModel):
+    """Units per variant and days, from baseline, MDE, power.
+
+    From a baseline rate (or mean and standard deviation), the minimum detectable effect, alpha
+    and power.
+    """
+
     action: Literal["design"]
     metric_type: MetricType = "proportion"
     baseline: float = Field(description="Baseline rate in (0, 1) for a proportion, or the baseline mean.")
@@ -62,6 +53,11 @@ class DesignTest(StrictModel):
 
 
 class Assign(StrictModel):
+    """Hash units into variants; sample-ratio check.
+
+    sha256 of salt and unit id into 10,000 buckets; a CSV of units gets an assignments CSV.
+    """
+
     action: Literal["assign"]
     experiment: Experiment
     salt: str | None = Field(default=None, min_length=1, description="Hash salt; the experiment name when omitted.")
@@ -73,12 +69,21 @@ class Assign(StrictModel):
 
 
 class CheckSrm(StrictModel):
+    """Chi-square test of counts per variant against the split."""
+
     action: Literal["check_srm"]
     observed: dict[str, int] = Field(description="Units (or requests) seen per variant.")
     split: Split = Field(default_factory=lambda: dict(DEFAULT_SPLIT))
 
 
 class RenderRouter(StrictModel):
+    """BentoML router: shadow, canary or A/B split.
+
+    service.py, abtest.json and bentofile.yaml; loads champion and challenger from MLflow (both
+    URIs checked first), assigns with the same hash, logs assignment, predictions and latency as
+    JSONL.
+    """
+
     action: Literal["render_router"]
     experiment: Experiment
     mode: Literal["shadow", "canary", "ab"] = "ab"
@@ -99,6 +104,8 @@ class RenderRouter(StrictModel):
 
 
 class ServeRouter(StrictModel):
+    """Run the router with bentoml serve on loopback."""
+
     action: Literal["serve_router"]
     experiment: Experiment
     output_dir: str | None = Field(default=None, description="Router folder; default mlops/abtest/<experiment>.")
@@ -107,6 +114,8 @@ class ServeRouter(StrictModel):
 
 
 class StopRouter(StrictModel):
+    """Stop the router (needs confirm)."""
+
     action: Literal["stop_router"]
     experiment: Experiment
 
@@ -118,6 +127,13 @@ class Guardrails(StrictModel):
 
 
 class Analyze(StrictModel):
+    """Tests, lift CIs, sequential test, guardrails, decision.
+
+    z-test or Welch's t-test with CIs of the difference and the lift, an always-valid mSPRT
+    (peeking allowed), SRM, p95 latency and error-rate guardrails, and a decision (roll_out,
+    keep, extend, roll_back) with its reasons.
+    """
+
     action: Literal["analyze"]
     experiment: Experiment
     log_path: str | None = Field(default=None, description="JSONL or CSV; default the router's log mlops/abtest/<experiment>/logs/assignments.jsonl.")
@@ -138,6 +154,8 @@ class Analyze(StrictModel):
 
 
 class SimulateAA(StrictModel):
+    """False-positive rates over simulated A/A tests."""
+
     action: Literal["simulate_aa"]
     metric_type: MetricType = "proportion"
     baseline: float = Field(default=0.1, description="Rate (proportion) or mean (continuous) both arms share.")

@@ -5,18 +5,6 @@ conditional parameters) and an objective, either a built-in estimator
 (hist_gradient_boosting, random_forest, logistic_regression; xgboost/lightgbm when
 installed) scored by cross-validation on a workspace CSV/Parquet, or your own
 `module:function`.
-
-Actions (field `operation.action`):
-- `optimize`: an Optuna study (samplers tpe, cmaes, random, nsga2; pruners median,
-  successive_halving, hyperband) in SQLite in the workspace, or PostgreSQL for many
-  workers. `n_trials` is the study's total, so a repeat call resumes and runs only what
-  is missing, and workers sharing a study stop together at exactly that many. Each trial
-  is a nested MLflow run under one parent run per study; the best model can be
-  registered; plots (optimisation history, parameter importances) as PNG.
-- `ray_tune`: the same spec on Ray Tune (ASHA scheduler, Optuna search), on a local Ray
-  or an existing cluster (`ray_address`). Ray runs in a child process.
-- `render_script`: a standalone, reproducible Python script for the study.
-- `status`: best trial, counts and the trial table of an existing study.
 """
 
 from __future__ import annotations
@@ -65,6 +53,13 @@ class StudyFields(StrictModel):
 
 
 class Optimize(StudyFields):
+    """Optuna study; every trial a nested MLflow run.
+
+    Samplers tpe, cmaes, random, nsga2; pruners median, successive_halving, hyperband; SQLite in
+    the workspace or PostgreSQL for many workers. n_trials is the study's total, so a repeat
+    call resumes and runs only what is missing. Optionally registers the best model; PNG plots.
+    """
+
     action: Literal["optimize"]
     sampler: Literal["tpe", "cmaes", "random", "nsga2"] = Field(default="tpe", description="nsga2 for several metrics (multi-objective); cmaes for continuous spaces.")
     pruner: Literal["auto", "none", "median", "successive_halving", "hyperband"] = Field(
@@ -86,6 +81,11 @@ class Optimize(StudyFields):
 
 
 class RayTune(StudyFields):
+    """The same spec on Ray Tune (ASHA, Optuna search).
+
+    On a local Ray or an existing cluster (ray_address); Ray runs in a child process.
+    """
+
     action: Literal["ray_tune"]
     ray_address: str | None = Field(default=None, description="host:port of an existing Ray cluster's head (`ray start --head`); omit for a local Ray.")
     sampler: Literal["tpe", "random"] = Field(default="tpe", description="Optuna sampler inside Tune's OptunaSearch.")
@@ -107,6 +107,8 @@ class RayTune(StudyFields):
 
 
 class RenderScript(StudyFields):
+    """A standalone, reproducible script for the study."""
+
     action: Literal["render_script"]
     sampler: Literal["tpe", "cmaes", "random", "nsga2"] = "tpe"
     pruner: Literal["auto", "none", "median", "successive_halving", "hyperband"] = "auto"
@@ -116,6 +118,8 @@ class RenderScript(StudyFields):
 
 
 class Status(StrictModel):
+    """Best trial, counts and trial table of a study."""
+
     action: Literal["status"]
     study_name: StudyName
     storage: Storage = None

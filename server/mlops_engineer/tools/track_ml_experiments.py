@@ -1,15 +1,5 @@
 """Track ML experiments in MLflow: set up tracking (embedded or a team server), create
 experiments, log complete runs idempotently, and compare runs.
-
-Actions (field `operation.action`):
-- `setup`: prepare the store; render the team stack (docker-compose with MLflow on
-  PostgreSQL + MinIO) and autologging snippets for scikit-learn, XGBoost, PyTorch.
-- `create_experiment`: create or get an experiment by name.
-- `log_run`: one finished run with params, metrics (with steps), tags, artifacts from
-  workspace files, dataset inputs and optionally a scikit-learn model. The same input
-  twice returns the first run instead of logging a duplicate.
-- `compare_runs`: best run by a metric, params that differ, metric history; long
-  tables go to a CSV in the workspace.
 """
 
 from __future__ import annotations
@@ -36,6 +26,12 @@ Framework = Literal["sklearn", "xgboost", "pytorch"]
 
 
 class SetupTracking(StrictModel):
+    """Embedded store, team stack, autologging snippets.
+
+    Renders a docker-compose team stack (MLflow on PostgreSQL with a MinIO artifact store) and
+    autologging snippets for scikit-learn, XGBoost and PyTorch.
+    """
+
     action: Literal["setup"]
     experiment: str = Field(default="default-experiment", min_length=1, description="Experiment the snippets log to; created in the store.")
     team_stack: bool = Field(default=True, description="Render mlops/tracking/docker-compose.yml and its Dockerfile and .env.example.")
@@ -49,6 +45,8 @@ class SetupTracking(StrictModel):
 
 
 class CreateExperiment(StrictModel):
+    """Create or get an experiment by name."""
+
     action: Literal["create_experiment"]
     name: str = Field(min_length=1, description="Experiment name.")
     tags: dict[str, str] = Field(default_factory=dict, description="Experiment tags (set or updated).")
@@ -77,6 +75,12 @@ class ModelInput(StrictModel):
 
 
 class LogRun(StrictModel):
+    """Log one finished run; identical input returns it again.
+
+    Params, metrics (with steps), tags, workspace files as artifacts, dataset inputs and
+    optionally a scikit-learn model.
+    """
+
     action: Literal["log_run"]
     experiment: str = Field(min_length=1, description="Experiment name; created if missing.")
     run_name: str | None = None
@@ -99,6 +103,11 @@ class LogRun(StrictModel):
 
 
 class CompareRuns(StrictModel):
+    """Best run by a metric, differing params, history.
+
+    Long tables go to a CSV in the workspace.
+    """
+
     action: Literal["compare_runs"]
     experiment: str | list[str] = Field(description="Experiment name, or several names.")
     metric: str | None = Field(default=None, description="Metric that picks the best run.")

@@ -1,23 +1,5 @@
-"""Version datasets and pipelines with DVC in the workspace's git repository: track files
-and folders, push and pull them to a remote, check what changed, restore the data of any
-git revision, and run `dvc.yaml` pipelines rendered from a typed spec.
-
-Actions (field `operation.action`):
-- `init`: `dvc init` in the workspace's git repository (running `git init` first needs
-  confirm) and a local folder remote (`.mlops/dvc-remote`) as the default.
-- `add_remote`: local folder, s3://, gs://, azure:// or ssh:// remote; options go to
-  `.dvc/config`, credentials only to the git-ignored `.dvc/config.local`, never echoed.
-- `track`: `dvc add` files or folders; optionally commit the `.dvc` files to git.
-- `push` / `pull`: transfer tracked data to or from a remote.
-- `status`: what changed in the workspace, what is missing from the cache, what is not
-  pushed, which pipeline stages are out of date.
-- `checkout`: the data of a git revision back in the workspace (its `.dvc` files / dvc.lock,
-  then `dvc checkout`); overwriting uncommitted data needs confirm.
-- `write_pipeline`: render `dvc.yaml` (cmd, deps, outs, params, metrics, plots) and
-  `params.yaml` from typed stages, refusing cycles and unknown dependencies.
-- `repro`: `dvc repro`; unchanged stages are skipped; command output goes to a log file.
-- `diff`: metrics and params differences between two git revisions.
-- `gc`: list what `dvc gc` would delete (dry_run), delete it only with confirm.
+"""Version data and pipelines with DVC in the workspace's git repository: track, push, pull,
+status, restore any revision, and `dvc.yaml` pipelines from typed stages.
 """
 
 from __future__ import annotations
@@ -45,6 +27,11 @@ LOG_TAIL = 20
 
 
 class Init(StrictModel):
+    """dvc init (git init needs confirm) and a local remote.
+
+    The default remote is the folder .mlops/dvc-remote in the workspace.
+    """
+
     action: Literal["init"]
     local_remote: str | None = Field(
         default=".mlops/dvc-remote",
@@ -53,6 +40,12 @@ class Init(StrictModel):
 
 
 class AddRemote(StrictModel):
+    """Local, s3, gs, azure or ssh remote.
+
+    Options go to .dvc/config, credentials only to the git-ignored .dvc/config.local, never
+    echoed.
+    """
+
     action: Literal["add_remote"]
     name: RemoteName = "storage"
     url: str = Field(min_length=1, description="A folder inside the workspace, or s3://bucket/path, gs://bucket/path, azure://container/path, ssh://user@host/path.")
@@ -69,24 +62,35 @@ class AddRemote(StrictModel):
 
 
 class Track(StrictModel):
+    """dvc add files or folders; optionally commit.
+
+    Optionally commits the .dvc files to git.
+    """
+
     action: Literal["track"]
     paths: list[str] = Field(min_length=1, description="Files or folders in the workspace to version with DVC.")
     git_commit: str | None = Field(default=None, description="Commit the .dvc files and .gitignore changes with this message.")
 
 
 class Push(StrictModel):
+    """Send tracked data to a remote."""
+
     action: Literal["push"]
     targets: list[str] = Field(default_factory=list, description="Tracked paths; all when empty.")
     remote: RemoteName | None = Field(default=None, description="Remote name; the default remote when omitted.")
 
 
 class Pull(StrictModel):
+    """Fetch tracked data from a remote."""
+
     action: Literal["pull"]
     targets: list[str] = Field(default_factory=list, description="Tracked paths; all when empty.")
     remote: RemoteName | None = None
 
 
 class Status(StrictModel):
+    """Changed, not in cache, not pushed, stale stages."""
+
     action: Literal["status"]
     targets: list[str] = Field(default_factory=list, description="Tracked paths; all when empty.")
     remote: RemoteName | None = Field(default=None, description="Remote to compare with; the default remote when omitted.")
@@ -94,12 +98,22 @@ class Status(StrictModel):
 
 
 class Checkout(StrictModel):
+    """Restore the data of a git revision.
+
+    Its .dvc files and dvc.lock, then dvc checkout; overwriting uncommitted data needs confirm.
+    """
+
     action: Literal["checkout"]
     rev: Rev
     targets: list[str] = Field(default_factory=list, description="Tracked paths to restore; all .dvc files and dvc.lock when empty.")
 
 
 class WritePipeline(StrictModel):
+    """dvc.yaml and params.yaml from typed stages.
+
+    Refuses cycles and unknown dependencies.
+    """
+
     action: Literal["write_pipeline"]
     stages: list[DvcStage] = Field(min_length=1, description="Stages in any order; DVC orders them by their deps and outs.")
     params: dict[str, Any] | None = Field(default=None, description="Content of params.yaml; stage params keys must exist in it.")
@@ -107,6 +121,11 @@ class WritePipeline(StrictModel):
 
 
 class Repro(StrictModel):
+    """dvc repro; unchanged stages are skipped.
+
+    Command output goes to a log file.
+    """
+
     action: Literal["repro"]
     targets: list[str] = Field(default_factory=list, description="Stage names; the whole pipeline when empty.")
     force: bool = Field(default=False, description="Run stages even when nothing changed.")
@@ -114,12 +133,16 @@ class Repro(StrictModel):
 
 
 class Diff(StrictModel):
+    """Metrics and params between two git revisions."""
+
     action: Literal["diff"]
     a_rev: Rev = "HEAD"
     b_rev: Rev | None = Field(default=None, description="Second revision; the workspace when omitted.")
 
 
 class Gc(StrictModel):
+    """List what dvc gc would delete; delete with confirm."""
+
     action: Literal["gc"]
     scope: Literal["workspace", "all_branches", "all_tags", "all_commits"] = Field(
         default="workspace", description="Data to keep: used by the workspace only, or by every branch / tag / commit too."

@@ -107,6 +107,12 @@ class PostgresOffline(StrictModel):
 
 
 class Apply(StrictModel):
+    """Check the spec, render the repository and register it.
+
+    In team mode Parquet sources are loaded into PostgreSQL tables first. Objects removed from
+    the spec are deleted from the registry only with confirm=true.
+    """
+
     action: Literal["apply"]
     project: Name = Field(description="Feast project name.")
     online_store: Annotated[SqliteOnline | RedisOnline, Field(discriminator="type")] = Field(default_factory=SqliteOnline)
@@ -123,6 +129,11 @@ class Apply(StrictModel):
 
 
 class Materialize(StrictModel):
+    """Copy feature values into the online store.
+
+    Incrementally (since each view's last run) or for a time range.
+    """
+
     action: Literal["materialize"]
     mode: Literal["incremental", "range"] = Field(default="incremental", description="incremental: from each view's last materialization (or its TTL) to `end`; range: from `start` to `end`.")
     start: datetime | None = Field(default=None, description="Range start (ISO 8601; UTC when no zone).")
@@ -139,6 +150,8 @@ class Materialize(StrictModel):
 
 
 class TrainingSet(StrictModel):
+    """Point-in-time join of entity rows with features, to Parquet."""
+
     action: Literal["training_set"]
     entity_df: str = Field(description="Parquet or CSV in the workspace: join-key columns plus an event-timestamp column.")
     timestamp_column: str = Field(default="event_timestamp", description="Column of `entity_df` holding each row's point in time.")
@@ -155,6 +168,8 @@ class TrainingSet(StrictModel):
 
 
 class Online(StrictModel):
+    """Latest feature values for entity keys."""
+
     action: Literal["online"]
     entity_rows: list[dict[str, str | int | float | bool]] = Field(min_length=1, max_length=10000, description="One dict of join key -> value per entity (plus request fields for on-demand views).")
     features: list[FeatureRef] = Field(default_factory=list)
@@ -169,6 +184,8 @@ class Online(StrictModel):
 
 
 class ListObjects(StrictModel):
+    """What the registry holds."""
+
     action: Literal["list"]
 
 
