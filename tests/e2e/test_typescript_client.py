@@ -215,6 +215,10 @@ def test_unreachable_backend(ts: TsClient) -> None:
 def test_unknown_tool_is_a_structured_not_found(ts: TsClient) -> None:
     error = error_seen(ts.call("no_such_tool", {}), "not_found")
     assert "no_such_tool" in error["message"], error
+    long_name = "no_such_tool_" + "x" * 10_000
+    seen = ts.call(long_name, {})
+    error = error_seen(seen, "not_found")
+    assert len(seen["text"]) < len(long_name), "the name is echoed bounded, not whole"
 
 
 def test_abort_cancels_the_call_and_the_server_carries_on(ts: TsClient) -> None:
