@@ -37,7 +37,7 @@ REQUEST_TIMEOUT = -32001  # the TS SDK rejects an aborted request with McpError(
 # --------------------------------------------------------------------------- the Node client
 
 
-def _tool(name: str) -> str:
+def _on_path(name: str) -> str:
     found = shutil.which(name)
     if not found:
         pytest.fail(
@@ -66,9 +66,9 @@ def _installed_matches_lock() -> bool:
 @pytest.fixture(scope="session")
 def node() -> str:
     """`node`, with tests/e2e/ts/node_modules installed from the lock file (npm ci when missing or stale)."""
-    found = _tool("node")
+    found = _on_path("node")
     if not _installed_matches_lock():
-        npm = _tool("npm")
+        npm = _on_path("npm")
         proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TS_DIR, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"`npm ci` in {TS_DIR} failed (it needs the npm registry):\n{proc.stdout}\n{proc.stderr}"
         assert _installed_matches_lock(), "npm ci did not install what package-lock.json pins"
