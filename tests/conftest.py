@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.docker_engine",
     "tests.fixtures.prefect_server",
     "tests.fixtures.ray_cluster",
+    "tests.fixtures.wheel",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,15 +1,10 @@
-"""The built wheel, installed with its core dependencies only into a fresh venv, used from a
+"""The built wheel (tests/fixtures/wheel.py: core dependencies only, a fresh venv), used from a
 folder outside the checkout: the bundle (skills, agent, templates) travels inside the
 package, the server starts and serves it, and a tool that needs an SDK extra says which one."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +20,7 @@ from tests.e2e._support import (
     sync_client,
     text_of,
 )
+from tests.fixtures.wheel import Installed, run_ok
 
 REGISTRY = load_registry()
 SKILL_IDS = [s.id for s in REGISTRY.skills()]
@@ -49,64 +45,8 @@ CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
 }
 
 
-def _uv() -> str:
-    found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        pytest.fail("`uv` not found on PATH; the wheel test builds and installs with uv", pytrace=False)
-    return found
-
-
-def _env() -> dict[str, str]:
-    """No venv, project or MLflow settings leak from the test run into the builds and the server."""
-    drop = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT", "CLAUDE_PROJECT_DIR"}
-    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("MLOPS_ENGINEER_", "MLFLOW_"))}
-
-
-def _run(args: list[str | Path], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-@dataclass
-class Installed:
-    wheel: Path
-    venv: Path
-    outside: Path  # a folder outside the checkout, used as cwd and workspace
-
-    def bundled(self, path: str) -> str:
-        """A file of the bundle as the wheel carries it (the checkout may have moved on since the build)."""
-        with zipfile.ZipFile(self.wheel) as wheel:
-            return wheel.read(f"mlops_engineer/_bundle/{path}").decode("utf-8")
-
-    @property
-    def script(self) -> Path:
-        return self.venv / "bin" / "mlops-engineer"
-
-    @property
-    def python(self) -> Path:
-        return self.venv / "bin" / "python"
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    root = tmp_path_factory.mktemp("wheel")
-    uv = _uv()
-    _run([uv, "build", "--wheel", "--out-dir", root / "dist"], cwd=REPO_ROOT)
-    wheels = list((root / "dist").glob("mlops_engineer-*.whl"))
-    assert len(wheels) == 1, wheels
-
-    _run([uv, "venv", root / "venv", "--python", "3.11"], cwd=root)
-    _run([uv, "pip", "install", "--python", root / "venv" / "bin" / "python", wheels[0]], cwd=root)
-
-    outside = root / "outside"
-    outside.mkdir()
-    assert REPO_ROOT not in outside.resolve().parents
-    yield Installed(wheels[0], root / "venv", outside)
-
-
-def test_wheel_carries_the_bundle(installed: Installed) -> None:
-    with zipfile.ZipFile(installed.wheel) as wheel:
+def test_wheel_carries_the_bundle(wheel_install: Installed) -> None:
+    with zipfile.ZipFile(wheel_install.wheel) as wheel:
         names = set(wheel.namelist())
     bundle = "mlops_engineer/_bundle"
     for skill_id in SKILL_IDS:
@@ -120,38 +60,38 @@ def test_wheel_carries_the_bundle(installed: Installed) -> None:
     assert not any(n.startswith(("tests/", "server/")) for n in names), "only the package is shipped"
 
 
-def test_core_install_has_no_ml_sdk(installed: Installed) -> None:
+def test_core_install_has_no_ml_sdk(wheel_install: Installed) -> None:
     probe = "import importlib.util as u; print([m for m in ('mlflow', 'sklearn', 'pandas') if u.find_spec(m)])"
-    assert _run([installed.python, "-c", probe], cwd=installed.outside).stdout.strip() == "[]"
-    where = _run([installed.python, "-c", "import mlops_engineer; print(mlops_engineer.__file__)"], cwd=installed.outside)
-    assert Path(where.stdout.strip()).is_relative_to(installed.venv), "the wheel, not the checkout, is imported"
+    assert run_ok([wheel_install.python, "-c", probe], cwd=wheel_install.outside).stdout.strip() == "[]"
+    where = run_ok([wheel_install.python, "-c", "import mlops_engineer; print(mlops_engineer.__file__)"], cwd=wheel_install.outside)
+    assert Path(where.stdout.strip()).is_relative_to(wheel_install.venv), "the wheel, not the checkout, is imported"
 
 
-def test_skills_commands_read_the_bundle(installed: Installed) -> None:
-    listed = _run([installed.script, "skills", "list"], cwd=installed.outside).stdout
+def test_skills_commands_read_the_bundle(wheel_install: Installed) -> None:
+    listed = run_ok([wheel_install.script, "skills", "list"], cwd=wheel_install.outside).stdout
     for skill in REGISTRY.skills():
         assert skill.id in listed and skill.tool_name in listed, listed
-    shown = _run([installed.script, "skills", "show", "track-ml-experiments"], cwd=installed.outside).stdout
-    assert shown == installed.bundled("skills/track-ml-experiments/SKILL.md")
+    shown = run_ok([wheel_install.script, "skills", "show", "track-ml-experiments"], cwd=wheel_install.outside).stdout
+    assert shown == wheel_install.bundled("skills/track-ml-experiments/SKILL.md")
     assert shown.startswith("---\nname: track-ml-experiments\n")
 
 
-def test_stdio_session_from_the_wheel(installed: Installed) -> None:
-    workspace = installed.outside / "ws"
+def test_stdio_session_from_the_wheel(wheel_install: Installed) -> None:
+    workspace = wheel_install.outside / "ws"
     workspace.mkdir()
     params = StdioServerParameters(
-        command=str(installed.script),
+        command=str(wheel_install.script),
         args=["--workspace", str(workspace), "serve"],
         env={"MLOPS_ENGINEER_CONFIG": str(workspace / "no-config.toml")},
-        cwd=str(installed.outside),
+        cwd=str(wheel_install.outside),
     )
-    with open(installed.outside / "server-stderr.log", "w") as errlog, sync_client(stdio_client(params, errlog=errlog)) as mcp:
+    with open(wheel_install.outside / "server-stderr.log", "w") as errlog, sync_client(stdio_client(params, errlog=errlog)) as mcp:
         assert [t.name for t in mcp.list_tools()] == TOOL_NAMES
         text, _ = mcp.read_resource("skill://register-ml-model")
-        assert text == installed.bundled("skills/register-ml-model/SKILL.md")
+        assert text == wheel_install.bundled("skills/register-ml-model/SKILL.md")
         assert text.startswith("---\nname: register-ml-model\n")
         text, _ = mcp.read_resource("agent://mlops-engineer")
-        assert text == installed.bundled("agent/mlops-engineer.md")
+        assert text == wheel_install.bundled("agent/mlops-engineer.md")
         assert text.startswith("---\nname: mlops-engineer\n")
 
         for tool_name in TOOL_NAMES:
@@ -167,10 +107,10 @@ def test_stdio_session_from_the_wheel(installed: Installed) -> None:
         assert [t.name for t in mcp.list_tools()] == TOOL_NAMES, "still answering after the failed calls"
 
 
-def test_http_transport_from_the_wheel(installed: Installed) -> None:
+def test_http_transport_from_the_wheel(wheel_install: Installed) -> None:
     """The core install can serve HTTP too (uvicorn comes with the core dependencies)."""
-    workspace = installed.outside / "ws-http"
+    workspace = wheel_install.outside / "ws-http"
     workspace.mkdir()
-    with http_server(workspace, "--token", "t0ken", script=installed.script) as url:
+    with http_server(workspace, "--token", "t0ken", script=wheel_install.script) as url:
         with sync_client(http_transport(url, {"Authorization": "Bearer t0ken"})) as mcp:
             assert [t.name for t in mcp.list_tools()] == TOOL_NAMES
