@@ -189,9 +189,22 @@ def test_unknown_action_is_invalid_input(ts: TsClient) -> None:
     assert "no_such_action" in error["message"], error
 
 
-def test_missing_required_field_is_invalid_input(ts: TsClient) -> None:
-    error = error_seen(ts.call("track_ml_experiments", {"operation": {"action": "create_experiment"}}), "invalid_input")
+def test_missing_required_field_is_invalid_input_with_the_actions_schema(ts: TsClient) -> None:
+    seen = ts.call("track_ml_experiments", {"operation": {"action": "create_experiment"}})
+    error = error_seen(seen, "invalid_input")
     assert "name" in error["message"], error
+    # The complete schema of the chosen action comes back, as data and in the text the model reads.
+    variant = error["schema"]["$defs"]["CreateExperiment"]
+    assert "name" in variant["required"], variant
+    assert '"CreateExperiment"' in seen["text"], seen["text"]
+
+
+def test_help_returns_an_actions_schema_that_passes_the_output_schema(ts: TsClient) -> None:
+    answer = result_seen(ts.call("track_ml_experiments", {"operation": {"action": "log_run"}, "help": True}))["help"]
+    assert answer["action"] == "log_run" and "experiment" in answer["input_schema"]["$defs"]["LogRun"]["required"]
+    assert answer["examples"], "the skill's example inputs come with the schema"
+    listed = next(t for t in ts.tools if t["name"] == "track_ml_experiments")
+    assert listed["inputSchema"]["properties"]["operation"]["properties"]["action"]["enum"] == list(answer["actions"])
 
 
 def test_overwriting_an_edited_file_needs_confirm(ts: TsClient) -> None:

@@ -28,7 +28,10 @@ client.onerror = (error) => clientErrors.push(String(error?.message ?? error));
 
 await client.connect(transport);
 const listed = await client.listTools();
-emit({ connected: true, tools: listed.tools.map((t) => ({ name: t.name, hasOutputSchema: Boolean(t.outputSchema) })) });
+emit({
+  connected: true,
+  tools: listed.tools.map((t) => ({ name: t.name, inputSchema: t.inputSchema, hasOutputSchema: Boolean(t.outputSchema) })),
+});
 
 async function run(scenario) {
   const progress = [];
