@@ -144,7 +144,9 @@ def _skill_prompt(skill: Skill) -> Prompt:
     def procedure() -> str:
         return f"Follow this procedure (skill {skill.id}).\n\n{skill.body}"
 
-    return Prompt.from_function(procedure, name=skill.id, title=skill.id, description=skill.description)
+    # Built directly: `Prompt.from_function` derives an argument model per prompt, a millisecond
+    # each at every start, for a prompt that takes no arguments.
+    return Prompt(name=skill.id, title=skill.id, description=skill.description, arguments=[], fn=procedure)
 
 
 def _text_resource(uri: str, name: str, description: str, text_fn: Any) -> FunctionResource:

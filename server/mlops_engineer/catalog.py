@@ -23,7 +23,6 @@ from typing import Any
 
 from mlops_engineer import __version__, schemas
 from mlops_engineer.bundle import bundle_path
-from mlops_engineer.optional import installed_version
 from mlops_engineer.registry import Hints, Registry, RegistryError, Skill, ToolSpec, load_registry
 from mlops_engineer.settings import CatalogMode
 from mlops_engineer.workspace import atomic_write_bytes
@@ -84,14 +83,21 @@ def cache_dir() -> Path:
 
 
 def fingerprint(skills_dir: Path) -> str:
-    """Changes whenever anything that shapes a schema or a skill does."""
-    digest = hashlib.sha256()
-    for name in ("pydantic", "pydantic-core", "mcp"):
-        digest.update(f"{name}={installed_version(name)};".encode())
-    digest.update(f"mlops-engineer={__version__};".encode())
+    """Changes whenever anything that shapes a schema or a skill does.
+
+    Files count by path, size and modification time, as Python's own bytecode cache does:
+    reading and hashing every source would cost more than the start-up the cache saves.
+    pydantic builds the schemas, so its version counts too (read from the module, which is
+    already imported, not from package metadata, which is slow to parse).
+    """
+    import pydantic
+    import pydantic_core
+
+    digest = hashlib.sha256(f"pydantic={pydantic.VERSION};core={pydantic_core.__version__};ours={__version__};".encode())
     files = sorted(_PACKAGE_DIR.rglob("*.py")) + sorted(skills_dir.glob("*/SKILL.md"))
     for path in files:
-        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return digest.hexdigest()[:24]
 
 
@@ -125,10 +131,15 @@ def _card_to_json(card: ToolCard) -> dict[str, Any]:
     }
 
 
+def _install_prefix() -> str:
+    """Cache files are per installation: a plugin's copy and a checkout must not evict each other's."""
+    return f"catalog-{hashlib.sha256(str(_PACKAGE_DIR).encode()).hexdigest()[:8]}-"
+
+
 def builtin_catalog() -> list[ToolCard]:
     """The built-in tools, from the cache when it matches the installed files, else built and cached."""
     skills_dir = bundle_path("skills")
-    cache_file = cache_dir() / f"catalog-{fingerprint(skills_dir)}.json"
+    cache_file = cache_dir() / f"{_install_prefix()}{fingerprint(skills_dir)}.json"
     try:
         return [_card_from_json(entry) for entry in json.loads(cache_file.read_text("utf-8"))]
     except (OSError, ValueError, KeyError, TypeError):
@@ -142,7 +153,7 @@ def builtin_catalog() -> list[ToolCard]:
 def _write_cache(path: Path, data: list[dict[str, Any]]) -> None:
     try:
         atomic_write_bytes(path, json.dumps(data).encode("utf-8"))
-        for stale in path.parent.glob("catalog-*.json"):
+        for stale in path.parent.glob(f"{_install_prefix()}*.json"):
             if stale != path:
                 stale.unlink(missing_ok=True)
     except OSError as exc:  # a read-only home only costs speed

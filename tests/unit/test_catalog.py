@@ -62,3 +62,14 @@ def test_an_unwritable_cache_dir_only_costs_speed(tmp_path: Path, monkeypatch: p
     blocker.write_text("")
     monkeypatch.setenv("MLOPS_ENGINEER_CACHE_DIR", str(blocker / "cache"))  # a file in the way
     assert [c.name for c in catalog.builtin_catalog()] == [t.name for t in load_registry().tools()]
+
+
+def test_another_installations_cache_is_left_alone(tmp_path: Path) -> None:
+    """A plugin's copy and a checkout share ~/.cache: rebuilding ours must not evict theirs
+    (each would otherwise rebuild, importing every tool, on every start)."""
+    catalog.cache_dir().mkdir(parents=True)
+    theirs = catalog.cache_dir() / "catalog-0123abcd-0123456789abcdef01234567.json"
+    theirs.write_text("[]")
+    catalog.builtin_catalog()
+    assert theirs.exists()
+    assert len(list(catalog.cache_dir().glob("catalog-*.json"))) == 2
