@@ -148,10 +148,15 @@ class Registry:
         return len(self._entries)
 
 
+def tool_module_names(folder: Path) -> list[str]:
+    """Tools in a folder: `<name>.py`, or a package `<name>/` (a tool split by action)."""
+    modules = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
+    return sorted(m for m in modules if not m.startswith("_"))
+
+
 def _tool_modules(tools_package: str) -> Iterable[str]:
     package = importlib.import_module(tools_package)
-    folder = Path(package.__file__ or "").parent
-    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    return tool_module_names(Path(package.__file__ or "").parent)
 
 
 def load_registry(skills_dir: Path | None = None, tools_package: str = "mlops_engineer.tools") -> Registry:

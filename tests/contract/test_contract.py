@@ -22,7 +22,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from mlops_engineer.registry import SKILL_ID, ToolSpec, load_registry, tool_name_for
+from mlops_engineer.registry import SKILL_ID, ToolSpec, load_registry, tool_module_names, tool_name_for
 from mlops_engineer.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ TOOLS = REPO / "server" / "mlops_engineer" / "tools"
 AGENT = REPO / "agent" / "mlops-engineer.md"
 
 SKILL_FOLDERS = sorted(p.parent.name for p in SKILLS.glob("*/SKILL.md"))
-TOOL_MODULES = sorted(p.stem for p in TOOLS.glob("*.py") if not p.stem.startswith("_"))
+TOOL_MODULES = tool_module_names(TOOLS)
 ALLOWED_FRONTMATTER = {"name", "description", "license", "allowed-tools", "metadata", "compatibility"}
 REQUIRED_SECTIONS = [
     "## When to use",
