@@ -22,7 +22,13 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from mlops_engineer.registry import SKILL_ID, ToolSpec, load_registry, tool_module_names, tool_name_for
+from mlops_engineer.registry import (
+    SKILL_ID,
+    ToolSpec,
+    load_registry,
+    tool_module_names,
+    tool_name_for,
+)
 from mlops_engineer.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
