@@ -160,7 +160,7 @@ def _tool_modules(tools_package: str) -> Iterable[str]:
 
 
 def load_registry(skills_dir: Path | None = None, tools_package: str = "mlops_engineer.tools") -> Registry:
-    """Bind every skill folder to `tools/<skill_id>.py` (its module-level `TOOL`), or fail listing all mismatches."""
+    """Bind every skill folder to `tools/<skill_id>.py` or the package `tools/<skill_id>/` (its `TOOL`), or fail listing all mismatches."""
     skills = discover_skills(skills_dir or bundle_path("skills"))
     modules = set(_tool_modules(tools_package))
     problems = [f"skill {s.id!r} has no module {tools_package}.{s.tool_name}" for s in skills if s.tool_name not in modules]

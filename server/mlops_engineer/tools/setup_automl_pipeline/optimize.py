@@ -58,7 +58,7 @@ def run_optimize(op: Optimize, inp: AutomlInput, ctx: ToolContext, out: AutomlOu
             progress=lambda done, total, msg: ctx.on_progress(done, total, msg),
             log_trial=tracker.log if tracker is not None else None,
         )
-        info, _, rows = study_info(study, objective.metric_names, target.display, tracker.logged if tracker else {})
+        info, rows = study_info(study, objective.metric_names, target.display, tracker.logged if tracker else {})
         info.new_trials = stats.new_trials
         info.last_error = stats.last_error
         info.stopped_by = ("cancelled" if stats.cancelled else "timeout" if stats.timed_out

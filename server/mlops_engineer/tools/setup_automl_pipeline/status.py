@@ -17,7 +17,7 @@ def run_status(op: Status, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:
     with engine.storage_session(target) as storage:
         study = engine.load_study(storage, op.study_name)
         names = study.user_attrs.get("mlops_engineer.metrics") or [f"value_{i}" for i in range(len(study.directions))]
-        info, _, rows = study_info(study, list(names), target.display, {})
+        info, rows = study_info(study, list(names), target.display, {})
     out.study = info
     out.trials = preview_table(ctx.workspace, f"trials-{op.study_name}", rows)
     out.planned_calls = [f"load study '{op.study_name}' from {target.display}"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.engines.tuning.objective import EstimatorObjective
-from mlops_engineer.output import TablePreview
 from mlops_engineer.runtime import ToolContext
 from mlops_engineer.tools.setup_automl_pipeline.models import StudyFields, StudyInfo, TrialSummary
 
@@ -29,7 +28,8 @@ def trial_summary(trial: Any, names: list[str], logged: dict[int, str]) -> Trial
                         mlflow_run_id=trial.user_attrs.get("mlflow_run_id") or logged.get(trial.number))
 
 
-def study_info(study: Any, names: list[str], storage: str, logged: dict[int, str]) -> tuple[StudyInfo, TablePreview | None, list[dict[str, Any]]]:
+def study_info(study: Any, names: list[str], storage: str, logged: dict[int, str]) -> tuple[StudyInfo, list[dict[str, Any]]]:
+    """The study's counts and best trial(s), and one row per trial for the table."""
     from optuna.trial import TrialState
 
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("mlops_engineer.over_budget")]
@@ -54,4 +54,4 @@ def study_info(study: Any, names: list[str], storage: str, logged: dict[int, str
          "mlflow_run_id": t.user_attrs.get("mlflow_run_id") or logged.get(t.number)}
         for t in trials
     ]
-    return info, None, rows
+    return info, rows
