@@ -84,6 +84,32 @@ def test_init_inside_a_bigger_git_repository_uses_a_subdir(tmp_path: Path) -> No
     assert (tool.root / ".dvc").is_dir() and not (tmp_path / ".dvc").exists()
 
 
+def test_init_in_a_folder_the_enclosing_repository_ignores(tmp_path: Path) -> None:
+    """The README's `uv run ... demo` in a clone: the repository's .gitignore ignores mlops-demo/."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text(".venv/\nmlops-demo/\n")
+    tool = Dvc(tmp_path / "mlops-demo")
+    tool.root.mkdir()
+    for dry_run in (True, False):
+        refused = _error(lambda dry_run=dry_run: tool("init", dry_run=dry_run))
+        assert refused.code == "conflict"
+        assert "rule 'mlops-demo/' in .gitignore, line 2" in refused.message
+        assert "own_repository=true" in refused.hint and "check-ignore -v mlops-demo/.dvc" in refused.hint
+    assert sorted(p.name for p in tool.root.iterdir()) == [], "nothing half-written"
+
+    plan = tool("init", dry_run=True, own_repository=True)
+    assert plan.planned_calls[:2] == ["git init", "dvc init"]
+    assert _error(lambda: tool("init", own_repository=True)).code == "needs_confirm"
+    out = tool("init", confirm=True, own_repository=True)
+    assert out.git_initialised and out.dvc_initialised
+    assert _git(tool.root, "rev-parse", "--show-toplevel").strip() == str(tool.root)
+    tool.write("data/a.csv", "a\n1\n")
+    assert tool("track", paths=["data/a.csv"], git_commit="data").git_commit
+    assert _git(tmp_path, "status", "--porcelain") == "?? .gitignore\n", "the enclosing repository sees nothing new"
+    again = tool("init", own_repository=True)  # its own repository now: nothing to confirm, nothing to do
+    assert not again.git_initialised and not again.dvc_initialised
+
+
 def test_add_push_delete_cache_pull_gives_the_same_checksums(dvc: Dvc) -> None:
     csv = dvc.write("data/train.csv", "a,b\n" + "".join(f"{i},{i * i}\n" for i in range(500)))
     dvc.write("data/images/one.bin", "1" * 1000)
