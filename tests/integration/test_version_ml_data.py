@@ -350,14 +350,15 @@ def test_s3_remote_keeps_credentials_out_of_git_and_round_trips(dvc: Dvc, s3_ser
 
 
 def test_demo_step_versions_the_churn_csvs_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from mlops_engineer.demos import DemoSession, data_versioning
-    from mlops_engineer.workspace import Workspace
+    from mlops_engineer.demo import open_session
+    from mlops_engineer.demos import data_versioning
 
     for name in ("train", "test"):
         (tmp_path / "data").mkdir(exist_ok=True)
         (tmp_path / f"data/churn_{name}.csv").write_text(f"tenure,churned\n{len(name)},1\n")
     facts = {"train_csv": "data/churn_train.csv", "test_csv": "data/churn_test.csv"}
-    session = DemoSession(root=tmp_path, workspace=Workspace(tmp_path), call=lambda tool, op: None, facts=dict(facts))
+    session = open_session(tmp_path)
+    session.facts.update(facts)
     data_versioning.run(session)
     first = capsys.readouterr().out
     assert "pushed 2 file(s)" in first and "data status: clean" in first
@@ -365,7 +366,8 @@ def test_demo_step_versions_the_churn_csvs_once(tmp_path: Path, capsys: pytest.C
     assert set(session.facts["dvc_tracked"]) == {"data/churn_train.csv", "data/churn_test.csv"}
     commits = _git(tmp_path, "rev-list", "--count", "HEAD")
 
-    again = DemoSession(root=tmp_path, workspace=Workspace(tmp_path), call=lambda tool, op: None, facts=dict(facts))
+    again = open_session(tmp_path)
+    again.facts.update(facts)
     data_versioning.run(again)
     second = capsys.readouterr().out
     assert "already set up" in second and "already has the data" in second and "already committed" in second
