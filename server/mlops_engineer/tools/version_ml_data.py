@@ -324,8 +324,9 @@ def _init(op: Init, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOu
 
 
 def _refuse_ignored(root: Path, top: Path) -> None:
-    """`dvc init --subdir` in a folder the enclosing repository ignores fails half-way in DVC
-    ("... is ignored by your SCM tool"); say why before anything is written, and the two ways out."""
+    """`dvc init --subdir` in a folder the enclosing repository ignores fails inside DVC with
+    "... is ignored by your SCM tool", which reached the client as a bare `failed`: say which
+    rule ignores it, and the two ways out, before anything is planned or written."""
     from mlops_engineer.engines.dvc.repo import ignore_rule
 
     rule = ignore_rule(top, root / ".dvc")
