@@ -154,17 +154,41 @@ def _in_project(root: Path) -> Iterator[None]:
                 os.environ.pop("DVC_SITE_CACHE_DIR", None)
 
 
+def ignore_rule(top: Path, path: Path) -> str | None:
+    """Why the git repository at `top` ignores `path`: its rule as `source:line:pattern`
+    (from `git check-ignore -v`), "ignored" when git is not on PATH to name it, or None
+    when the path is not ignored.
+
+    The yes/no comes from scmrepo, the check `dvc init` itself makes before it refuses
+    ("... is ignored by your SCM tool"), so we refuse exactly when DVC would.
+    """
+    load()
+    from scmrepo.git import Git
+
+    scm = Git(str(top))
+    try:
+        if not scm.is_ignored(str(path)):
+            return None
+    finally:
+        scm.close()
+    try:
+        done = subprocess.run(["git", "-C", str(top), "check-ignore", "-v", "--", str(path)], capture_output=True, text=True, check=False)
+    except OSError:
+        return "ignored"
+    return done.stdout.split("\t", 1)[0].strip() or "ignored"
+
+
 def init(root: Path, *, git_init: bool) -> None:
-    """`git init` (when asked) and `dvc init`, in a sub-folder of a bigger git repo if need be."""
+    """`git init` (when asked: the workspace becomes its own repository) and `dvc init`,
+    in a sub-folder of a bigger git repository if the workspace is not its own."""
     repo_module = load()
     from scmrepo.git import Git
 
+    if git_init:
+        Git.init(str(root)).close()
     top = git_root(root)
     if top is None:
-        if not git_init:
-            raise AssertionError("the caller checks for git first")
-        Git.init(str(root)).close()
-        top = root
+        raise AssertionError("the caller checks for git first")
     with _in_project(root), translate_errors():
         repo = repo_module.Repo.init(str(root), subdir=top != root)
         repo.close()

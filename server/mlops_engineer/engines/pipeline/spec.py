@@ -78,7 +78,7 @@ class Stage(StrictModel):
         description="inputs: skip the stage when its definition, its inputs and the files its command names are unchanged and its outputs exist; none: always run.",
     )
     cache_expiration_seconds: int | None = Field(default=None, gt=0, description="Forget a cached result after this long.")
-    dvc_track: bool = Field(default=False, description="Version the stage's outputs with DVC (`dvc add` after the stage; in dvc.yaml they are stage outs).")
+    dvc_track: bool = Field(default=False, description="Version the stage's outputs with DVC (`dvc add` after the stage). With a rendered dvc.yaml every stage is recorded in dvc.lock (`dvc commit`).")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the stage.")
 
     @model_validator(mode="after")
