@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,29 @@ def test_signature_becomes_request_fields_and_a_service_that_compiles(tmp_path: 
     row = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Row")
     assert len([n for n in row.body if isinstance(n, ast.AnnAssign)]) == 4
     assert "max_batch_size=16, max_latency_ms=100" in text and 'alias="tenure months"' in text
+
+    # The batch becomes the frame the model was trained on: its columns, in order, in its dtypes.
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "rendered_service.py").write_text(text)
+    spec = importlib.util.spec_from_file_location("rendered_service", tmp_path / "svc" / "rendered_service.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["rendered_service"] = module
+    spec.loader.exec_module(module)
+    rows = [module.Row.model_validate(example) for example in ({**examples[0]}, {"tenure months": 7, "charges": 0.5, "class": "b", "fiber": False})]
+    seen = {}
+
+    class Model:
+        def predict(self, frame: pd.DataFrame) -> list[int]:
+            seen["frame"] = frame
+            return [0] * len(frame)
+
+    service = type("Service", (), {"model": Model()})()
+    assert module.M.inner.predict.func(service, rows) == [0, 0]
+    frame = seen["frame"]
+    assert list(frame.columns) == ["tenure months", "charges", "class", "fiber"]
+    assert [str(d) for d in frame.dtypes] == ["int64", "float64", "object", "bool"]
+    assert frame.to_dict("records") == [{"tenure months": 1, "charges": 1.5, "class": "a", "fiber": True},
+                                        {"tenure months": 7, "charges": 0.5, "class": "b", "fiber": False}]
 
 
 def test_a_model_without_signature_is_refused(tmp_path: Path) -> None:
@@ -132,3 +157,16 @@ def test_uv_for_bentoml_build_is_found_the_way_the_server_was_started(tmp_path: 
     os.symlink(uv, bare / "bin" / "uv")  # what installing the uv package into that environment leaves
     assert bs.find_uv(nothing, python) == str(bare / "bin" / "uv")
     bs.require_uv(nothing, python)
+
+
+def test_programs_of_this_environment_are_found_without_activating_it(tmp_path: Path) -> None:
+    """`mlflow models serve` starts `uvicorn` by name: from a venv nobody activated, its bin folder must come first on PATH."""
+    import shutil
+    import sys
+
+    bare = {"PATH": str(tmp_path)}  # a shell whose PATH does not hold this environment's bin folder
+    assert shutil.which("uvicorn", path=bare["PATH"]) is None
+    env = bs.with_interpreter_scripts(bare, sys.executable)
+    assert shutil.which("uvicorn", path=env["PATH"]) == str(Path(sys.executable).parent / "uvicorn")
+    assert env["PATH"].split(":") == [str(Path(sys.executable).parent), str(tmp_path)]
+    assert bs.with_interpreter_scripts(env, sys.executable) == env  # not added twice

@@ -70,18 +70,31 @@ class ModelSource:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+def with_interpreter_scripts(environ: Mapping[str, str], python: str = sys.executable) -> dict[str, str]:
+    """`environ` with the console-script folder of `python`'s environment first on PATH.
+
+    Tools that start a program by name look it up on PATH (`mlflow models serve` runs
+    `uvicorn`, `bentoml build` runs `uv`): from a virtual environment that was never
+    activated, PATH does not hold its bin folder, where those programs are installed.
+    """
+    scripts = str(Path(python).parent)  # the venv's bin (not resolved: python is often a symlink out of it)
+    path = [p for p in environ.get("PATH", os.defpath).split(os.pathsep) if p and p != scripts]
+    return {**environ, "PATH": os.pathsep.join([scripts, *path])}
+
+
 def bentoml_env(workspace: Workspace) -> dict[str, str]:
     """Environment for every BentoML subprocess of this workspace.
 
+    This interpreter's scripts folder comes first on PATH (see `with_interpreter_scripts`).
     BentoML looks for `uv` on PATH only (`bentoml build` locks the bento's packages with
     it); when uv is found elsewhere (see `find_uv`), its folder goes at the end of PATH.
     """
     home = workspace.state_dir / BENTOML_HOME
     home.mkdir(parents=True, exist_ok=True)
-    env = {
+    env = with_interpreter_scripts({
         **os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-    }
+    })
     uv = find_uv(env, sys.executable)
     if uv and shutil.which("uv", path=env.get("PATH", os.defpath)) is None:
         env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(uv).parent)) if p)
