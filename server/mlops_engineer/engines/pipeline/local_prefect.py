@@ -149,8 +149,8 @@ def ensure(
             runner = _usable(state_dir, RUNNER, runner_fp, recorded, reasons)
         if api and runner:
             return LocalPrefect(api, runner)
-        missing = [name for name, rec in ((API, api), (RUNNER, runner)) if rec is None]
-        progress(f"starting the workspace's Prefect {' and '.join(missing)} (later runs reuse them)")
+        missing = [label for label, rec in (("API", api), ("flow runner", runner)) if rec is None]
+        progress(f"starting the workspace's Prefect {' and '.join(missing)} (later runs reuse {'them' if len(missing) > 1 else 'it'})")
         starts: dict[str, Callable[[], ls.ServiceRecord]] = {}
         if api is None:
             starts[API] = lambda: _start_api(state_dir, root, env, api_port, check_cancelled)
