@@ -1,6 +1,6 @@
 """The same registered scikit-learn model served two ways, under the same load, in the same run:
 
-- ours: `deploy_ml_model_serving serve` (BentoML, adaptive batching, request schema from the signature);
+- ours: `deploy_ml_model_serving serve` (BentoML, batching, request schema from the signature);
   with `--before DIR` also the build in DIR (its own service, started through that build's tool in a
   worker process: see _sides.py);
 - peer: `mlflow models serve --env-manager local -w 1` (MLflow's own scoring server; `--mlflow-workers`
@@ -10,7 +10,8 @@ Every server listens on loopback; one client (engines/serving/http_load.py, keep
 N threads) sends the same single-row request to each, for each concurrency of the sweep, rounds
 interleaved (the order of the servers rotates) so all share the machine's noise. Reported per
 concurrency: p50/p99 latency and requests per second (medians over rounds), errors, and for BentoML
-the batch sizes that formed (from its /metrics histogram, before and after each load).
+the batch sizes that formed (rows per model call, from /metrics before and after each load:
+`mlops_engineer_batch_size`, or BentoML's adaptive batch histogram for the build before).
 
 Programs are started from this interpreter's environment (its bin folder first on PATH), so the
 benchmark runs from a virtual environment nobody activated.
@@ -83,17 +84,21 @@ def side_stop(root: str, name: str) -> None:
     execute(spec, {"operation": {"action": "stop", "name": name}}, _ctx(Path(root)))
 
 
+BATCH_METRICS = ("mlops_engineer_batch_size", "bentoml_service_adaptive_batch_size")  # ours; BentoML's adaptive batcher (before)
+
+
 def batch_sizes(url: str) -> dict[str, float]:
-    """BentoML's adaptive batch size histogram (summed over workers): sum, count, and count of batches of one."""
+    """The rows-per-model-call histogram (summed over workers): sum, count, and count of calls with one row."""
     text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
     out = {"sum": 0.0, "count": 0.0, "ones": 0.0}
     for line in text.splitlines():
-        if not line.startswith("bentoml_service_adaptive_batch_size"):
+        family = next((m for m in BATCH_METRICS if line.startswith(m)), None)
+        if family is None:
             continue
         name, value = line.rsplit(" ", 1)
-        if name.startswith("bentoml_service_adaptive_batch_size_sum"):
+        if name.startswith(family + "_sum"):
             out["sum"] += float(value)
-        elif name.startswith("bentoml_service_adaptive_batch_size_count"):
+        elif name.startswith(family + "_count"):
             out["count"] += float(value)
         elif 'le="1.0"' in name:
             out["ones"] += float(value)

@@ -45,7 +45,7 @@ def test_signature_becomes_request_fields_and_a_service_that_compiles(tmp_path: 
     tree = ast.parse(text)
     row = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Row")
     assert len([n for n in row.body if isinstance(n, ast.AnnAssign)]) == 4
-    assert "max_batch_size=16, max_latency_ms=100" in text and 'alias="tenure months"' in text
+    assert "MAX_BATCH_ROWS = 16" in text and "MAX_WAIT_SECONDS = 100 / 1000" in text and 'alias="tenure months"' in text
 
     # The batch becomes the frame the model was trained on: its columns, in order, in its dtypes.
     (tmp_path / "svc").mkdir()
@@ -63,12 +63,71 @@ def test_signature_becomes_request_fields_and_a_service_that_compiles(tmp_path: 
             return [0] * len(frame)
 
     service = type("Service", (), {"model": Model()})()
-    assert module.M.inner.predict.func(service, rows) == [0, 0]
+    assert module.M.inner.predict_rows(service, rows) == [0, 0]
     frame = seen["frame"]
     assert list(frame.columns) == ["tenure months", "charges", "class", "fiber"]
     assert [str(d) for d in frame.dtypes] == ["int64", "float64", "object", "bool"]
     assert frame.to_dict("records") == [{"tenure months": 1, "charges": 1.5, "class": "a", "fiber": True},
                                         {"tenure months": 7, "charges": 0.5, "class": "b", "fiber": False}]
+    _greedy_batching(module)
+
+
+def _greedy_batching(module: object) -> None:
+    """The rendered batcher: a lone request is computed at once; requests that arrive while the model
+    computes share its next call; one that waited past the budget gets a 503; a model error reaches all."""
+    import asyncio
+    import threading
+    import time
+
+    from bentoml.exceptions import ServiceUnavailable
+
+    calls: list[list[int]] = []
+    gate = threading.Event()
+
+    def predict(rows: list[int]) -> list[int]:
+        calls.append(list(rows))
+        if rows[0] == 0:
+            gate.wait(5)  # the first call is slow: the others queue meanwhile
+        if -1 in rows:
+            raise ValueError("bad row")
+        return [r * 10 for r in rows]
+
+    async def scenario() -> None:
+        batcher = module.GreedyBatcher(predict)  # type: ignore[attr-defined]
+        started = time.monotonic()
+        assert await batcher.submit([3]) == [30] and time.monotonic() - started < 0.5  # alone: no wait for company
+        first = asyncio.ensure_future(batcher.submit([0]))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(batcher.submit([i, i + 100])) for i in (1, 2)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await first == [0] and [await r for r in rest] == [[10, 1010], [20, 1020]]
+        assert calls[-2:] == [[0], [1, 101, 2, 102]]  # the two that queued made one call
+        failing = [asyncio.ensure_future(batcher.submit(rows)) for rows in ([-1], [5])]  # one batch: one model error
+        results = await asyncio.gather(*failing, return_exceptions=True)
+        assert all(isinstance(r, ValueError) for r in results)
+        assert await batcher.submit([6]) == [60]  # and the next call works
+
+    asyncio.run(scenario())
+    module.MAX_WAIT_SECONDS = 0.01  # type: ignore[attr-defined]
+
+    async def overdue() -> None:
+        gate.clear()
+        batcher = module.GreedyBatcher(predict)  # type: ignore[attr-defined]
+        first = asyncio.ensure_future(batcher.submit([0]))
+        await asyncio.sleep(0.02)
+        late = asyncio.ensure_future(batcher.submit([7]))
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await first == [0]
+        try:
+            await late
+        except ServiceUnavailable as exc:
+            assert "waited more than" in str(exc)
+        else:
+            raise AssertionError("a request past the latency budget is refused")
+
+    asyncio.run(overdue())
 
 
 def test_a_model_without_signature_is_refused(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlops_engineer.workspace import Workspace
 
 BENTOML_HOME = "bentoml"  # under the workspace's .mlops/
+SERVE_HOMES = "bentoml-serve"  # under .mlops/: one BentoML home per served service (see serve_env)
 MODEL_URI = re.compile(r"^(models:/[^/@\s]+(@[A-Za-z0-9_-]+|/[0-9]+)|runs:/[0-9a-f]{32}/\S+)$")
 
 # MLflow column types -> (pydantic annotation, pandas dtype the model was trained on).
@@ -98,6 +99,29 @@ def bentoml_env(workspace: Workspace) -> dict[str, str]:
     uv = find_uv(env, sys.executable)
     if uv and shutil.which("uv", path=env.get("PATH", os.defpath)) is None:
         env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(uv).parent)) if p)
+    return env
+
+
+def serve_env(workspace: Workspace, service: str) -> dict[str, str]:
+    """`bentoml_env` for `bentoml serve` of one service: a BentoML home of its own whose bento and
+    model stores are the workspace's (symlinks).
+
+    `bentoml serve` empties `$BENTOML_HOME/prometheus_multiproc_dir` when it starts: with one home
+    for the workspace, starting a second service (another model, an A/B router) wiped the
+    metrics of the first while it ran.
+    """
+    env = bentoml_env(workspace)
+    shared = Path(env["BENTOML_HOME"])
+    home = workspace.state_dir / SERVE_HOMES / service
+    home.mkdir(parents=True, exist_ok=True)
+    for store in ("bentos", "models"):
+        (shared / store).mkdir(parents=True, exist_ok=True)
+        link = home / store
+        if not link.is_symlink():
+            if link.is_dir():
+                shutil.rmtree(link)
+            link.symlink_to(shared / store, target_is_directory=True)
+    env["BENTOML_HOME"] = str(home)
     return env
 
 
