@@ -20,6 +20,7 @@ figure is the median seconds per trial, and the ratio is against `optuna` (and
 `tool+mlflow` against `optuna+mlflow`).
 
     uv run --all-extras python benchmarks/automl.py [--trials 20,500] [--rounds 3] [--before /tmp/before]
+    uv run --all-extras python benchmarks/automl.py --trials 0 --budget-sizes 20,500,2000   # the budget check alone
 """
 
 from __future__ import annotations
@@ -95,6 +96,51 @@ def tool(trials: int, mlflow_logging: bool) -> float:
     return (time.perf_counter() - start) / trials
 
 
+def budget_checks(sizes: list[int], repeat: int = 30) -> list[dict[str, float]]:
+    """What the shared budget costs per trial against the study's size, on SQLite: the three trial
+    listings the build before made per trial (`study.get_trials` of finished + running trials before
+    the trial, finished trials twice after it) against the two count queries made now."""
+    return [{"trials": size, **_budget_check(size, repeat)} for size in sizes]
+
+
+def _budget_check(size: int, repeat: int) -> dict[str, float]:
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from mlops_engineer.engines.tuning import optuna_study as engine
+    from mlops_engineer.workspace import Workspace
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    target = engine.resolve_storage(Workspace(_folder()), None)
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    with engine.storage_session(target) as storage:
+        study = optuna.create_study(storage=storage, study_name="budget", direction="maximize")
+        dist = {"x": optuna.distributions.FloatDistribution(-3, 3)}
+        for i in range(size):
+            study.add_trial(create_trial(value=float(i), params={"x": 0.0}, distributions=dist))
+        running = study.ask()
+        study_id = storage.get_study_id_from_name("budget")
+
+        def listings() -> None:
+            others = study.get_trials(deepcopy=False, states=(*finished, TrialState.RUNNING))
+            sum(1 for t in others if t.state != TrialState.RUNNING or t.number < running.number)
+            len(study.get_trials(deepcopy=False, states=finished))
+            len(study.get_trials(deepcopy=False, states=finished))
+
+        def counts() -> None:
+            engine.trial_counts(storage, study_id, running.number)
+            engine.trial_counts(storage, study_id)
+
+        timings = {}
+        for label, check in (("listings (before)", listings), ("counts (now)", counts)):
+            check()
+            start = time.perf_counter()
+            for _ in range(repeat):
+                check()
+            timings[label] = (time.perf_counter() - start) / repeat
+    return timings
+
+
 def side(kind: str, trials: int) -> float:
     """In a worker (see _sides.py): seconds per trial of one side."""
     os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -108,8 +154,16 @@ def main() -> None:
     parser.add_argument("--trials", default="20", help="comma-separated trial counts, e.g. 20,500")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, help="source tree of the build to compare with (see _sides.py)")
+    parser.add_argument("--budget-sizes", default="", help="also time the budget check alone on studies of these sizes, e.g. 20,500,2000")
     args = parser.parse_args()
     from _sides import Side
+
+    if args.budget_sizes:
+        print(f"budget check per trial (ms) against the study's finished trials; load average {os.getloadavg()}")
+        for row in budget_checks([int(n) for n in args.budget_sizes.split(",")]):
+            print(f"  {row['trials']:6d} trials: listings (before) {row['listings (before)'] * 1000:7.2f}   counts (now) {row['counts (now)'] * 1000:6.2f}")
+        if args.trials == "0":
+            return
 
     print(f"versions: {versions()} rounds={args.rounds} cpus={os.cpu_count()} load average at start: {os.getloadavg()}")
     after = Side("after", None)
