@@ -167,27 +167,34 @@ def _ttls(store: FeatureStore) -> dict[str, float]:
 
 
 def _rows(results: Any, layout: _Layout, types: dict[str, Any], count: int) -> list[dict[str, Any]]:
-    """The response as rows, values as `OnlineResponse.to_dict` would give them, in one pass."""
+    """The response as rows, values as `OnlineResponse.to_dict` would give them, in one pass.
+
+    A scalar is the protobuf field itself; a string of a UUID feature, and every other kind, goes
+    through Feast's converter. The checks are inline: a function call per value costs ~1 us here.
+    """
     if count == 1:  # the common lookup: no per-column iteration over rows
         row: dict[str, Any] = {}
         for j, name in zip(layout.order, layout.names, strict=True):
             value = results[j].values[0]
             kind = value.WhichOneof("val")
-            row[name] = getattr(value, kind) if kind in _SCALARS and not _uuid(kind, types, name) else _convert(value, kind, types.get(name))
+            if kind in _SCALARS and (kind != "string_val" or not _uuid(types.get(name))):
+                row[name] = getattr(value, kind)
+            else:
+                row[name] = _convert(value, kind, types.get(name))
         return [row]
     rows: list[dict[str, Any]] = [{} for _ in range(count)]
     for j, name in zip(layout.order, layout.names, strict=True):
         for row, value in zip(rows, results[j].values, strict=True):
             kind = value.WhichOneof("val")
-            row[name] = getattr(value, kind) if kind in _SCALARS and not _uuid(kind, types, name) else _convert(value, kind, types.get(name))
+            if kind in _SCALARS and (kind != "string_val" or not _uuid(types.get(name))):
+                row[name] = getattr(value, kind)
+            else:
+                row[name] = _convert(value, kind, types.get(name))
     return rows
 
 
-def _uuid(kind: str, types: dict[str, Any], name: str) -> bool:
-    """A string Feast turns into uuid.UUID (the feature's type says so)."""
-    if kind != "string_val":
-        return False
-    feature_type = types.get(name)
+def _uuid(feature_type: Any) -> bool:
+    """A string feature Feast turns into uuid.UUID."""
     return feature_type is not None and feature_type.name in _UUID_TYPES
 
 
