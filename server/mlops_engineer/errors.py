@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mlops_engineer.redact import redact_text
+
 ErrorCode = Literal[
     "invalid_input",
     "not_found",
@@ -39,6 +41,8 @@ class ToolError(Exception):
     """An expected failure: bad input, a missing backend, a refusal without `confirm`."""
 
     def __init__(self, code: ErrorCode, message: str, hint: str = "", schema: dict[str, Any] | None = None) -> None:
+        # Every error leaves the server, so secrets are taken out here, once, whoever raised it.
+        message, hint = redact_text(message), redact_text(hint)
         super().__init__(message)
         self.code: ErrorCode = code
         self.message = message

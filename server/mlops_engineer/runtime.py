@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from mlops_engineer.contract import ToolOutput
 from mlops_engineer.errors import ToolError
 from mlops_engineer.redact import redact_text
 from mlops_engineer.schemas import (
@@ -108,4 +109,7 @@ def execute(
         ) from exc
     if not isinstance(result, spec.output_model):
         raise TypeError(f"{spec.name}.run returned {type(result).__name__}, not {spec.output_model.__name__}")
+    if isinstance(result, ToolOutput) and result.planned_calls:
+        # Plans quote the URLs they would call, which may carry credentials.
+        result.planned_calls = [redact_text(call) for call in result.planned_calls]
     return result

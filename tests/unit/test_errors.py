@@ -40,3 +40,17 @@ def test_error_info_rejects_unknown_codes() -> None:
 def test_is_an_exception() -> None:
     with pytest.raises(ToolError, match="boom"):
         raise ToolError("failed", "boom")
+
+
+@pytest.mark.parametrize(
+    ("message", "secret"),
+    [
+        ("Pushgateway at http://user:PW@127.0.0.1:1 did not answer", "PW"),
+        ("Prometheus at http://ghp_TOKEN@127.0.0.1:9 did not answer", "ghp_TOKEN"),
+        ("cannot reach http://127.0.0.1:9/api?token=T0K3N", "T0K3N"),
+        ("ray at ray://AKIA123:S3CR3T@127.0.0.1:10001 refused", "S3CR3T"),
+    ],
+)
+def test_every_error_is_redacted_whoever_raised_it(message: str, secret: str) -> None:
+    error = ToolError("backend_unreachable", message, f"Check {message.split()[2]}")
+    assert secret not in str(error) and secret not in str(error.structured())

@@ -132,7 +132,7 @@ def test_failure_text_is_redacted(ctx: ToolContext) -> None:
     with pytest.raises(ToolError) as info:
         execute(DEMO, {"operation": {"action": "explode", "message": message}}, ctx)
     assert "hunter2" not in str(info.value) and "abc" not in info.value.message
-    assert "postgresql://mlflow:***@db:5432/x?token=***" in info.value.message
+    assert "postgresql://***@db:5432/x?token=***" in info.value.message
 
 
 def test_tool_errors_pass_through_unchanged(ctx: ToolContext) -> None:
