@@ -22,6 +22,20 @@ ErrorCode = Literal[
 ]
 
 
+# What to do, for an error raised without a hint of its own: every error tells the reader a next step.
+DEFAULT_HINTS: dict[str, str] = {
+    "invalid_input": 'Fix the field the message names; {"operation": {"action": A}, "help": true} returns the action\'s complete schema.',
+    "not_found": "Check the name or path; the tool's list, describe or status action shows what exists.",
+    "conflict": "Look at what is already there; repeat with confirm=true only if replacing it is intended.",
+    "needs_confirm": "Review the plan with dry_run=true, then repeat the call with confirm=true.",
+    "backend_unreachable": "Check the server's address and that it runs; `mlops-engineer doctor` shows which backends answer.",
+    "missing_dependency": "Install the extra the message names: uv sync --extra <name>, or pip install 'mlops-engineer[<name>]'.",
+    "outside_workspace": "Use a path inside the workspace, or start the server with --workspace on a folder that holds it.",
+    "cancelled": "Run the same call again to resume; finished steps are kept.",
+    "failed": "Check the inputs and the backend; MLOPS_ENGINEER_LOG_LEVEL=DEBUG logs the traceback.",
+}
+
+
 class ErrorInfo(BaseModel):
     """What a client receives as structured content when a tool call fails."""
 
@@ -42,7 +56,7 @@ class ToolError(Exception):
 
     def __init__(self, code: ErrorCode, message: str, hint: str = "", schema: dict[str, Any] | None = None) -> None:
         # Every error leaves the server, so secrets are taken out here, once, whoever raised it.
-        message, hint = redact_text(message), redact_text(hint)
+        message, hint = redact_text(message), redact_text(hint or DEFAULT_HINTS[code])
         super().__init__(message)
         self.code: ErrorCode = code
         self.message = message

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlops_engineer.contract import ToolOutput
 from mlops_engineer.errors import ToolError
+from mlops_engineer.failures import tool_error_for
 from mlops_engineer.redact import redact_text
 from mlops_engineer.schemas import (
     HELP_FIELD,
@@ -96,17 +97,8 @@ def execute(
         result = spec.run(payload, ctx)
     except ToolError:
         raise
-    except Exception as exc:  # an SDK failure: keep its text, never a bare traceback
-        message = redact_text(f"{spec.name} failed: {type(exc).__name__}: {exc}")
-        # The traceback may quote a URI with its password, so it is logged only on request.
-        logger.error(message)
-        logger.debug("traceback of the failure above", exc_info=True)
-        raise ToolError(
-            "failed",
-            message,
-            "Check the inputs and that the backend is reachable; `mlops-engineer doctor` shows "
-            "which backends answer.",
-        ) from exc
+    except Exception as exc:  # unanticipated: a specific code and a hint, never a bare traceback
+        raise tool_error_for(spec.name, exc) from exc
     if not isinstance(result, spec.output_model):
         raise TypeError(f"{spec.name}.run returned {type(result).__name__}, not {spec.output_model.__name__}")
     if isinstance(result, ToolOutput) and result.planned_calls:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from pydantic import ValidationError
 
-from mlops_engineer.errors import ErrorInfo, ToolError
+from mlops_engineer.errors import DEFAULT_HINTS, ErrorCode, ErrorInfo, ToolError
 
 
 def test_str_has_code_message_and_hint() -> None:
@@ -16,8 +18,11 @@ def test_str_has_code_message_and_hint() -> None:
     assert error.args == ("No model named 'churn'.",)
 
 
-def test_str_without_hint_has_no_hint_line() -> None:
-    assert str(ToolError("conflict", "Already exists.")) == "[conflict] Already exists."
+@pytest.mark.parametrize("code", list(get_args(ErrorCode)))
+def test_an_error_without_a_hint_gets_its_codes_default(code: str) -> None:
+    error = ToolError(code, "Something.")  # type: ignore[arg-type]
+    assert error.hint == DEFAULT_HINTS[code] and error.hint
+    assert str(error) == f"[{code}] Something.\nHint: {DEFAULT_HINTS[code]}"
 
 
 def test_info_is_structured() -> None:
