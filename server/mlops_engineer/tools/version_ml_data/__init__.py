@@ -67,7 +67,7 @@ def summarize(out: VersionDataOutput) -> str:
     if action == "diff":
         m = out.metrics_diff.total_rows if out.metrics_diff else 0
         p = out.params_diff.total_rows if out.params_diff else 0
-        return f"{m} metric(s) and {p} param(s) differ."
+        return f"{prefix}{m} metric(s) and {p} param(s) differ."
     if action == "gc" and out.gc:
         verb = "deleted" if out.gc.deleted else "would delete"
         return f"{prefix}dvc gc {verb} {out.gc.count} object(s)."

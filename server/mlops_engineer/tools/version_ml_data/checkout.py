@@ -15,6 +15,7 @@ from mlops_engineer.tools.version_ml_data.models import (
 )
 from mlops_engineer.tools.version_ml_data.paths import (
     changed_paths,
+    refuse_overwriting,
     resolve_tracked,
     unrecorded_edits,
 )
@@ -55,8 +56,8 @@ def run_checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Ve
         ]
         # Uncommitted data edits would be lost: ask before overwriting them.
         dirty = unrecorded_edits(repo, [t for t in data_targets if Path(t).exists() and not t.endswith("dvc.lock")] or None)
-        if dirty and not inp.confirm and not inp.dry_run:
-            raise ToolError("needs_confirm", f"These files have changes not recorded by DVC and would be overwritten: {', '.join(dirty[:MAX_LIST])}.", "Track them first (action track), or call again with confirm=true to discard the changes.")
+        if not inp.confirm and not inp.dry_run:
+            refuse_overwriting(dirty)
         if inp.dry_run:
             base.restored = [ctx.workspace.relative(p) for p in changes]
             return base

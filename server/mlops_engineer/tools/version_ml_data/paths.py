@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
+from mlops_engineer.tools.version_ml_data.models import MAX_LIST
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -25,7 +26,8 @@ def resolve_tracked(ctx: ToolContext, paths: list[str], *, must_exist: bool) -> 
     return resolved
 
 
-def dvc_targets(ctx: ToolContext, paths: list[Path]) -> list[str] | None:
+def dvc_targets(paths: list[Path]) -> list[str] | None:
+    """DVC's `targets`: these paths, or None for the whole project."""
     return [str(p) for p in paths] or None
 
 
@@ -33,6 +35,16 @@ def unrecorded_edits(repo: Repo, targets: list[str] | None) -> list[str]:
     """Workspace data that differs from its .dvc record: a checkout would overwrite it."""
     local = repo.data_status(targets=targets)
     return sorted({p for kind in ("modified", "added") for p in (local.get("uncommitted") or {}).get(kind, [])})
+
+
+def refuse_overwriting(dirty: list[str]) -> None:
+    """needs_confirm when pulling or checking out would discard edits DVC has not recorded."""
+    if dirty:
+        raise ToolError(
+            "needs_confirm",
+            f"These files have changes not recorded by DVC and would be overwritten: {', '.join(dirty[:MAX_LIST])}.",
+            "Track them first (action track), or call again with confirm=true to discard the changes.",
+        )
 
 
 def changed_paths(ctx: ToolContext, result: Any) -> list[str]:

@@ -31,7 +31,7 @@ def data_status(repo: Repo, ctx: ToolContext, paths: list[Path], remote: str | N
     remote = remote or default_remote(repo)
     use_remote = bool(check_remote and remote)
     raw = repo.data_status(
-        targets=dvc_targets(ctx, paths), not_in_remote=use_remote, remote_refresh=use_remote, remote=remote if use_remote else None,
+        targets=dvc_targets(paths), not_in_remote=use_remote, remote_refresh=use_remote, remote=remote if use_remote else None,
     )
     status = DataStatus(clean=True, remote=remote if use_remote else None)
     truncated = False
@@ -42,7 +42,7 @@ def data_status(repo: Repo, ctx: ToolContext, paths: list[Path], remote: str | N
                 truncated |= cut
     status.not_in_cache, cut1 = _cap(raw.get("not_in_cache") or [])
     status.not_in_remote, cut2 = _cap(raw.get("not_in_remote") or [])
-    pipeline = repo.status(targets=dvc_targets(ctx, paths)) if not paths else {}
+    pipeline = repo.status(targets=dvc_targets(paths)) if not paths else {}
     status.stages_changed = sorted(name for name in pipeline if not name.endswith(".dvc"))
     status.truncated = truncated or cut1 or cut2
     status.clean = not (status.changed or status.not_in_cache or status.not_in_remote or status.stages_changed)

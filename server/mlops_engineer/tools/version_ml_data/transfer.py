@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
 from mlops_engineer.tools.version_ml_data.models import (
     MAX_LIST,
@@ -14,6 +13,7 @@ from mlops_engineer.tools.version_ml_data.models import (
 from mlops_engineer.tools.version_ml_data.paths import (
     changed_paths,
     dvc_targets,
+    refuse_overwriting,
     resolve_tracked,
     unrecorded_edits,
 )
@@ -32,7 +32,7 @@ def run_push(op: Push, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
             base.status = data_status(repo, ctx, paths, remote, True)
             return base
         ctx.progress(0, 1, f"pushing to {remote}")
-        base.transferred = int(repo.push(targets=dvc_targets(ctx, paths), remote=remote) or 0)
+        base.transferred = int(repo.push(targets=dvc_targets(paths), remote=remote) or 0)
         ctx.progress(1, 1, "pushed")
     return base
 
@@ -47,11 +47,11 @@ def run_pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
         if inp.dry_run:
             base.status = data_status(repo, ctx, paths, remote, False)
             return base
-        dirty = unrecorded_edits(repo, dvc_targets(ctx, paths))
-        if dirty and not inp.confirm:
-            raise ToolError("needs_confirm", f"These files have changes not recorded by DVC and would be overwritten: {', '.join(dirty[:MAX_LIST])}.", "Track them first (action track), or call again with confirm=true to discard the changes.")
+        dirty = unrecorded_edits(repo, dvc_targets(paths))
+        if not inp.confirm:
+            refuse_overwriting(dirty)
         ctx.progress(0, 1, f"pulling from {remote}")
-        result = repo.pull(targets=dvc_targets(ctx, paths), remote=remote, force=inp.confirm)
+        result = repo.pull(targets=dvc_targets(paths), remote=remote, force=inp.confirm)
         stats = result.get("stats", {}) if isinstance(result, dict) else {}
         base.transferred = int(stats.get("fetched", 0))
         base.restored = changed_paths(ctx, result)[:MAX_LIST]
