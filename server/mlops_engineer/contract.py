@@ -71,3 +71,7 @@ class ToolOutput(BaseModel):
     planned_calls: list[str] = Field(
         default_factory=list, description="Backend calls made (or, in a dry run, that would be made)."
     )
+    recovered: list[str] = Field(
+        default_factory=list,
+        description="What an interrupted earlier call (a killed process) had left, and how this call cleaned it up or resumed it.",
+    )

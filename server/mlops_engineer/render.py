@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from mlops_engineer.bundle import bundle_path
 from mlops_engineer.errors import ToolError
+from mlops_engineer.locks import workspace_lock
 from mlops_engineer.workspace import STATE_DIR, Workspace
 
 MANIFEST = f"{STATE_DIR}/rendered.json"
@@ -83,9 +84,31 @@ def write_files(
     """Plan every file first; write nothing unless the whole plan is allowed.
 
     Raises `needs_confirm` when a file that someone edited would be overwritten
-    and `confirm` is false, before any file is touched.
+    and `confirm` is false, before any file is touched. Renders on one workspace take turns
+    (a workspace lock), so concurrent calls neither lose each other's manifest entries nor
+    plan against files another call is writing.
     """
-    manifest = _load_manifest(workspace)
+    if dry_run:
+        return _plan(workspace, files, _load_manifest(workspace))
+    with workspace_lock(workspace, "render-manifest"):
+        manifest = _load_manifest(workspace)
+        changes = _plan(workspace, files, manifest)
+        edited = [c.path for c in changes if c.action == "overwrite"]
+        if edited and not confirm:
+            raise ToolError(
+                "needs_confirm",
+                f"These files were changed since we rendered them (or were not written by us): {', '.join(edited)}.",
+                "Call again with dry_run=true to see the diffs, then with confirm=true to overwrite them.",
+            )
+        for (rel, content), change in zip(files.items(), changes, strict=True):
+            if change.action != "unchanged":
+                workspace.write_text(rel, content)
+            manifest[change.path] = _sha(content)
+        workspace.write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return changes
+
+
+def _plan(workspace: Workspace, files: dict[str, str], manifest: dict[str, str]) -> list[FileChange]:
     changes: list[FileChange] = []
     for rel, content in files.items():
         target = workspace.resolve(rel)
@@ -101,19 +124,4 @@ def write_files(
         changes.append(
             FileChange(path=shown, action="update" if ours else "overwrite", diff=_diff(shown, current, content))
         )
-
-    edited = [c.path for c in changes if c.action == "overwrite"]
-    if dry_run:
-        return changes
-    if edited and not confirm:
-        raise ToolError(
-            "needs_confirm",
-            f"These files were changed since we rendered them (or were not written by us): {', '.join(edited)}.",
-            "Call again with dry_run=true to see the diffs, then with confirm=true to overwrite them.",
-        )
-    for (rel, content), change in zip(files.items(), changes, strict=True):
-        if change.action != "unchanged":
-            workspace.write_text(rel, content)
-        manifest[change.path] = _sha(content)
-    workspace.write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return changes

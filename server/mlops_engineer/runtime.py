@@ -105,3 +105,12 @@ def execute(
         # Plans quote the URLs they would call, which may carry credentials.
         result.planned_calls = [redact_text(call) for call in result.planned_calls]
     return result
+
+
+def summary_text(spec: ToolSpec, output: BaseModel) -> str:
+    """The tool's one-line summary, plus what it recovered from an interrupted earlier call."""
+    text = spec.summarize(output)
+    recovered = getattr(output, "recovered", None)
+    if recovered:
+        text += " Recovered after an interrupted call: " + "; ".join(recovered)
+    return text

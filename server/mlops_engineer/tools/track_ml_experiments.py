@@ -326,7 +326,9 @@ def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget,
         done[0] += 1
         ctx.progress(done[0], steps, message)
 
-    logged = engine.log_run(client, target, request, step)  # type: ignore[arg-type]
+    logged, base.recovered = engine.log_run(  # type: ignore[arg-type]
+        client, target, request, step, workspace=ctx.workspace, check_cancelled=ctx.check_cancelled,
+    )
     ctx.progress(steps, steps, "run finished")
     model_uri = f"runs:/{logged.run_id}/{op.model.name}" if op.model else None
     base.run = RunInfo(

@@ -68,8 +68,13 @@ def resolve_target(workspace: Workspace, settings: Settings, tracking_uri: str |
 
 
 def make_client(target: MlflowTarget) -> MlflowClient:
+    from mlops_engineer.locks import store_init_lock
+
     mlflow = import_optional("mlflow", "tracking")
-    return mlflow.MlflowClient(tracking_uri=target.tracking_uri, registry_uri=target.registry_uri)
+    # The client opens the store at once; a fresh SQLite store then creates its tables, which two
+    # processes (or threads) must not do together ("duplicate column name", "table ... exists").
+    with store_init_lock(target.tracking_uri):
+        return mlflow.MlflowClient(tracking_uri=target.tracking_uri, registry_uri=target.registry_uri)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -225,23 +226,29 @@ class CallableEvaluation(Objective):
         return [float(v) for v in values]
 
 
+_IMPORT_LOCK = threading.RLock()
+
+
 def load_callable(reference: str, root: Path) -> Callable[..., Any]:
     """Import `module:function` with the workspace root first on sys.path; any failure is invalid_input."""
     module_name, _, attr = reference.partition(":")
     hint = f"Put {module_name.replace('.', '/')}.py in the workspace root ({root}) and check that `python -c \"import {module_name}\"` works there."
-    added = str(root) not in sys.path
-    if added:
-        sys.path.insert(0, str(root))
-    try:
-        importlib.invalidate_caches()
-        stale = sys.modules.get(module_name)
-        # A long-lived server must see the user's edits: reload a module imported before.
-        module = importlib.reload(stale) if stale is not None else importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, SyntaxError, or anything the module raises at import
-        raise ToolError("invalid_input", f"The objective '{reference}' does not import: {type(exc).__name__}: {exc}", hint) from exc
-    finally:
+    # One import at a time: concurrent calls would otherwise see each other's half-executed
+    # reload, or lose the workspace from sys.path while another call still imports from it.
+    with _IMPORT_LOCK:
+        added = str(root) not in sys.path
         if added:
-            sys.path.remove(str(root))
+            sys.path.insert(0, str(root))
+        try:
+            importlib.invalidate_caches()
+            stale = sys.modules.get(module_name)
+            # A long-lived server must see the user's edits: reload a module imported before.
+            module = importlib.reload(stale) if stale is not None else importlib.import_module(module_name)
+        except Exception as exc:  # ImportError, SyntaxError, or anything the module raises at import
+            raise ToolError("invalid_input", f"The objective '{reference}' does not import: {type(exc).__name__}: {exc}", hint) from exc
+        finally:
+            if added:
+                sys.path.remove(str(root))
     function = getattr(module, attr, None)
     if function is None or not callable(function):
         raise ToolError("invalid_input", f"The module '{module_name}' has no function '{attr}'.", hint)

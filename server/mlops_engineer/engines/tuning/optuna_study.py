@@ -82,9 +82,12 @@ def _postgres_driver(url: str) -> str:
 
 
 def open_storage(target: StorageTarget) -> RDBStorage:
+    from mlops_engineer.locks import store_init_lock
+
     optuna = import_optional("optuna", "tuning")
     try:
-        with warnings.catch_warnings():
+        # A fresh SQLite storage creates its tables on open; concurrent first calls take turns.
+        with store_init_lock(target.url), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeat is flagged experimental
             # The heartbeat lets a worker that died mid-trial be noticed: its trial is failed
             # after the grace period instead of holding a slot of the budget forever.

@@ -134,7 +134,7 @@ def _register_best(op: Optimize, objective: Objective, best: TrialSummary, track
         version, created = register_from_run(
             tracker.client, tracker.target, op.register_model or "", run_id, "model",
             {"optuna.study": op.study_name, "optuna.trial": str(best.number)},
-            f"Best trial {best.number} of study '{op.study_name}': {best.values}",
+            f"Best trial {best.number} of study '{op.study_name}': {best.values}", workspace=ctx.workspace,
         )
     return RegisteredModel(name=op.register_model or "", version=str(version.version), run_id=run_id, created=created)
 
