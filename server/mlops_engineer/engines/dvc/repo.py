@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -192,6 +193,50 @@ def init(root: Path, *, git_init: bool) -> None:
     with _in_project(root), translate_errors():
         repo = repo_module.Repo.init(str(root), subdir=top != root)
         repo.close()
+
+
+# ---------------------------------------------------------------- crash leftovers
+
+# DVC writes a file as `<folder>/.<22 url-safe characters>.tmp` and renames it when complete
+# (dvc_objects.fs.utils.tmp_fname); a process killed meanwhile leaves the partial file behind.
+_PARTIAL = re.compile(r"^(.+)?\.[A-Za-z0-9_-]{22}\.tmp$")
+# A cache outside the project may be shared with other projects, whose DVC we cannot lock out:
+# there only files nobody has written to for this long are taken to be abandoned.
+SHARED_CACHE_AGE_S = 3600
+
+
+def remove_partial_files(repo: Repo, near: list[Path]) -> list[str]:
+    """Remove the partial files a killed DVC call left in the cache (and beside `near`, where a
+    checkout writes); one line saying what was removed, or nothing.
+
+    Holds DVC's own repository lock, so no DVC process of this project is writing meanwhile.
+    """
+    from dvc.repo import lock_repo
+
+    cache = Path(repo.cache.local_cache_dir)
+    root = Path(repo.root_dir)
+    own_cache = root in cache.parents
+    found: list[Path] = []
+    with lock_repo(repo):
+        if cache.is_dir():
+            cutoff = time.time() - SHARED_CACHE_AGE_S
+            found += [p for p in cache.rglob("*.tmp")
+                      if _PARTIAL.match(p.name) and p.is_file() and (own_cache or p.stat().st_mtime < cutoff)]
+        for path in near:
+            folders = [path.parent] + ([path] if path.is_dir() else [])
+            for folder in folders:
+                pattern = folder.rglob("*.tmp") if folder == path else folder.glob("*.tmp")
+                found += [p for p in pattern if _PARTIAL.match(p.name) and p.is_file() and not p.is_symlink()]
+        size = 0
+        removed = 0
+        for partial in dict.fromkeys(found):
+            with contextlib.suppress(FileNotFoundError):
+                size += partial.stat().st_size
+                partial.unlink()
+                removed += 1
+    if not removed:
+        return []
+    return [f"removed {removed} partial file(s) ({size / 1e6:.1f} MB) that an interrupted DVC call left in the cache or beside the data"]
 
 
 # ---------------------------------------------------------------- remotes

@@ -16,7 +16,7 @@ from mlops_engineer.tools.version_ml_data.paths import resolve_tracked
 
 
 def run_track(op: Track, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc.repo import open_repo
+    from mlops_engineer.engines.dvc.repo import open_repo, remove_partial_files
 
     paths = resolve_tracked(ctx, op.paths, must_exist=True)
     base.planned_calls = [f"dvc add {ctx.workspace.relative(p)}" for p in paths]
@@ -25,6 +25,7 @@ def run_track(op: Track, inp: VersionDataInput, ctx: ToolContext, base: VersionD
     with open_repo(ctx.workspace.root) as repo:
         if inp.dry_run:
             return base
+        base.recovered = remove_partial_files(repo, paths)
         for i, path in enumerate(paths):
             ctx.progress(i, len(paths), f"dvc add {ctx.workspace.relative(path)}")
             stages = repo.add([str(path)])

@@ -38,7 +38,7 @@ def run_push(op: Push, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
 
 
 def run_pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
-    from mlops_engineer.engines.dvc.repo import open_repo
+    from mlops_engineer.engines.dvc.repo import open_repo, remove_partial_files
 
     paths = resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root) as repo:
@@ -50,6 +50,7 @@ def run_pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
         dirty = unrecorded_edits(repo, dvc_targets(paths))
         if not inp.confirm:
             refuse_overwriting(dirty)
+        base.recovered = remove_partial_files(repo, paths)
         ctx.progress(0, 1, f"pulling from {remote}")
         result = repo.pull(targets=dvc_targets(paths), remote=remote, force=inp.confirm)
         stats = result.get("stats", {}) if isinstance(result, dict) else {}
