@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from mlops_engineer.bundle import bundle_path
 from mlops_engineer.errors import ToolError
 from mlops_engineer.locks import workspace_lock
-from mlops_engineer.workspace import STATE_DIR, Workspace
+from mlops_engineer.workspace import STATE_DIR, Workspace, check_before_write, writes_checked_by
 
 MANIFEST = f"{STATE_DIR}/rendered.json"
 MAX_DIFF_LINES = 80
@@ -90,7 +90,7 @@ def write_files(
     """
     if dry_run:
         return _plan(workspace, files, _load_manifest(workspace))
-    with workspace_lock(workspace, "render-manifest"):
+    with workspace_lock(workspace, "render-manifest", check_cancelled=check_before_write):
         manifest = _load_manifest(workspace)
         changes = _plan(workspace, files, manifest)
         edited = [c.path for c in changes if c.action == "overwrite"]
@@ -100,11 +100,15 @@ def write_files(
                 f"These files were changed since we rendered them (or were not written by us): {', '.join(edited)}.",
                 "Call again with dry_run=true to see the diffs, then with confirm=true to overwrite them.",
             )
-        for (rel, content), change in zip(files.items(), changes, strict=True):
-            if change.action != "unchanged":
-                workspace.write_text(rel, content)
-            manifest[change.path] = _sha(content)
-        workspace.write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        # A cancelled call stops here; past this point the plan is written whole (small text
+        # files, milliseconds), so the files and the manifest never disagree.
+        check_before_write()
+        with writes_checked_by(lambda: None):
+            for (rel, content), change in zip(files.items(), changes, strict=True):
+                if change.action != "unchanged":
+                    workspace.write_text(rel, content)
+                manifest[change.path] = _sha(content)
+            workspace.write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return changes
 
 

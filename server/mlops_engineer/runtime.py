@@ -26,7 +26,7 @@ from mlops_engineer.schemas import (
     requested_action,
 )
 from mlops_engineer.settings import Settings
-from mlops_engineer.workspace import Workspace
+from mlops_engineer.workspace import Workspace, writes_checked_by
 
 if TYPE_CHECKING:
     from mlops_engineer.registry import ToolSpec
@@ -94,7 +94,8 @@ def execute(
         return help_answer(spec.name, spec.input_model, requested_action(arguments), examples or [])
     payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
     try:
-        result = spec.run(payload, ctx)
+        with writes_checked_by(ctx.check_cancelled):  # a cancelled call writes nothing more
+            result = spec.run(payload, ctx)
     except ToolError:
         raise
     except Exception as exc:  # unanticipated: a specific code and a hint, never a bare traceback

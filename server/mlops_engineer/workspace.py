@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from mlops_engineer.errors import ToolError
 
 # Our own state (embedded MLflow store, render manifest, large results) lives here.
 STATE_DIR = ".mlops"
+
+# The cancellation check of the tool call running in this thread (set by `runtime.execute`):
+# every write through this module asks it first, so a cancelled call writes nothing more.
+_before_write: ContextVar[Callable[[], None] | None] = ContextVar("mlops_engineer_before_write", default=None)
+
+
+@contextlib.contextmanager
+def writes_checked_by(check: Callable[[], None]) -> Iterator[None]:
+    """Within the block, `check()` runs before each write (and raises to refuse it)."""
+    token = _before_write.set(check)
+    try:
+        yield
+    finally:
+        _before_write.reset(token)
+
+
+def check_before_write() -> None:
+    """Raise if the current call may not write any more (it was cancelled)."""
+    check = _before_write.get()
+    if check is not None:
+        check()
 
 
 class Workspace:
@@ -60,13 +84,19 @@ class Workspace:
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> Path:
-    """Write atomically: a reader sees the old file or the new one, never half of it."""
+    """Write atomically: a reader sees the old file or the new one, never half of it.
+
+    A cancelled call writes nothing: the check runs before the write and again before the
+    new file replaces the old one.
+    """
+    check_before_write()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o644)
+        check_before_write()
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -264,6 +264,7 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
     if op.prometheus.pushgateway_url:
         from mlops_engineer.engines import prometheus
 
+        ctx.check_cancelled()
         prometheus.push(op.prometheus.pushgateway_url, op.prometheus.job, samples, {"monitor": op.name})
         out.pushed_to = op.prometheus.pushgateway_url
         out.planned_calls.append(f"pushed {len(samples)} samples to {op.prometheus.pushgateway_url}")

@@ -297,7 +297,7 @@ def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget,
     dataset_paths: list = files["datasets"]  # type: ignore[assignment]
     model_path, example_path = files["model"], files["example"]
     # The identity of this call: its input plus the content of every file it uploads.
-    content = [engine.file_digest(p) for p in [*artifacts, *dataset_paths] + ([model_path] if model_path else [])]
+    content = [engine.file_digest(p, ctx.check_cancelled) for p in [*artifacts, *dataset_paths] + ([model_path] if model_path else [])]
     digest = stable_digest({"input": op.model_dump(mode="json"), "content": content})
 
     experiment, _ = engine.get_or_create_experiment(client, target, op.experiment)  # type: ignore[arg-type]

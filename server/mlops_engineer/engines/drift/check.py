@@ -270,10 +270,14 @@ def all_features(ref: pd.DataFrame, cur: pd.DataFrame, roles: Roles, t: Threshol
     results: list[FeatureResult | None] = [None] * len(jobs)
     with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(jobs))) as pool:
         futures = {pool.submit(feature_drift, c, k, ref[c], cur[c], t): i for i, (c, k) in enumerate(jobs)}
-        for done, future in enumerate(futures, start=1):
-            results[futures[future]] = future.result()
-            if progress:
-                progress(done, len(jobs), f"feature {jobs[futures[future]][0]}")
+        try:
+            for done, future in enumerate(futures, start=1):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress(done, len(jobs), f"feature {jobs[futures[future]][0]}")
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # cancelled or failed: start no more features
+            raise
     return [r for r in results if r is not None]
 
 

@@ -17,7 +17,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,9 @@ PLUGINS = {"s3": "dvc-s3", "gs": "dvc-gs", "azure": "dvc-azure", "ssh": "dvc-ssh
 
 _quieted = False
 _CWD_LOCK = threading.RLock()
+# The cancellation check of the DVC call in progress. DVC calls run one at a time in this
+# process (under _CWD_LOCK), so one slot is enough; DVC's transfer threads see it too.
+_cancel_check: Callable[[], None] | None = None
 
 
 def load() -> Any:
@@ -73,8 +76,74 @@ def load() -> Any:
         # WARNING and up still reach our stderr log through the root logger.
         dvc_logger.setLevel(logging.WARNING)
         dvc_logger.propagate = True
+        _add_cancellation_points()
         _quieted = True
     return module
+
+
+def _add_cancellation_points() -> None:
+    """Let a cancelled call stop DVC between chunks of a long hash or copy.
+
+    DVC hashes a file through `dvc_data`'s `HashStreamFile.read` and copies it into the cache
+    with `dvc_objects.fs.local.copyfile`, which hands any file under 1 GB to the kernel in one
+    call; neither can be interrupted from outside. Both are DVC's own (nothing else in the
+    process uses them), so while a call with a cancellation check runs, reads check it and
+    large copies go in chunks that check it. A copy stopped midway leaves DVC's temporary file,
+    which `remove_partial_files` removes.
+    """
+    import dvc_objects.fs.local as local_fs
+    from dvc_data.hashfile.hash import HashStreamFile
+
+    original_read = HashStreamFile.read
+
+    def read(self: Any, n: int = -1) -> bytes:
+        _checkpoint()
+        return original_read(self, n)  # type: ignore[no-any-return]
+
+    HashStreamFile.read = read  # type: ignore[method-assign]
+
+    original_copy = local_fs.copyfile
+
+    def copyfile(src: str, dest: str, callback: Any = None) -> None:
+        kwargs = {} if callback is None else {"callback": callback}
+        if _cancel_check is None or os.path.getsize(src) < CHUNKED_COPY_MIN:
+            return original_copy(src, dest, **kwargs)  # type: ignore[no-any-return]
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, os.path.basename(src))
+        try:
+            local_fs.system.reflink(src, dest)  # a clone is instant: nothing to interrupt
+            return None
+        except OSError:
+            pass
+        with open(src, "rb") as source, open(dest, "wb") as target:
+            for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
+                _checkpoint()
+                target.write(chunk)
+                if callback is not None:
+                    callback.relative_update(len(chunk))
+        _checkpoint()
+        return None
+
+    local_fs.copyfile = copyfile
+
+
+CHUNKED_COPY_MIN = 16 << 20
+COPY_CHUNK = 8 << 20
+
+
+class CallCancelled(BaseException):
+    """Stops DVC midway when the call is cancelled. A BaseException: DVC's transfer catches
+    `Exception`, logs "failed to transfer" and carries on (then tries to check the file out)."""
+
+
+def _checkpoint() -> None:
+    check = _cancel_check
+    if check is None:
+        return
+    try:
+        check()
+    except ToolError as exc:
+        raise CallCancelled(exc.message) from exc
 
 
 def git_root(start: Path) -> Path | None:
@@ -102,6 +171,8 @@ def translate_errors() -> Iterator[None]:
         yield
     except ToolError:
         raise
+    except CallCancelled as exc:
+        raise ToolError("cancelled", "The call was cancelled by the client while DVC worked; the file in progress was not kept.") from exc
     except NoRemoteError as exc:
         raise ToolError("invalid_input", f"No DVC remote to use: {exc}", "Configure one with action add_remote (or init, which adds a local remote).") from exc
     except RemoteMissingDepsError as exc:
@@ -122,16 +193,23 @@ def translate_errors() -> Iterator[None]:
 
 
 @contextmanager
-def open_repo(root: Path) -> Iterator[Repo]:
-    """The DVC project at the workspace root, closed afterwards; errors translated."""
+def open_repo(root: Path, check_cancelled: Callable[[], None] | None = None) -> Iterator[Repo]:
+    """The DVC project at the workspace root, closed afterwards; errors translated.
+
+    With `check_cancelled`, DVC's long copies and hashes stop between chunks once the call is
+    cancelled (the ToolError it raises comes out as it is).
+    """
+    global _cancel_check
     repo_module = load()
     if not is_dvc_project(root):
         raise ToolError("not_found", f"{root} is not a DVC project (no .dvc folder).", "Run action init first.")
     with _in_project(root), translate_errors():
         repo = repo_module.Repo(str(root))
+        previous, _cancel_check = _cancel_check, check_cancelled or _cancel_check
         try:
             yield repo
         finally:
+            _cancel_check = previous
             repo.close()
 
 

@@ -24,14 +24,15 @@ DIGEST_TAG = "mlops_engineer.input_digest"
 MAX_SEARCH = 5000
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, check_cancelled: Callable[[], None] = lambda: None) -> str:
     """Content hash of a file or folder, so re-logging the same artifacts is recognised."""
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for item in files:
         digest.update(item.relative_to(path).as_posix().encode() if path.is_dir() else b"")
         with item.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
+            for chunk in iter(lambda: handle.read(8 << 20), b""):
+                check_cancelled()
                 digest.update(chunk)
     return digest.hexdigest()
 
@@ -208,9 +209,13 @@ def _create_and_log(
         # log_batch caps each request (1000 metrics, 100 params); chunk to stay inside it.
         for start in range(0, max(len(metrics), len(params), 1), 100):
             client.log_batch(run_id, metrics=metrics[start : start + 100], params=params[start : start + 100])
+        local_root = local_artifact_root(run.info.artifact_uri or "")
         for local, artifact_dir in request.artifacts:
             step(f"artifact {local.name}")
-            if local.is_dir():
+            if local_root is not None:  # copied here, so a cancel stops it between chunks
+                dest = local_root / artifact_dir if artifact_dir else local_root
+                copy_artifact(local, dest / local.name if local.is_dir() and not artifact_dir else dest, check_cancelled)
+            elif local.is_dir():
                 client.log_artifacts(run_id, str(local), artifact_dir or local.name)
             else:
                 client.log_artifact(run_id, str(local), artifact_dir)
@@ -233,6 +238,48 @@ def _create_and_log(
     return dataclasses.replace(
         logged, status="FINISHED", params=len(request.params), metrics=len({m.key for m in request.metrics})
     )
+
+
+COPY_CHUNK = 8 << 20
+
+
+def local_artifact_root(artifact_uri: str) -> Path | None:
+    """The folder of a run's artifacts when they live on this machine (file: URIs, plain paths)."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    parts = urlsplit(artifact_uri)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return Path(url2pathname(parts.path))
+    if not parts.scheme and artifact_uri.startswith("/"):
+        return Path(artifact_uri)
+    return None
+
+
+def copy_artifact(source: Path, dest: Path, check_cancelled: Callable[[], None]) -> None:
+    """Copy a file into folder `dest` (a folder's files into `dest`), as MLflow's local artifact
+    store does, but in chunks that check for cancellation; a partial copy is removed."""
+    if source.is_dir():
+        for item in sorted(source.rglob("*")):
+            if item.is_file():
+                copy_artifact(item, dest / item.relative_to(source).parent, check_cancelled)
+        return
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / source.name
+    partial = dest / f".{source.name}.partial"
+    try:
+        with source.open("rb") as src, partial.open("wb") as out:
+            for chunk in iter(lambda: src.read(COPY_CHUNK), b""):
+                check_cancelled()
+                out.write(chunk)
+        check_cancelled()
+        shutil.copystat(source, partial)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def read_table(path: Path) -> Any:

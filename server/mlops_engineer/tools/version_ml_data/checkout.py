@@ -36,7 +36,7 @@ def run_checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Ve
     from dvc.exceptions import CheckoutError, DownloadError
 
     paths = resolve_tracked(ctx, op.targets, must_exist=False)
-    with open_repo(ctx.workspace.root) as repo:
+    with open_repo(ctx.workspace.root, ctx.check_cancelled) as repo:
         sha = repo.scm.resolve_rev(op.rev)
         base.rev = sha
         if paths:
@@ -80,7 +80,7 @@ def run_checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Ve
             "Push it from a clone that has it (action push), or configure the remote that holds it.",
         )
 
-    with open_repo(ctx.workspace.root) as repo:
+    with open_repo(ctx.workspace.root, ctx.check_cancelled) as repo:
         try:
             if _remote_configured(repo):
                 ctx.progress(0, 2, f"fetching the data of {sha[:12]}")

@@ -28,7 +28,7 @@ def run_repro(op: Repro, inp: VersionDataInput, ctx: ToolContext, base: VersionD
     ws = ctx.workspace
     if not ws.resolve("dvc.yaml").exists():
         raise ToolError("not_found", "There is no dvc.yaml in the workspace.", "Write one with action write_pipeline.")
-    with open_repo(ws.root) as repo:
+    with open_repo(ws.root, ctx.check_cancelled) as repo:
         names = {s.name for s in repo.index.stages if getattr(s, "name", None)} if op.targets else set()
         unknown = [t for t in op.targets if t not in names]
         if unknown:

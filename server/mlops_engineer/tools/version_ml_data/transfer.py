@@ -25,7 +25,7 @@ def run_push(op: Push, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
     from mlops_engineer.engines.dvc.repo import open_repo
 
     paths = resolve_tracked(ctx, op.targets, must_exist=False)
-    with open_repo(ctx.workspace.root) as repo:
+    with open_repo(ctx.workspace.root, ctx.check_cancelled) as repo:
         remote = checked_remote(repo, op.remote)
         base.planned_calls = [f"dvc push -r {remote}" + "".join(f" {ctx.workspace.relative(p)}" for p in paths)]
         if inp.dry_run:
@@ -41,7 +41,7 @@ def run_pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
     from mlops_engineer.engines.dvc.repo import open_repo, remove_partial_files
 
     paths = resolve_tracked(ctx, op.targets, must_exist=False)
-    with open_repo(ctx.workspace.root) as repo:
+    with open_repo(ctx.workspace.root, ctx.check_cancelled) as repo:
         remote = checked_remote(repo, op.remote)
         base.planned_calls = [f"dvc pull -r {remote}" + (" --force" if inp.confirm else "") + "".join(f" {ctx.workspace.relative(p)}" for p in paths)]
         if inp.dry_run:
