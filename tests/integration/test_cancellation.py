@@ -9,6 +9,7 @@ must hold nothing the call would have written after that moment.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -112,6 +113,28 @@ def test_cancelled_track_stops_dvc_mid_copy_and_keeps_nothing(dvc_project: Path)
     assert not (root / "data" / "big.bin.dvc").exists()
     again = execute(DATA, {"operation": {"action": "track", "paths": ["data/big.bin"]}}, ToolContext(Workspace(root), Settings(workspace=root)))
     assert again.tracked[0].size == BIG_MB << 20 and again.recovered == []
+
+
+SLOW_STAGE = "import pathlib, sys, time; pathlib.Path('started').write_text('1'); time.sleep(60); pathlib.Path('slow.txt').write_text('done')"
+
+
+def test_cancelled_repro_kills_the_running_stage_command(dvc_project: Path) -> None:
+    import json
+    import sys
+
+    root = dvc_project
+    ctx = ToolContext(Workspace(root), Settings(workspace=root))
+    cmd = f"{sys.executable} -c {json.dumps(SLOW_STAGE)}"
+    execute(DATA, {"operation": {"action": "write_pipeline", "stages": [{"name": "slow", "cmd": cmd, "outs": ["slow.txt"]}]}}, ctx)
+    call = Call(root)
+
+    result, seconds = call.run(DATA, {"operation": {"action": "repro"}}, (root / "started").exists)
+
+    _assert_cancelled(result, seconds)
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    assert "time.sleep(60)" not in ps, "the stage command still runs"
+    time.sleep(1)
+    assert not (root / "slow.txt").exists() and not (root / "dvc.lock").exists()
 
 
 def test_cancelled_drift_check_writes_no_report(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -508,29 +509,57 @@ def posix_join(base: str, name: str) -> str:
 
 @contextmanager
 def stage_output_to(log_path: Path) -> Iterator[None]:
-    """Send the stdout/stderr of stage commands to `log_path` instead of our stdout.
+    """Send the stdout/stderr of stage commands to `log_path` instead of our stdout, and make
+    them stoppable: a cancelled call kills the running command's process group.
 
     DVC starts each stage command with `subprocess.Popen(**prepare_kwargs(...))` and no
-    stdout, so the command would inherit ours (the MCP stdio stream). We wrap
-    `dvc.stage.run.prepare_kwargs` for the duration of the call.
+    stdout, so the command would inherit ours (the MCP stdio stream); then it waits in
+    `communicate()`, which nothing interrupts. We wrap `dvc.stage.run.prepare_kwargs` (own
+    session, our log) and give `dvc.stage.run` a `Popen` whose wait checks for cancellation,
+    for the duration of the call (DVC calls run one at a time: `_CWD_LOCK`).
     """
+    import types
+
     import dvc.stage.run as stage_run
 
     original = stage_run.prepare_kwargs
+    original_subprocess = stage_run.subprocess
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
 
         def prepare(stage: Any, run_env: Any = None) -> dict[str, Any]:
             kwargs = original(stage, run_env=run_env)
-            kwargs.update(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            kwargs.update(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             kwargs["env"]["DVC_NO_ANALYTICS"] = "1"
             return kwargs
 
         stage_run.prepare_kwargs = prepare
+        stage_run.subprocess = types.SimpleNamespace(**{**vars(subprocess), "Popen": _StoppablePopen})  # type: ignore[assignment]
         try:
             yield
         finally:
             stage_run.prepare_kwargs = original
+            stage_run.subprocess = original_subprocess
+
+
+class _StoppablePopen(subprocess.Popen):  # type: ignore[type-arg]
+    """A stage command's process, whose wait for it ends (killing its group) when the call is cancelled."""
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> Any:  # noqa: A002 - Popen's name
+        if timeout is not None:
+            return super().communicate(input, timeout)
+        while True:
+            try:
+                return super().communicate(input, timeout=0.2)
+            except subprocess.TimeoutExpired:
+                input = None  # already sent
+            try:
+                _checkpoint()
+            except CallCancelled:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.wait()
+                raise
 
 
 def gc_candidates(repo: Repo, **scope: Any) -> list[str]:
