@@ -54,10 +54,10 @@ def _failures(results: list[Any]) -> list[str]:
     return [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
 
 
-def _runs(root: Path, experiment: str) -> list[Any]:
+def _runs(root: Path, experiment: str, tracking_uri: str | None = None) -> list[Any]:
     from mlops_engineer.engines.mlflow.backend import make_client, resolve_target
 
-    client = make_client(resolve_target(Workspace(root), Settings(workspace=root)))
+    client = make_client(resolve_target(Workspace(root), Settings(workspace=root), tracking_uri))
     found = client.get_experiment_by_name(experiment)
     return [] if found is None else client.search_runs([found.experiment_id], run_view_type=3, max_results=1000)
 
@@ -67,16 +67,17 @@ def _log_run(experiment: str, artifacts: list[str]) -> dict[str, Any]:
                           "metrics": {"auc": 0.91}, "tags": {"team": "risk"}, "artifacts": artifacts}}
 
 
-def test_twenty_identical_log_runs_at_once_make_one_run(tmp_path: Path) -> None:
+def test_twenty_identical_log_runs_at_once_make_one_run(tmp_path: Path, tracking_uri: str | None) -> None:
     (tmp_path / "report.txt").write_text("the same artifact every time\n")
     ctx = _context(tmp_path)
-    arguments = _log_run("concurrent", ["report.txt"])
+    experiment = f"concurrent-{tmp_path.name}"  # the server is shared by the session's tests
+    arguments = {**_log_run(experiment, ["report.txt"]), "tracking_uri": tracking_uri}
     # The store and the experiment exist already, so the calls overlap on the run itself.
-    execute(TRACK, {"operation": {"action": "create_experiment", "name": "concurrent"}}, ctx)
+    execute(TRACK, {"operation": {"action": "create_experiment", "name": experiment}, "tracking_uri": tracking_uri}, ctx)
 
     results = _all_at_once(CALLS, lambda i: execute(TRACK, arguments, ctx))
 
-    runs = _runs(tmp_path, "concurrent")
+    runs = _runs(tmp_path, experiment, tracking_uri)
     assert (len(runs), _failures(results)) == (1, []), f"{len(runs)} runs for {CALLS} identical calls"
     assert {r.run.run_id for r in results} == {runs[0].info.run_id}
     assert sorted(r.run.created for r in results) == [False] * (CALLS - 1) + [True]

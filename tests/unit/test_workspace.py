@@ -168,3 +168,34 @@ def test_failure_mid_write_of_new_file_leaves_nothing(ws: Workspace, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         ws.write_text("new.txt", "data")
     assert list(ws.root.iterdir()) == []
+
+
+def test_a_cancelled_call_writes_nothing_more(ws: Workspace) -> None:
+    import threading
+
+    from mlops_engineer.runtime import ToolContext
+    from mlops_engineer.settings import Settings
+    from mlops_engineer.workspace import writes_checked_by
+
+    ctx = ToolContext(workspace=ws, settings=Settings(workspace=ws.root))
+    with writes_checked_by(ctx.check_cancelled):
+        ws.write_text("before.txt", "kept")
+        ctx.cancelled.set()
+        with pytest.raises(ToolError) as refused:
+            ws.write_text("after.txt", "never")
+        # Another call (another thread) is not affected by this call's cancel.
+        other: list[BaseException | None] = []
+        thread = threading.Thread(target=lambda: other.append(_write(ws, "other.txt")))
+        thread.start()
+        thread.join()
+    assert refused.value.code == "cancelled"
+    assert sorted(p.name for p in ws.root.iterdir()) == ["before.txt", "other.txt"]
+    assert other == [None]
+
+
+def _write(ws: Workspace, name: str) -> BaseException | None:
+    try:
+        ws.write_text(name, "x")
+    except BaseException as exc:  # noqa: BLE001 - returned to the test
+        return exc
+    return None
