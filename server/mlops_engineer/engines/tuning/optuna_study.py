@@ -54,10 +54,13 @@ def resolve_storage(workspace: Workspace, storage: str | None) -> StorageTarget:
         path = workspace.state_dir / EMBEDDED_STORAGE
         path.parent.mkdir(parents=True, exist_ok=True)
         return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
-    if storage.startswith("sqlite:///"):
-        path = workspace.resolve(storage.removeprefix("sqlite:///"))
+    if storage.lower().startswith("sqlite"):
+        path = workspace.uri_path(storage)  # confined like every path; relative to the workspace
+        if path is None:
+            raise ToolError("invalid_input", "An in-memory SQLite study would vanish with the call.",
+                            "Omit storage for .mlops/optuna.db, or give sqlite:///<path in the workspace>.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
+        return StorageTarget(workspace.resolve_uri(storage), f"sqlite:///{workspace.relative(path)}", "sqlite")
     if storage.startswith(("postgresql://", "postgres://", "postgresql+")):
         return StorageTarget(_postgres_driver(storage), redact_text(storage), "postgresql")
     if storage.startswith(("mysql", "mariadb")):
