@@ -163,6 +163,19 @@ def test_unreachable_server_fails_fast(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg2", "mysql"])
+def test_unreachable_database_store_fails_fast(tmp_path: Path, scheme: str) -> None:
+    """MLflow retries a dead database for about 100 s; the probe answers in a few."""
+    from tests.fixtures.ports import free_port
+
+    tools = ToolRunner(tmp_path, f"{scheme}://mlflow:PWSECRET@127.0.0.1:{free_port()}/mlflow")
+    started = time.monotonic()
+    with pytest.raises(ToolError) as error:
+        tools(TRACK, {"action": "create_experiment", "name": "x"})
+    assert error.value.code == "backend_unreachable" and "PWSECRET" not in str(error.value)
+    assert time.monotonic() - started < 10
+
+
 def test_password_in_tracking_uri_is_never_shown(tmp_path: Path) -> None:
     from tests.fixtures.ports import free_port
 

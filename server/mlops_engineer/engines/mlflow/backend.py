@@ -209,14 +209,29 @@ def _unreachable(target: MlflowTarget) -> ToolError:
     )
 
 
+# Database stores MLflow opens itself, and their default ports.
+_DATABASE_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
+
+
 def check_reachable(target: MlflowTarget, timeout: float = 3.0) -> None:
-    """Fail fast with `backend_unreachable` instead of MLflow's minutes of retries."""
-    if target.mode != "server" or not target.tracking_uri.startswith(("http://", "https://")):
+    """Fail fast with `backend_unreachable` instead of MLflow's minutes of retries: a tracking
+    server must answer /health, a database store (postgresql://, mysql://, mssql://) accept a
+    connection on its port."""
+    if target.mode != "server":
+        return
+    scheme = target.tracking_uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in _DATABASE_PORTS:
+        _check_database(target, _DATABASE_PORTS[scheme], timeout)
+        return
+    if scheme not in ("http", "https"):
         return
     import urllib.error
     import urllib.request
 
-    url = target.tracking_uri.rstrip("/") + "/health"
+    from mlops_engineer.redact import without_credentials
+
+    # /health needs no credentials, and urllib cannot read them from the URL anyway.
+    url = without_credentials(target.tracking_uri).rstrip("/") + "/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - the user's own server
             return
@@ -224,3 +239,25 @@ def check_reachable(target: MlflowTarget, timeout: float = 3.0) -> None:
         return  # it answered; auth or routing is MLflow's to report
     except (urllib.error.URLError, OSError) as exc:
         raise _unreachable(target) from exc
+
+
+def _check_database(target: MlflowTarget, default_port: int, timeout: float) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(target.tracking_uri)
+        host, port = parts.hostname, parts.port or default_port
+    except ValueError:
+        return  # MLflow reports a malformed URL itself
+    if not host:
+        return  # a local socket (postgresql:///db?host=/run/postgresql): nothing to probe by TCP
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as exc:
+        raise ToolError(
+            "backend_unreachable",
+            f"The MLflow database store at {target.display_uri} does not accept connections ({exc.strerror or exc}).",
+            "Start the database (or fix host and port in tracking_uri), or omit tracking_uri to use the embedded store.",
+        ) from exc
