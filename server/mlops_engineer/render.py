@@ -53,9 +53,12 @@ def one_line(value: Any) -> Any:
     return value
 
 
-def _docstring(value: Any) -> str:
-    """Text inside a Python docstring: a quote or a backslash cannot end it."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"')
+def _docstring(value: Any) -> Any:
+    """Text inside a Python docstring: a quote or a backslash cannot end it, and a line break
+    stays inside it (so the result is Markup: escaped for its place)."""
+    from markupsafe import Markup
+
+    return Markup(str(value).replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def _cell(value: Any) -> str:

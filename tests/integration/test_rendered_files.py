@@ -122,14 +122,14 @@ def test_feature_store_hosts_and_names_keep_to_their_grammar(tmp_path: Path) -> 
 
 def test_pipeline_free_text_cannot_leave_its_docstring(tmp_path: Path) -> None:
     tools = ToolRunner(tmp_path)
-    spec = {"name": "demo", "description": BREAKOUT, "directory": "pipelines/de mo",
+    spec = {"name": "demo", "description": BREAKOUT + "\nSecond line.", "directory": "pipelines/de mo",
             "stages": [{"name": "a", "command": "python a.py", "outputs": ["out.txt"]}],
             "schedule": {"cron": "0 3 * * *", "work_pool": "pool"}}
     out = tools(PIPELINE, {"action": "render", "spec": spec, "targets": ["prefect", "airflow"]})
     assert all(c.ok for c in out.checks), out.checks
     for name in ("flow.py", "airflow_dag.py"):
         module = ast.parse((tmp_path / "pipelines/de mo" / name).read_text())
-        assert BREAKOUT in ast.get_docstring(module)  # the description stays text, whole
+        assert BREAKOUT + "\nSecond line." in ast.get_docstring(module)  # the description stays text, whole
     deployment = (tmp_path / "pipelines/de mo/prefect.yaml").read_text()
     assert '"pipelines/de mo/flow.py:' in deployment
     for bad in ({"schedule": {"cron": "0 3 * * *", "work_pool": "p\nx: y"}},

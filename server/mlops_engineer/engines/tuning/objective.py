@@ -257,7 +257,7 @@ def load_callable(reference: str, root: Path, allow_external: bool = False) -> C
     try:
         importlib.invalidate_caches()
         stale = sys.modules.get(module_name)
-        if stale is not None and not allow_external and not _inside(stale, root):
+        if stale is not None and not allow_external and not _module_inside(stale, root):
             if module_name not in _USER_MODULES:  # never replace a module the server imported (json, os, ...)
                 _in_workspace(reference, stale, root, hint)
             sys.modules.pop(module_name)  # an objective of another workspace: import this one's
@@ -295,14 +295,14 @@ def _workspace_module(reference: str, module_name: str, root: Path, hint: str) -
     )
 
 
-def _inside(module: Any, root: Path) -> bool:
+def _module_inside(module: Any, root: Path) -> bool:
     origin = getattr(module, "__file__", None)
     return bool(origin) and root.resolve() in Path(origin).resolve().parents
 
 
 def _in_workspace(reference: str, module: Any, root: Path, hint: str) -> None:
     origin = getattr(module, "__file__", None)
-    if not _inside(module, root):
+    if not _module_inside(module, root):
         raise ToolError(
             "invalid_input", f"The objective '{reference}' names the module {module.__name__} from {origin or 'the interpreter'}, "
             "outside the workspace (its name shadows an installed module).",
