@@ -71,7 +71,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=settings.log_level)
     server = build_server(settings)
     if args.transport == "stdio":
-        server.run("stdio")
+        import anyio
+
+        from mlops_engineer.transport_stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
         return 0
     try:
         serve_http(server, settings)
