@@ -36,6 +36,13 @@ DEFAULT_HINTS: dict[str, str] = {
 }
 
 
+MAX_TEXT_CHARS = 2000  # of a message or a hint: they may quote the caller's (unbounded) input
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_TEXT_CHARS else f"{text[:MAX_TEXT_CHARS]}... ({len(text)} characters)"
+
+
 class ErrorInfo(BaseModel):
     """What a client receives as structured content when a tool call fails."""
 
@@ -56,7 +63,7 @@ class ToolError(Exception):
 
     def __init__(self, code: ErrorCode, message: str, hint: str = "", schema: dict[str, Any] | None = None) -> None:
         # Every error leaves the server, so secrets are taken out here, once, whoever raised it.
-        message, hint = redact_text(message), redact_text(hint or DEFAULT_HINTS[code])
+        message, hint = redact_text(_bounded(message)), redact_text(_bounded(hint or DEFAULT_HINTS[code]))
         super().__init__(message)
         self.code: ErrorCode = code
         self.message = message

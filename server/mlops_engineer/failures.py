@@ -64,6 +64,8 @@ def classify(exc: BaseException) -> tuple[ErrorCode, str]:
         isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
     ):
         return "backend_unreachable", "A server did not answer: check its address and that it is running; `mlops-engineer doctor` shows which backends answer."
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        return "invalid_input", "A path or name is longer than the file system allows; shorten it."
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return "failed", "The disk is full: free space in the workspace."
     return "failed", "Unexpected failure inside the tool's SDK: check the inputs and the backend; `mlops-engineer doctor` shows which backends answer, and MLOPS_ENGINEER_LOG_LEVEL=DEBUG logs the traceback."

@@ -97,12 +97,13 @@ def file_lock(
 
 
 def sqlite_lock_path(url: str) -> Path | None:
-    """`<db>.lock` beside the database of a `sqlite:///` URL (None for any other URL): held while a
-    fresh store creates its tables, which two processes must not do at once."""
-    if not url.startswith("sqlite:///"):
-        return None
-    raw = url.removeprefix("sqlite:///").split("?", 1)[0]
-    if not raw or raw == ":memory:":
+    """`<db>.lock` beside the database of a `sqlite:///` (or `sqlite+<driver>:///`) URL, None for any
+    other URL: held while a fresh store creates its tables, which two processes must not do at once."""
+    from urllib.parse import unquote
+
+    match = re.match(r"^sqlite(\+\w+)?:///([^?]*)", url, re.IGNORECASE)
+    raw = unquote(match.group(2)) if match else ""
+    if not raw or raw == ":memory:" or raw.startswith("file:"):
         return None
     db = Path(raw)
     return db.with_name(db.name + ".lock")

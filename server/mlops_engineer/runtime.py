@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from mlops_engineer.contract import ToolOutput
-from mlops_engineer.errors import ToolError
+from mlops_engineer.errors import MAX_TEXT_CHARS, ToolError
 from mlops_engineer.failures import tool_error_for
 from mlops_engineer.redact import redact_text
 from mlops_engineer.schemas import (
@@ -92,8 +92,8 @@ def execute(
     """
     if wants_help(arguments):
         return help_answer(spec.name, spec.input_model, requested_action(arguments), examples or [])
-    payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
     try:
+        payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
         with writes_checked_by(ctx.check_cancelled):  # a cancelled call writes nothing more
             result = spec.run(payload, ctx)
     except ToolError:
@@ -104,7 +104,7 @@ def execute(
         raise TypeError(f"{spec.name}.run returned {type(result).__name__}, not {spec.output_model.__name__}")
     if isinstance(result, ToolOutput) and result.planned_calls:
         # Plans quote the URLs they would call, which may carry credentials.
-        result.planned_calls = [redact_text(call) for call in result.planned_calls]
+        result.planned_calls = [redact_text(call[:MAX_TEXT_CHARS]) for call in result.planned_calls]
     return result
 
 

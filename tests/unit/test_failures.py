@@ -55,3 +55,7 @@ def test_a_parquet_reader_on_a_text_file_says_the_file_is_wrong(tmp_path) -> Non
 def test_long_sdk_messages_are_bounded() -> None:
     error = tool_error_for("t", RuntimeError("x" * 100_000))
     assert len(error.message) < MAX_DETAIL_CHARS + 100 and "100000 characters" in error.message
+
+
+def test_a_name_too_long_for_the_file_system_is_invalid_input() -> None:
+    assert classify(_real(lambda: open("x" * 5000)))[0] == "invalid_input"

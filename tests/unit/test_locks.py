@@ -97,6 +97,7 @@ def test_sqlite_lock_sits_beside_the_database() -> None:
     assert sqlite_lock_path("sqlite:////data/ws/.mlops/optuna.db") == Path("/data/ws/.mlops/optuna.db.lock")
     assert sqlite_lock_path("postgresql://u@h/db") is None
     assert sqlite_lock_path("sqlite:///:memory:") is None
+    assert sqlite_lock_path("sqlite+pysqlite:////ws/s%20p.db?timeout=5") == Path("/ws/s p.db.lock")
 
 
 def test_owner_records_tell_the_dead_from_the_living() -> None:

@@ -103,3 +103,4 @@ def test_without_credentials(uri: str, clean: str) -> None:
 
     assert without_credentials(uri) == clean
     assert has_credentials(uri) == (uri != clean)
+

@@ -29,8 +29,8 @@ def run_add_remote(op: AddRemote, inp: VersionDataInput, ctx: ToolContext, base:
         raise ToolError("invalid_input", f"Unknown credential(s) for a {url.kind} remote: {', '.join(bad_creds)}.", f"Accepted credentials: {allowed}.")
     base.planned_calls = [
         f"dvc remote add {'-d ' if op.default else ''}{op.name} {url.display}",
-        *(f"dvc remote modify {op.name} {k} <value>" for k in sorted(op.options)),
-        *(f"dvc remote modify --local {op.name} {k} ***" for k in sorted(op.credentials)),
+        *(f"dvc remote modify {op.name} {k} <value>" for k in sorted(op.options)),  # values with credentials: without them
+        *(f"dvc remote modify --local {op.name} {k} ***" for k in sorted({*op.credentials, *dvc_repo.values_with_credentials(url, op.options)})),
     ]
     with dvc_repo.open_repo(ctx.workspace.root) as repo:
         if inp.dry_run:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 def run_checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
     from mlops_engineer.engines.dvc.repo import (
+        confine_remote,
         dvc_files_at_revision,
         file_at_revision,
         load,
@@ -39,6 +40,8 @@ def run_checkout(op: Checkout, inp: VersionDataInput, ctx: ToolContext, base: Ve
     with open_repo(ctx.workspace.root, ctx.check_cancelled) as repo:
         sha = repo.scm.resolve_rev(op.rev)
         base.rev = sha
+        for remote in _remote_configured(repo):  # fetched from below: checked before any change
+            confine_remote(repo, remote, ctx.workspace)
         if paths:
             meta_files = [Path(str(p) + ".dvc") for p in paths]
             missing = [ctx.workspace.relative(p) for p in meta_files if file_at_revision(repo, sha, p) is None]

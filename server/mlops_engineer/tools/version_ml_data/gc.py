@@ -22,7 +22,7 @@ def run_gc(op: Gc, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOut
     scope: dict[str, Any] = {op.scope: True}
     with open_repo(ctx.workspace.root) as repo:
         if op.cloud:
-            scope.update(cloud=True, remote=checked_remote(repo, op.remote))
+            scope.update(cloud=True, remote=checked_remote(repo, op.remote, ctx.workspace))
         flags = " ".join(f"--{k.replace('_', '-')}" if v is True else f"--{k} {v}" for k, v in scope.items())
         base.planned_calls = [f"dvc gc {flags}"]
         candidates = gc_candidates(repo, **scope)

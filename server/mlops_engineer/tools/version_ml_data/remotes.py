@@ -10,9 +10,12 @@ from mlops_engineer.tools.version_ml_data.models import RemoteInfo
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
+    from mlops_engineer.workspace import Workspace
 
-def checked_remote(repo: Repo, name: str | None) -> str:
-    from mlops_engineer.engines.dvc.repo import default_remote, remotes
+
+def checked_remote(repo: Repo, name: str | None, workspace: Workspace) -> str:
+    """The remote to use (named, else the default): configured, and inside the workspace when local."""
+    from mlops_engineer.engines.dvc.repo import confine_remote, default_remote, remotes
 
     configured = remotes(repo)
     chosen = name or default_remote(repo)
@@ -20,6 +23,7 @@ def checked_remote(repo: Repo, name: str | None) -> str:
         raise ToolError("invalid_input", "No default DVC remote is configured.", "Add one with action add_remote (or init), or pass remote.")
     if chosen not in configured:
         raise ToolError("not_found", f"No DVC remote named '{chosen}'; configured: {', '.join(sorted(configured)) or 'none'}.", "Add it with action add_remote.")
+    confine_remote(repo, chosen, workspace)
     return chosen
 
 

@@ -26,10 +26,12 @@ def _cap(items: Any) -> tuple[list[str], bool]:
 
 
 def data_status(repo: Repo, ctx: ToolContext, paths: list[Path], remote: str | None, check_remote: bool) -> DataStatus:
-    from mlops_engineer.engines.dvc.repo import default_remote
+    from mlops_engineer.engines.dvc.repo import confine_remote, default_remote
 
     remote = remote or default_remote(repo)
     use_remote = bool(check_remote and remote)
+    if use_remote and remote:
+        confine_remote(repo, remote, ctx.workspace)
     raw = repo.data_status(
         targets=dvc_targets(paths), not_in_remote=use_remote, remote_refresh=use_remote, remote=remote if use_remote else None,
     )
@@ -54,7 +56,7 @@ def run_status(op: Status, inp: VersionDataInput, ctx: ToolContext, base: Versio
 
     paths = resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root) as repo:
-        remote = checked_remote(repo, op.remote) if op.remote else None
+        remote = checked_remote(repo, op.remote, ctx.workspace) if op.remote else None
         base.planned_calls = ["dvc data status --not-in-remote" if op.check_remote else "dvc data status", "dvc status"]
         base.status = data_status(repo, ctx, paths, remote, op.check_remote)
     return base

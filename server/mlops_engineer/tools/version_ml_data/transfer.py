@@ -26,7 +26,7 @@ def run_push(op: Push, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
 
     paths = resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root, ctx.check_cancelled) as repo:
-        remote = checked_remote(repo, op.remote)
+        remote = checked_remote(repo, op.remote, ctx.workspace)
         base.planned_calls = [f"dvc push -r {remote}" + "".join(f" {ctx.workspace.relative(p)}" for p in paths)]
         if inp.dry_run:
             base.status = data_status(repo, ctx, paths, remote, True)
@@ -42,7 +42,7 @@ def run_pull(op: Pull, inp: VersionDataInput, ctx: ToolContext, base: VersionDat
 
     paths = resolve_tracked(ctx, op.targets, must_exist=False)
     with open_repo(ctx.workspace.root, ctx.check_cancelled) as repo:
-        remote = checked_remote(repo, op.remote)
+        remote = checked_remote(repo, op.remote, ctx.workspace)
         base.planned_calls = [f"dvc pull -r {remote}" + (" --force" if inp.confirm else "") + "".join(f" {ctx.workspace.relative(p)}" for p in paths)]
         if inp.dry_run:
             base.status = data_status(repo, ctx, paths, remote, False)
