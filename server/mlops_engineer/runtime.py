@@ -6,6 +6,7 @@ behaves the same whether a model or a person runs it.
 
 from __future__ import annotations
 
+import csv
 import logging
 import threading
 from collections.abc import Callable
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mlops_engineer")
 
 ProgressFn = Callable[[float, float | None, str | None], None]
+
+# Failures that come from reading an input file (bytes that are not UTF-8 text, a malformed CSV),
+# never from a backend: they are reported as bad input, with a hint about the file.
+INPUT_FILE_ERRORS: tuple[type[Exception], ...] = (UnicodeDecodeError, csv.Error)
+INPUT_FILE_HINT = ("An input file could not be read: check its path, its format (CSV and JSONL are UTF-8 text; "
+                   "Parquet needs a .parquet suffix) and its encoding.")
 
 
 def _no_progress(done: float, total: float | None, message: str | None) -> None:
@@ -96,10 +103,14 @@ def execute(
     except ToolError:
         raise
     except Exception as exc:  # an SDK failure: keep its text, never a bare traceback
-        message = redact_text(f"{spec.name} failed: {type(exc).__name__}: {exc}")
+        reading = isinstance(exc, INPUT_FILE_ERRORS)
+        what = "could not read an input file" if reading else "failed"
+        message = redact_text(f"{spec.name} {what}: {type(exc).__name__}: {exc}")
         # The traceback may quote a URI with its password, so it is logged only on request.
         logger.error(message)
         logger.debug("traceback of the failure above", exc_info=True)
+        if reading:
+            raise ToolError("invalid_input", message, INPUT_FILE_HINT) from exc
         raise ToolError(
             "failed",
             message,
