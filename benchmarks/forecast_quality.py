@@ -44,7 +44,9 @@ def evaluate(folds: int = 3) -> list[dict[str, object]]:
     import numpy as np
 
     from mlops_engineer.engines.aiops import forecasters as fc
-    from mlops_engineer.engines.aiops.metric_series import Cleaning, regularise, set_period
+    from mlops_engineer.engines.aiops.metric_series import Cleaning
+    from mlops_engineer.engines.aiops.regular_grid import regularise
+    from mlops_engineer.engines.aiops.seasonality import set_period
 
     rows = []
     for name, (series, h) in datasets().items():

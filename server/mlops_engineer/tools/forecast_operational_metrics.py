@@ -147,10 +147,13 @@ def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, b
 
     from mlops_engineer.engines.aiops import forecasters as fc
     from mlops_engineer.engines.aiops import plots
-    from mlops_engineer.engines.aiops.metric_series import set_period, slug
+    from mlops_engineer.engines.aiops.metric_series import slug
+    from mlops_engineer.engines.aiops.regular_grid import check_varies
+    from mlops_engineer.engines.aiops.seasonality import set_period
     from mlops_engineer.errors import ToolError
     from mlops_engineer.output import preview_table
 
+    check_varies(series)
     m = set_period(series, op.seasonal_period)
     y = series.values.to_numpy(dtype=float)
     h_bt = op.backtest_horizon or min(op.horizon, m if m >= 2 else 24)
@@ -176,8 +179,7 @@ def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, b
     base.scores_path = ctx.workspace.relative(scores_path)
     if isinstance(op, Backtest):
         return base
-    step = pd.Timedelta(seconds=series.report.step_seconds)
-    index = pd.date_range(series.values.index[-1] + step, periods=op.horizon, freq=step)
+    index = series.frequency.after(series.values.index[-1], op.horizon)  # calendar-aware: month starts stay month starts
     stamps = [t.isoformat().replace("+00:00", "Z") for t in index]
     table = pd.DataFrame({"timestamp": stamps, "mean": prediction.mean, "lower": prediction.lower,
                           "upper": prediction.upper}).round(6)
