@@ -25,10 +25,10 @@ grid) are never scored or flagged, and are left out of every baseline estimate.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mlops_engineer.engines.aiops import stl
 from mlops_engineer.engines.aiops.robust_scale import MAD_SCALE, resolution, robust_z
 from mlops_engineer.optional import import_optional
 
@@ -48,40 +48,14 @@ class Detection:
     flags: np.ndarray  # bool, one per scored point
 
 
-def seasonal_smoother(n: int, period: int) -> int:
-    """STL's seasonal smoother length: about one per cycle, up to 35, odd, at least 7.
-
-    statsmodels' default (7) lets the seasonal shape follow the last week closely, which
-    shrinks the residual's MAD and inflates every z-score (about 1.6x on hourly data with
-    a daily cycle); a smoother over a month of cycles keeps the residual at noise level."""
-    cycles = min(35, max(7, n // max(period, 1)))
-    return cycles if cycles % 2 else cycles - 1
-
-
 def residual(values: np.ndarray, period: int) -> np.ndarray:
-    """Robust STL residual; without seasonality, the deviation from a centred rolling median.
-
-    The loess smoothers are evaluated at every tenth point and interpolated between (R's
-    stl default; statsmodels evaluates every point): the trend window grows with the period,
-    so a daily season at 5-minute steps (288) cost seconds per call without it."""
+    """Robust STL residual; without seasonality, the deviation from a centred rolling median."""
     np = import_optional("numpy", EXTRA)
     if period >= 2:
-        stl = import_optional("statsmodels.tsa.seasonal", EXTRA).STL
-        seasonal = seasonal_smoother(len(values), period)
-        trend = _odd(math.ceil(1.5 * period / (1 - 1.5 / seasonal)))
-        jumps = {"seasonal_jump": math.ceil(seasonal / 10), "trend_jump": math.ceil(trend / 10),
-                 "low_pass_jump": math.ceil(_odd(period + 1) / 10)}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = stl(values, period=period, seasonal=seasonal, trend=trend, robust=True, **jumps).fit()
-        return np.asarray(fit.resid)
+        return np.asarray(stl.fit(values, period).resid)
     pd = import_optional("pandas", EXTRA)
     window = max(5, min(49, len(values) // 10 * 2 + 1))
     return values - pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy()
-
-
-def _odd(n: int) -> int:
-    return n if n % 2 else n + 1
 
 
 def detect(values: pd.Series, baseline_points: int, period: int, method: Method, threshold: float,

@@ -47,11 +47,16 @@ def candidate_periods(freq: Frequency | float) -> list[int]:
 
 
 def infer_periods(values: pd.Series, freq: Frequency | float, min_cycles: int = 2) -> list[int]:
-    """Every seasonal period the series shows, the primary one first: the calendar periods it
-    covers at least `min_cycles` times whose rank autocorrelation (after removing a linear
-    trend) reaches 0.3; a longer one counts only when it beats every shorter one kept by 0.05 (a daily
-    cycle also repeats weekly). With no calendar period for the grid, the highest ACF peak.
-    The primary period is the longest kept. Empty when nothing is clearly seasonal."""
+    """Every seasonal period the series shows, the primary one first. Empty when nothing is
+    clearly seasonal.
+
+    Candidates are the calendar periods of the grid the series covers at least `min_cycles`
+    times (with none, the highest ACF peak). The primary period is the candidate with the
+    strongest rank autocorrelation (after removing a linear trend), at least 0.3; a longer one
+    must beat a shorter one by 0.05, since a daily cycle also repeats weekly. Another candidate
+    is a further season when what is left after removing the seasons kept so far (their mean
+    profile by phase) still autocorrelates at its lag by 0.3: a weekly pattern on top of a
+    daily one."""
     np = import_optional("numpy", EXTRA)
     acf = import_optional("statsmodels.tsa.stattools", EXTRA).acf
     n = len(values)
@@ -72,11 +77,23 @@ def infer_periods(values: pd.Series, freq: Frequency | float, min_cycles: int = 
         peaks = [lag for lag in range(2, len(correlations) - 1)
                  if correlations[lag] > correlations[lag - 1] and correlations[lag] >= correlations[lag + 1]]
         candidates = sorted(peaks, key=lambda lag: -correlations[lag])[:1]
-    kept: list[int] = []
-    for p in sorted(candidates):
-        if correlations[p] >= MIN_ACF and all(correlations[p] > correlations[q] + CLEARLY for q in kept):
+    primary = 1
+    for p in candidates:
+        if primary == 1 or correlations[p] > correlations[primary] + CLEARLY:
+            primary = p
+    if primary == 1 or correlations[primary] < MIN_ACF:
+        return []
+    kept = [primary]
+    for p in candidates:
+        if p in kept:
+            continue
+        rest = x.copy()
+        for q in kept:
+            phase = t % q
+            rest -= np.bincount(phase, rest, minlength=q)[phase] / np.bincount(phase, minlength=q)[phase]
+        if acf(rest, nlags=p, fft=True)[p] >= MIN_ACF:
             kept.append(p)
-    return list(reversed(kept))
+    return kept
 
 
 def infer_period(values: pd.Series, freq: Frequency | float, min_cycles: int = 2) -> int:
