@@ -16,7 +16,8 @@ tool marks `alert: true` (sustained), from its start to its end. Columns:
 - precision: alerts that overlap a labelled window / all alerts, pooled over series;
 - median false: median number of false alarms per series;
 - s / 10k points: wall time of scoring (period inference, baseline, detector, windows)
-  per 10,000 points, pooled; reading the CSV is not included.
+  per 10,000 points, pooled; reading the CSV is not included. `slowest s`: the
+  slowest single series.
 
     uv run --all-extras python benchmarks/anomaly_real.py [--methods stl,iforest,esd] [--per-series] [--json FILE]
 """
@@ -61,7 +62,7 @@ def evaluate(methods: tuple[str, ...] = METHODS, data: Path = DATA) -> dict[str,
     for method in methods:
         op = Detect(action="detect", series=[FileSource(kind="file", path="m.csv")], method=method)  # type: ignore[arg-type]
         total = found = findable = true_alerts = alerts = 0
-        seconds = points = 0.0
+        seconds = points = slowest = 0.0
         false_per_series: list[int] = []
         refused: list[str] = []
         per_series: list[dict] = []
@@ -72,7 +73,8 @@ def evaluate(methods: tuple[str, ...] = METHODS, data: Path = DATA) -> dict[str,
                 series = load_series(data, name, op.cleaning)
                 started = time.perf_counter()
                 scored = score_series(series, op)  # type: ignore[arg-type]
-                seconds += time.perf_counter() - started
+                took = time.perf_counter() - started
+                seconds, slowest = seconds + took, max(slowest, took)
             except ToolError as exc:
                 refused.append(f"{name}: {exc.message}")
                 continue
@@ -94,6 +96,7 @@ def evaluate(methods: tuple[str, ...] = METHODS, data: Path = DATA) -> dict[str,
             "alerts": alerts, "precision": round(true_alerts / alerts, 3) if alerts else None,
             "median_false_per_series": statistics.median(false_per_series) if false_per_series else None,
             "seconds_per_10k_points": round(1e4 * seconds / points, 3) if points else None,
+            "slowest_series_seconds": round(slowest, 2),
             "refused": refused, "per_series": per_series,
         }
     return results
@@ -112,11 +115,12 @@ def main() -> None:
     results = evaluate(tuple(args.methods.split(",")), Path(args.data))
     labelled_share = _labelled_share(Path(args.data))
     print(f"\nlabelled time: {labelled_share:.1%} of all time (random alerts would reach about that precision)")
-    print(f"\n{'method':8} {'ran':>7} {'found':>8} {'findable':>8} {'alerts':>6} {'precision':>9} {'median false':>12} {'s / 10k points':>14}")
+    print(f"\n{'method':8} {'ran':>7} {'found':>8} {'findable':>8} {'alerts':>6} {'precision':>9} {'median false':>12} "
+          f"{'s / 10k points':>14} {'slowest s':>9}")
     for method, r in results.items():
         print(f"{method:8} {r['ran']:>3}/{r['series']:<3} {r['found']:>3}/{r['windows']:<4} {r['findable']:>8} {r['alerts']:>6} "
               f"{r['precision'] if r['precision'] is not None else '-':>9} {r['median_false_per_series']:>12} "
-              f"{r['seconds_per_10k_points']:>14}")
+              f"{r['seconds_per_10k_points']:>14} {r['slowest_series_seconds']:>9}")
         for reason in r["refused"]:
             print(f"{'':8} refused {reason}")
     if args.per_series:

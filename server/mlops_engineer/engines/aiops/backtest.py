@@ -116,10 +116,12 @@ def backtest(y: np.ndarray, h: int, periods: Sequence[int], folds: int, models: 
     total = len(names) * len(cuts) + 1
     progress(0, total, "backtest seasonal naive")
     scores = [best_seasonal_naive(y, h, m, cuts, [*naive_periods, *periods], level)]
-    deadline = time.monotonic() + budget_s
     own = worker is None
     worker = worker or FitWorker()
     try:
+        if names:
+            worker.start()  # importing statsmodels in the child is charged to no model
+        deadline = time.monotonic() + budget_s
         for i, name in enumerate(names):
             share = max(deadline - time.monotonic(), 0.0) / (len(names) - i)
             scores.append(_score_model(name, y, h, periods, cuts, level, share, budget_s, worker,

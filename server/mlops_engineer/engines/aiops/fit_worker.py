@@ -48,12 +48,18 @@ class FitWorker:
     def __init__(self, check: Callable[[], None] | None = None) -> None:
         self._check = check or (lambda: None)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = False
 
     def __enter__(self) -> FitWorker:
+        self._spawn()  # the child imports statsmodels while the caller prepares the series
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def start(self) -> None:
+        """Wait until the child has imported statsmodels (not charged to any fit's timeout)."""
+        self._ensure_started()
 
     def predict(self, model: str, y: np.ndarray, h: int, periods: Sequence[int], level: float,
                 timeout: float) -> Prediction:
@@ -76,17 +82,24 @@ class FitWorker:
             if stream:
                 stream.close()
 
-    def _ensure_started(self) -> subprocess.Popen[bytes]:
+    def _spawn(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            return self._proc
+            return
         self.close()
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self._proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       env=env)
-        kind, _ = self._receive(START_TIMEOUT)
-        if kind != "ready":
-            raise FitFailed("the fit worker did not start")
+        self._ready = False
+
+    def _ensure_started(self) -> subprocess.Popen[bytes]:
+        self._spawn()
+        if not self._ready:
+            kind, _ = self._receive(START_TIMEOUT)
+            if kind != "ready":
+                raise FitFailed("the fit worker did not start")
+            self._ready = True
+        assert self._proc is not None
         return self._proc
 
     def _receive(self, timeout: float) -> tuple[str, Any]:
