@@ -12,14 +12,15 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mlops_engineer.demos import DemoSession
+from mlops_engineer.demos.output import terminal_to_log
 from mlops_engineer.errors import ToolError
 from mlops_engineer.registry import load_registry
 from mlops_engineer.runtime import ToolContext, execute
 from mlops_engineer.settings import Settings
-from mlops_engineer.workspace import Workspace
+from mlops_engineer.workspace import STATE_DIR, Workspace
 
 STEPS = [
     "champion",
@@ -31,31 +32,41 @@ STEPS = [
     "pipeline",
     "tuning",
 ]
+LOG = f"{STATE_DIR}/demo.log"
 
 
-def run_demo(workspace_dir: str | None = None) -> int:
-    root = Path(workspace_dir or os.environ.get("MLOPS_ENGINEER_WORKSPACE") or "mlops-demo").resolve()
-    root.mkdir(parents=True, exist_ok=True)
+def open_session(root: Path, out: TextIO | None = None) -> DemoSession:
+    """A session whose `call` runs the tools in-process, on the embedded backends of `root`."""
     # The demo always runs on the embedded store, whatever the environment points at.
     settings = Settings(workspace=root, tracking_uri=None)
     workspace = Workspace(root)
     registry = load_registry()
     ctx = ToolContext(workspace=workspace, settings=settings)
 
-    def call(tool: str, operation: dict[str, Any]) -> Any:
-        return execute(registry.tool(tool), {"operation": operation}, ctx)
+    def call(tool: str, operation: dict[str, Any], **fields: Any) -> Any:
+        return execute(registry.tool(tool), {"operation": operation, **fields}, ctx)
 
-    session = DemoSession(root=root, workspace=workspace, call=call)
-    session.say(f"mlops-engineer demo — workspace {root}\n")
-    for step in STEPS:
-        try:
-            importlib.import_module(f"mlops_engineer.demos.{step}").run(session)
-        except ToolError as error:
-            session.say(f"demo failed in step {step}: {error}")
-            return 1
+    return DemoSession(root=root, workspace=workspace, call=call, out=out)
 
-    session.say("\nWhere things are:")
-    width = max(len(label) for label, _ in session.locations)
-    for label, location in session.locations:
-        session.say(f"  {label:<{width}}  {location}")
+
+def run_demo(workspace_dir: str | None = None) -> int:
+    root = Path(workspace_dir or os.environ.get("MLOPS_ENGINEER_WORKSPACE") or "mlops-demo").resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    log = root / LOG
+    with terminal_to_log(log) as terminal:
+        session = open_session(root, terminal)
+        session.say(f"mlops-engineer demo — workspace {root}")
+        session.say(f"(the SDKs' own output goes to {log})\n")
+        for step in STEPS:
+            try:
+                importlib.import_module(f"mlops_engineer.demos.{step}").run(session)
+            except ToolError as error:
+                session.say(f"demo failed in step {step}: {error}\nThe SDKs' output is in {log}")
+                return 1
+
+        session.where("demo log", log)
+        session.say("\nWhere things are:")
+        width = max(len(label) for label, _ in session.locations)
+        for label, location in session.locations:
+            session.say(f"  {label:<{width}}  {location}")
     return 0

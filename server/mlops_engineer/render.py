@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -34,21 +35,63 @@ class FileChange(BaseModel):
     diff: str | None = Field(default=None, description="Unified diff for update/overwrite (truncated).")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\x85]")
+
+
+def one_line(value: Any) -> Any:
+    """Jinja's `finalize`: a text value written as it is (`{{ x }}`, not `{{ x | tojson }}`) must be
+    one line. A newline in an image name, a path or a URI would start a line of YAML, Python or
+    shell of the caller's choosing. Escaped output (`tojson`, which returns Markup) and values the
+    caller marks as Markup (pre-escaped, multi-line on purpose) pass; so does everything not text.
+    Each input model constrains its values to their own grammar first; this is the safety net."""
+    if isinstance(value, str) and not hasattr(value, "__html__") and _CONTROL.search(value):
+        raise ToolError(
+            "invalid_input",
+            f"The value {value[:80]!r} contains a line break or control character and cannot be written into a file.",
+            "Remove the line break (or other control character) from the field that holds it.",
+        )
+    return value
+
+
+def _docstring(value: Any) -> Any:
+    """Text inside a Python docstring: a quote or a backslash cannot end it, and a line break
+    stays inside it (so the result is Markup: escaped for its place)."""
+    from markupsafe import Markup
+
+    return Markup(str(value).replace("\\", "\\\\").replace('"', '\\"'))
+
+
+def _cell(value: Any) -> str:
+    """Text for one Markdown line (a table cell, a list item): line breaks become spaces, | is escaped."""
+    return _CONTROL.sub(" ", str(value)).replace("|", "\\|")
+
+
+def configure(env: Any) -> Any:
+    """What every template environment shares: `one_line` on each raw value, and the filters
+    `doc` (inside a docstring), `sh` (a shell word) and `cell` (one Markdown line)."""
+    import shlex
+
+    env.finalize = one_line
+    env.filters.update(doc=_docstring, sh=lambda v: shlex.quote(str(v)), cell=_cell)
+    return env
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Any:
     # Imported here: jinja2 is cheap, but nothing at server start should render.
     import jinja2
 
-    return jinja2.Environment(
+    return configure(jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(bundle_path("templates"))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
-    )
+    ))
 
 
 def render_template(template: str, /, **context: Any) -> str:
-    """Render `templates/<name>`; a variable the template needs but did not get is an error."""
+    """Render `templates/<name>`; a variable the template needs but did not get is an error, and
+    so is a raw value with a line break (see `one_line`)."""
     return _environment().get_template(template).render(**context)
 
 

@@ -6,7 +6,6 @@ behaves the same whether a model or a person runs it.
 
 from __future__ import annotations
 
-import csv
 import logging
 import threading
 from collections.abc import Callable
@@ -15,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlops_engineer.errors import ToolError
+from mlops_engineer.contract import ToolOutput
+from mlops_engineer.errors import MAX_TEXT_CHARS, ToolError
+from mlops_engineer.failures import tool_error_for
 from mlops_engineer.redact import redact_text
 from mlops_engineer.schemas import (
     HELP_FIELD,
@@ -33,12 +34,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mlops_engineer")
 
 ProgressFn = Callable[[float, float | None, str | None], None]
-
-# Failures that come from reading an input file (bytes that are not UTF-8 text, a malformed CSV),
-# never from a backend: they are reported as bad input, with a hint about the file.
-INPUT_FILE_ERRORS: tuple[type[Exception], ...] = (UnicodeDecodeError, csv.Error)
-INPUT_FILE_HINT = ("An input file could not be read: check its path, its format (CSV and JSONL are UTF-8 text; "
-                   "Parquet needs a .parquet suffix) and its encoding.")
 
 
 def _no_progress(done: float, total: float | None, message: str | None) -> None:
@@ -97,26 +92,16 @@ def execute(
     """
     if wants_help(arguments):
         return help_answer(spec.name, spec.input_model, requested_action(arguments), examples or [])
-    payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
     try:
+        payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
         result = spec.run(payload, ctx)
     except ToolError:
         raise
-    except Exception as exc:  # an SDK failure: keep its text, never a bare traceback
-        reading = isinstance(exc, INPUT_FILE_ERRORS)
-        what = "could not read an input file" if reading else "failed"
-        message = redact_text(f"{spec.name} {what}: {type(exc).__name__}: {exc}")
-        # The traceback may quote a URI with its password, so it is logged only on request.
-        logger.error(message)
-        logger.debug("traceback of the failure above", exc_info=True)
-        if reading:
-            raise ToolError("invalid_input", message, INPUT_FILE_HINT) from exc
-        raise ToolError(
-            "failed",
-            message,
-            "Check the inputs and that the backend is reachable; `mlops-engineer doctor` shows "
-            "which backends answer.",
-        ) from exc
+    except Exception as exc:  # unanticipated: a specific code and a hint, never a bare traceback
+        raise tool_error_for(spec.name, exc) from exc
     if not isinstance(result, spec.output_model):
         raise TypeError(f"{spec.name}.run returned {type(result).__name__}, not {spec.output_model.__name__}")
+    if isinstance(result, ToolOutput) and result.planned_calls:
+        # Plans quote the URLs they would call, which may carry credentials.
+        result.planned_calls = [redact_text(call[:MAX_TEXT_CHARS]) for call in result.planned_calls]
     return result

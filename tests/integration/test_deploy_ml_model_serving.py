@@ -141,6 +141,30 @@ def test_build_from_either_backend(tools: ToolRunner) -> None:
     assert again.bento_tag == out.bento_tag and again.bento_built is False
 
 
+def test_build_finds_uv_through_UV_when_it_is_not_on_path(embedded: tuple[ToolRunner, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As under `uv run` from an environment with no uv on PATH and no pip: BentoML alone fails with "Failed to install uv"."""
+    import os
+    import shutil
+    import sys
+
+    tools, uri = embedded
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "the tests run under uv"
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+    assert shutil.which("uv") is None, "this machine has uv in /usr/bin: the test would prove nothing"
+    monkeypatch.setenv("UV", uv)
+    out = tools(TOOL, {"action": "build", "model_uri": uri, "max_batch_size": 3, "max_latency_ms": 70})
+    assert out.bento_built
+    monkeypatch.delenv("UV")
+    from importlib.util import find_spec
+
+    if not (Path(sys.executable).parent / "uv").exists() and not find_spec("uv") and not find_spec("pip"):
+        # Without uv and pip the next build is refused up front, with what is missing.
+        with pytest.raises(ToolError) as missing:
+            tools(TOOL, {"action": "build", "model_uri": uri, "max_batch_size": 5, "max_latency_ms": 70})
+        assert missing.value.code == "missing_dependency" and "$UV is not set" in missing.value.message
+
+
 def test_stop_leaves_no_process_and_unknown_name_is_not_found(embedded: tuple[ToolRunner, str], served: Any) -> None:
     tools, uri = embedded
     out = served[2]

@@ -84,6 +84,32 @@ def test_init_inside_a_bigger_git_repository_uses_a_subdir(tmp_path: Path) -> No
     assert (tool.root / ".dvc").is_dir() and not (tmp_path / ".dvc").exists()
 
 
+def test_init_in_a_folder_the_enclosing_repository_ignores(tmp_path: Path) -> None:
+    """The README's `uv run ... demo` in a clone: the repository's .gitignore ignores mlops-demo/."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text(".venv/\nmlops-demo/\n")
+    tool = Dvc(tmp_path / "mlops-demo")
+    tool.root.mkdir()
+    for dry_run in (True, False):
+        refused = _error(lambda dry_run=dry_run: tool("init", dry_run=dry_run))
+        assert refused.code == "conflict"
+        assert "rule 'mlops-demo/' in .gitignore, line 2" in refused.message
+        assert "own_repository=true" in refused.hint and "check-ignore -v mlops-demo/.dvc" in refused.hint
+    assert sorted(p.name for p in tool.root.iterdir()) == [], "nothing half-written"
+
+    plan = tool("init", dry_run=True, own_repository=True)
+    assert plan.planned_calls[:2] == ["git init", "dvc init"]
+    assert _error(lambda: tool("init", own_repository=True)).code == "needs_confirm"
+    out = tool("init", confirm=True, own_repository=True)
+    assert out.git_initialised and out.dvc_initialised
+    assert _git(tool.root, "rev-parse", "--show-toplevel").strip() == str(tool.root)
+    tool.write("data/a.csv", "a\n1\n")
+    assert tool("track", paths=["data/a.csv"], git_commit="data").git_commit
+    assert _git(tmp_path, "status", "--porcelain") == "?? .gitignore\n", "the enclosing repository sees nothing new"
+    again = tool("init", own_repository=True)  # its own repository now: nothing to confirm, nothing to do
+    assert not again.git_initialised and not again.dvc_initialised
+
+
 def test_add_push_delete_cache_pull_gives_the_same_checksums(dvc: Dvc) -> None:
     csv = dvc.write("data/train.csv", "a,b\n" + "".join(f"{i},{i * i}\n" for i in range(500)))
     dvc.write("data/images/one.bin", "1" * 1000)
@@ -324,14 +350,15 @@ def test_s3_remote_keeps_credentials_out_of_git_and_round_trips(dvc: Dvc, s3_ser
 
 
 def test_demo_step_versions_the_churn_csvs_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from mlops_engineer.demos import DemoSession, data_versioning
-    from mlops_engineer.workspace import Workspace
+    from mlops_engineer.demo import open_session
+    from mlops_engineer.demos import data_versioning
 
     for name in ("train", "test"):
         (tmp_path / "data").mkdir(exist_ok=True)
         (tmp_path / f"data/churn_{name}.csv").write_text(f"tenure,churned\n{len(name)},1\n")
     facts = {"train_csv": "data/churn_train.csv", "test_csv": "data/churn_test.csv"}
-    session = DemoSession(root=tmp_path, workspace=Workspace(tmp_path), call=lambda tool, op: None, facts=dict(facts))
+    session = open_session(tmp_path)
+    session.facts.update(facts)
     data_versioning.run(session)
     first = capsys.readouterr().out
     assert "pushed 2 file(s)" in first and "data status: clean" in first
@@ -339,7 +366,8 @@ def test_demo_step_versions_the_churn_csvs_once(tmp_path: Path, capsys: pytest.C
     assert set(session.facts["dvc_tracked"]) == {"data/churn_train.csv", "data/churn_test.csv"}
     commits = _git(tmp_path, "rev-list", "--count", "HEAD")
 
-    again = DemoSession(root=tmp_path, workspace=Workspace(tmp_path), call=lambda tool, op: None, facts=dict(facts))
+    again = open_session(tmp_path)
+    again.facts.update(facts)
     data_versioning.run(again)
     second = capsys.readouterr().out
     assert "already set up" in second and "already has the data" in second and "already committed" in second
@@ -359,3 +387,49 @@ def test_cancelling_a_repro_stops_between_stages(dvc: Dvc) -> None:
     error = _error(lambda: dvc("repro"))
     assert error.code == "cancelled"
     assert (dvc.root / "first.txt").exists() and not (dvc.root / "second.txt").exists()
+
+
+def test_credentials_inside_remote_values_stay_out_of_git(dvc: Dvc) -> None:
+    """`?sig=`, `?token=`, an access key as the URL's user, `endpointurl=http://AK:PW@...`: the
+    committed .dvc/config gets each value without its credential, .dvc/config.local the whole value."""
+    cases = {
+        "sas": ("azure://container/dvc?sv=2022&sig=SIGSECRET123", {}),
+        "tok": ("gs://bucket/dvc?token=TOKSECRET456", {}),
+        "key": ("s3://AKIAUSERSECRET@bucket/dvc", {}),
+        "endpoint": ("s3://bucket/dvc", {"endpointurl": "http://AKENDPOINT:PWENDPOINT@127.0.0.1:9000", "region": "eu"}),
+    }
+    secrets = ["SIGSECRET123", "TOKSECRET456", "AKIAUSERSECRET", "AKENDPOINT", "PWENDPOINT"]
+    for name, (url, options) in cases.items():
+        out = dvc("add_remote", name=name, url=url, options=options, default=False)
+        shown = out.model_dump_json() + TOOL.summarize(out)
+        assert not [s for s in secrets if s in shown], shown
+        assert out.remote.changed and out.remote.credentials_set == (["endpointurl"] if options else ["url"])
+        again = dvc("add_remote", name=name, url=url, options=options, default=False)
+        assert not again.remote.changed
+    committed = (dvc.root / ".dvc/config").read_text()
+    assert not [s for s in secrets if s in committed], committed
+    assert "azure://container/dvc?sv=2022" in committed and "http://127.0.0.1:9000" in committed
+    local = (dvc.root / ".dvc/config.local").read_text()
+    assert all(s in local for s in secrets)
+
+    from dvc.repo import Repo
+
+    with Repo(str(dvc.root)) as repo:  # DVC itself reads the whole values
+        assert repo.config["remote"]["sas"]["url"] == cases["sas"][0]
+        assert repo.config["remote"]["endpoint"]["endpointurl"] == cases["endpoint"][1]["endpointurl"]
+    # The same remote without the credential: the override in config.local goes away.
+    assert dvc("add_remote", name="tok", url="gs://bucket/dvc", default=False).remote.changed
+    assert "TOKSECRET456" not in (dvc.root / ".dvc/config.local").read_text()
+
+
+def test_a_local_remote_configured_outside_the_workspace_is_refused(dvc: Dvc, tmp_path: Path) -> None:
+    outside = tmp_path / "outside-remote"
+    dvc.write("data/a.csv", "a\n1\n")
+    dvc("track", paths=["data/a.csv"], git_commit="a")
+    config = dvc.root / ".dvc/config"
+    config.write_text(config.read_text().replace("../.mlops/dvc-remote", str(outside)))  # edited by hand
+    for action, fields in (("push", {}), ("pull", {}), ("status", {"remote": "local"}), ("status", {"check_remote": True}),
+                           ("gc", {"cloud": True}), ("checkout", {"rev": "HEAD"})):
+        error = _error(lambda a=action, f=fields: dvc(a, confirm=True, **f))
+        assert error.code == "outside_workspace", (action, error)
+    assert not outside.exists()

@@ -251,3 +251,16 @@ def test_scaffold_writes_the_churn_example_and_its_spec(tmp_path: Path) -> None:
     dag = (tmp_path / "pipelines/churn/airflow_dag.py").read_text()
     assert "dvc commit -f -q pipelines/churn/dvc.yaml:prepare" not in dag  # no dvc.yaml: the DAG uses dvc add
     assert "&& dvc add -q data/churn/raw.csv" in dag
+
+
+def test_with_a_dvc_yaml_every_stage_run_is_recorded_in_dvc_lock(tmp_path: Path) -> None:
+    """Prefect or Airflow runs that left dvc.yaml stages unrecorded made DVC report their outputs as uncommitted forever."""
+    tools = ToolRunner(tmp_path)
+    tools(TOOL, {"action": "scaffold"})
+    tools(TOOL, {"action": "render", "spec_path": "pipelines/churn/pipeline.yaml", "targets": ["prefect", "airflow", "dvc"]})
+    dag = (tmp_path / "pipelines/churn/airflow_dag.py").read_text()
+    assert "&& dvc commit -f -q pipelines/churn/dvc.yaml:prepare" in dag  # dvc_track: a DVC repository is required
+    assert "&& if [ -d .dvc ]; then dvc commit -f -q pipelines/churn/dvc.yaml:features; fi" in dag
+    assert "dvc add" not in dag
+    flow = (tmp_path / "pipelines/churn/flow.py").read_text()
+    assert flow.count("_dvc_version(stage, outputs, dvc_track=dvc_track)") == 2

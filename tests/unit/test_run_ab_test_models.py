@@ -154,6 +154,12 @@ def test_split_that_does_not_sum_to_100(tools: ToolRunner) -> None:
     assert "not 100" in error.message
 
 
+@pytest.mark.parametrize("observed", [{"champion": -5, "challenger": 105}, {"champion": 100, "challenger": -1}, {"champion": 1.5, "challenger": 2}])
+def test_srm_counts_are_non_negative_integers(tools: ToolRunner, observed: dict[str, float]) -> None:
+    error = _code(tools, {"action": "check_srm", "observed": observed})
+    assert error.code == "invalid_input" and "observed" in error.message
+
+
 def test_zero_variance_metric(tools: ToolRunner, tmp_path: Path) -> None:
     log = _write_log(tmp_path, p_champion=0.0, p_challenger=0.0, n=500)
     error = _code(tools, {"action": "analyze", "experiment": "exp", "log_path": log})

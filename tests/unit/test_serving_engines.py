@@ -98,3 +98,37 @@ def test_percentile_nearest_rank() -> None:
 def test_names() -> None:
     assert bs.slug("Churn_Classifier v2") == "churn-classifier-v2" and bs.class_name("churn-classifier") == "ChurnClassifier"
     assert bs.class_name("3d-model") == "Model3dModel"
+
+
+def _real_uv() -> str:
+    import os
+    import shutil
+
+    found = os.environ.get("UV") or shutil.which("uv")
+    assert found, "the tests run under uv"
+    return found
+
+
+def test_uv_for_bentoml_build_is_found_the_way_the_server_was_started(tmp_path: Path) -> None:
+    """`bentoml build` looks for uv on PATH only; `uv run` puts it in $UV, `pip install uv` beside the interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    uv = _real_uv()
+    bare = tmp_path / "bare"  # a real environment with neither uv nor pip, as `uv venv` makes them
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    python = str(bare / "bin" / "python")
+    nothing = {"PATH": str(tmp_path / "empty")}
+
+    assert bs.find_uv({"PATH": str(Path(uv).parent)}, python) == str(Path(uv).parent / "uv")
+    assert bs.find_uv({**nothing, "UV": uv}, python) == uv
+    with pytest.raises(ToolError) as missing:
+        bs.require_uv(nothing, python)
+    assert missing.value.code == "missing_dependency"
+    assert "not on PATH, $UV is not set" in missing.value.message and python in missing.value.message
+    assert "uv run" in missing.value.hint and f"{python} -m pip install uv" in missing.value.hint
+
+    os.symlink(uv, bare / "bin" / "uv")  # what installing the uv package into that environment leaves
+    assert bs.find_uv(nothing, python) == str(bare / "bin" / "uv")
+    bs.require_uv(nothing, python)

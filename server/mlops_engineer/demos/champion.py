@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mlops_engineer.demos import DemoSession
@@ -132,8 +133,14 @@ def run(session: DemoSession) -> None:
     session.where("artifacts", root / ".mlops" / "mlartifacts")
     session.where("model card", root / card.files[0].path)
     session.where("team stack", root / "mlops" / "tracking" / "docker-compose.yml")
-    session.where("browse", f"mlflow ui --backend-store-uri sqlite:///{root / '.mlops' / 'mlflow.db'}")
-    session.where("load champion", f"mlflow.pyfunc.load_model('models:/{MODEL}@champion')")
+    store = f"sqlite:///{root / '.mlops' / 'mlflow.db'}"
+    session.where("browse", session.command("mlflow", "ui", "--backend-store-uri", store))
+    # The tracking URI travels with the command: without it MLflow would look for the model
+    # in a new ./mlflow.db wherever the user pastes it.
+    sample = json.dumps(str(root / "data" / "churn_features_sample.csv"))  # double quotes: the shell quotes the code in single ones
+    load = (f'import mlflow, pandas; model = mlflow.pyfunc.load_model("models:/{MODEL}@champion"); '
+            f"print(model.predict(pandas.read_csv({sample}).head(5)))")
+    session.where("load champion", session.command("python", "-c", load, env={"MLFLOW_TRACKING_URI": store}))
 
 
 def _approve(call: Any, version: str) -> None:

@@ -7,32 +7,17 @@ the inputs unchanged and every task comes from Prefect's cache.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 from mlops_engineer.demos import DemoSession
+from mlops_engineer.demos.data_versioning import push_and_report
 
 DIRECTORY = "pipelines/churn"
 SPEC = f"{DIRECTORY}/pipeline.yaml"
 
 
-def _dvc_repository(root: Path) -> None:
-    """The prepare stage versions its data with DVC: make the demo folder a git + DVC repository once."""
-    dvc = shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
-    if dvc is None or (root / ".dvc").is_dir():
-        return
-    git = shutil.which("git")
-    if git and not (root / ".git").exists():
-        subprocess.run([git, "init", "-q"], cwd=root, check=True)
-    subprocess.run([dvc, "init", "-q", *([] if git else ["--no-scm"])], cwd=root, check=True, capture_output=True)
-
-
 def run(session: DemoSession) -> None:
     call, say, root = session.call, session.say, session.root
     say("\nPipeline: churn with Prefect (Airflow and DVC renderings checked)")
-    _dvc_repository(root)
+    # The prepare stage versions its data in the git + DVC repository the data_versioning step set up.
     call("orchestrate_ml_pipeline", {"action": "scaffold", "directory": DIRECTORY})
     rendered = call("orchestrate_ml_pipeline", {"action": "render", "spec_path": SPEC})
     for check in rendered.checks:
@@ -44,6 +29,7 @@ def run(session: DemoSession) -> None:
         say(f"  task {task.name:9} {task.state:9} {task.duration_seconds:6.1f} s{retries}")
     say(f"pipeline {result.flow_state}: {result.cached}/{len(result.tasks)} tasks from the cache; "
         f"{result.wall_seconds:.1f} s in all, of which Prefect start-up {result.prefect_overhead_seconds or 0:.1f} s")
+    push_and_report(session)
     session.facts.update(pipeline_spec=SPEC, pipeline_flow=f"{DIRECTORY}/flow.py")
     session.where("pipeline", root / DIRECTORY / "flow.py")
     session.where("pipeline (Airflow, DVC)", f"{root / DIRECTORY / 'airflow_dag.py'}, {root / DIRECTORY / 'dvc.yaml'}")

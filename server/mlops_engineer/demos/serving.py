@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlops_engineer.demos import DemoSession
+from mlops_engineer.engines.serving.bentoml_service import BENTOML_HOME
 
 
 def run(session: DemoSession) -> None:
@@ -22,4 +23,5 @@ def run(session: DemoSession) -> None:
     say(f"stopped {served.service_name}; local deployments left: {len(left)}")
     session.facts.update(bento_tag=served.bento_tag, serving_dir=served.build_dir, serving_name=served.service_name)
     session.where("bento service", session.root / served.build_dir / "service.py")
-    session.where("serve again", f"BENTOML_HOME=.mlops/bentoml bentoml serve {served.bento_tag} --port 3000")
+    session.where("serve again", session.command("bentoml", "serve", served.bento_tag, "--port", "3000",
+                                                 env={"BENTOML_HOME": str(session.workspace.state_dir / BENTOML_HOME)}))

@@ -19,6 +19,7 @@ from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.aiops.anomaly_detectors import Method
 from mlops_engineer.engines.aiops.metric_series import Cleaning, SeriesReport, Source
 from mlops_engineer.engines.mlflow.backend import TrackingUri
+from mlops_engineer.grammar import HttpUrl, OneLine
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
@@ -77,16 +78,16 @@ class RenderJob(StrictModel):
     """
 
     action: Literal["render_job"]
-    prometheus_url: str = Field(pattern=r"^https?://", description="Prometheus the job queries.")
-    query: str = Field(min_length=1, description="PromQL expression to score.")
-    pushgateway_url: str = Field(pattern=r"^https?://", description="Pushgateway the job pushes scores to.")
+    prometheus_url: HttpUrl = Field(description="Prometheus the job queries; credentials in it are read from PROMETHEUS_URL at run time, never written.")
+    query: OneLine = Field(min_length=1, description="PromQL expression to score.")
+    pushgateway_url: HttpUrl = Field(description="Pushgateway the job pushes scores to; credentials likewise from PUSHGATEWAY_URL.")
     job_name: str = Field(default="aiops_anomaly", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
     baseline_days: float = Field(default=30, gt=0)
     step_seconds: int = Field(default=3600, ge=1)
     seasonal_period: int = Field(default=24, ge=1)
     threshold: float = Field(default=3.5, gt=0)
     alert_after_windows: int = Field(default=3, ge=0)
-    output_dir: str = Field(default="mlops/aiops/job", description="Workspace folder for score_job.py and its crontab line.")
+    output_dir: OneLine = Field(default="mlops/aiops/job", description="Workspace folder for score_job.py and its crontab line.")
 
 
 Operation = Annotated[Detect | RenderJob, Field(discriminator="action")]
@@ -316,9 +317,12 @@ def _samples(name: str, detection: Detection, found: list[AnomalyWindow]) -> lis
 def _render_job(op: RenderJob, inp: DetectInput, ctx: ToolContext, base: DetectOutput) -> DetectOutput:
     import shlex
 
+    from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
 
-    values = {**op.model_dump(), "workspace_root": shlex.quote(str(ctx.workspace.root))}
+    values = {**op.model_dump(), "workspace_root": shlex.quote(str(ctx.workspace.root)),
+              # The job reads credentials from PROMETHEUS_URL / PUSHGATEWAY_URL at run time, never from the file.
+              "prometheus_url": without_credentials(op.prometheus_url), "pushgateway_url": without_credentials(op.pushgateway_url)}
     files = {
         f"{op.output_dir}/score_job.py": render_template("aiops/score_job.py.j2", **values),
         f"{op.output_dir}/crontab": render_template("aiops/crontab.j2", **values),

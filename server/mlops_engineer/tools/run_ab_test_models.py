@@ -72,7 +72,7 @@ class CheckSrm(StrictModel):
     """Chi-square test of counts per variant against the split."""
 
     action: Literal["check_srm"]
-    observed: dict[str, int] = Field(description="Units (or requests) seen per variant.")
+    observed: dict[str, Annotated[int, Field(ge=0)]] = Field(description="Units (or requests) seen per variant (counts, not negative).")
     split: Split = Field(default_factory=lambda: dict(DEFAULT_SPLIT))
 
 

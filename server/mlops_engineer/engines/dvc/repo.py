@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
-from mlops_engineer.redact import redact_text
+from mlops_engineer.redact import has_credentials, redact_text, without_credentials
 from mlops_engineer.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -154,17 +154,41 @@ def _in_project(root: Path) -> Iterator[None]:
                 os.environ.pop("DVC_SITE_CACHE_DIR", None)
 
 
+def ignore_rule(top: Path, path: Path) -> str | None:
+    """Why the git repository at `top` ignores `path`: its rule as `source:line:pattern`
+    (from `git check-ignore -v`), "ignored" when git is not on PATH to name it, or None
+    when the path is not ignored.
+
+    The yes/no comes from scmrepo, the check `dvc init` itself makes before it refuses
+    ("... is ignored by your SCM tool"), so we refuse exactly when DVC would.
+    """
+    load()
+    from scmrepo.git import Git
+
+    scm = Git(str(top))
+    try:
+        if not scm.is_ignored(str(path)):
+            return None
+    finally:
+        scm.close()
+    try:
+        done = subprocess.run(["git", "-C", str(top), "check-ignore", "-v", "--", str(path)], capture_output=True, text=True, check=False)
+    except OSError:
+        return "ignored"
+    return done.stdout.split("\t", 1)[0].strip() or "ignored"
+
+
 def init(root: Path, *, git_init: bool) -> None:
-    """`git init` (when asked) and `dvc init`, in a sub-folder of a bigger git repo if need be."""
+    """`git init` (when asked: the workspace becomes its own repository) and `dvc init`,
+    in a sub-folder of a bigger git repository if the workspace is not its own."""
     repo_module = load()
     from scmrepo.git import Git
 
+    if git_init:
+        Git.init(str(root)).close()
     top = git_root(root)
     if top is None:
-        if not git_init:
-            raise AssertionError("the caller checks for git first")
-        Git.init(str(root)).close()
-        top = root
+        raise AssertionError("the caller checks for git first")
     with _in_project(root), translate_errors():
         repo = repo_module.Repo.init(str(root), subdir=top != root)
         repo.close()
@@ -176,8 +200,21 @@ def init(root: Path, *, git_init: bool) -> None:
 @dataclass(frozen=True)
 class RemoteUrl:
     kind: str  # local | s3 | gs | azure | ssh
-    url: str  # as written to .dvc/config (a local path is made relative to .dvc/)
+    url: str  # as given (a local path made absolute; relative to .dvc/ once written)
     display: str
+
+    @property
+    def committed(self) -> str:
+        """What `.dvc/config` (in git) may hold: the URL without userinfo or secret parameters.
+        An ssh login name stays: it is the `user` option, not a secret."""
+        if self.kind == "local" or (self.kind == "ssh" and not _secret_beyond_user(self.url)):
+            return self.url
+        return without_credentials(self.url)
+
+
+def _secret_beyond_user(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.password is not None or has_credentials(parts._replace(netloc=parts.hostname or "").geturl())
 
 
 def parse_remote_url(url: str, workspace: Workspace) -> RemoteUrl:
@@ -201,7 +238,7 @@ def parse_remote_url(url: str, workspace: Workspace) -> RemoteUrl:
             )
         if not parts.netloc:
             raise ToolError("invalid_input", f"The remote URL '{url}' has no bucket, container or host.", "e.g. s3://my-bucket/dvc")
-        return RemoteUrl(kind=SCHEMES[scheme], url=url, display=url)
+        return RemoteUrl(kind=SCHEMES[scheme], url=url, display=redact_text(url))
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url) and not re.match(r"^[A-Za-z]:[\\/]", url):
         raise ToolError("invalid_input", f"Unsupported remote URL '{url}'.", "Use a local folder path or one of s3://, gs://, azure://, ssh://.")
     path = workspace.resolve(url)
@@ -229,52 +266,91 @@ def default_remote(repo: Repo) -> str | None:
     return repo.config["core"].get("remote")
 
 
+def confine_remote(repo: Repo, name: str, workspace: Workspace) -> None:
+    """A local remote must be a folder inside the workspace, whoever configured it: a hand-edited
+    `.dvc/config` (or config.local) may point anywhere, and push, pull and gc write or read there."""
+    url = str(repo.config["remote"].get(name, {}).get("url", ""))  # DVC makes local paths absolute
+    if not url or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
+        return
+    try:
+        workspace.resolve(url)
+    except ToolError as exc:
+        raise ToolError(
+            "outside_workspace", f"The DVC remote '{name}' is the folder {url}, outside the workspace {workspace.root}.",
+            f"Point it at a folder inside the workspace: action add_remote with name '{name}' and url .mlops/dvc-remote "
+            "(or any workspace folder); or use a cloud remote (s3://, gs://, azure://, ssh://).",
+        ) from exc
+
+
 def configure_remote(
     repo: Repo, name: str, url: RemoteUrl, options: dict[str, Any], credentials: dict[str, str], *, default: bool
 ) -> RemoteChange:
     """Add or update a remote: URL and options in .dvc/config, credentials in .dvc/config.local.
 
+    A credential inside a value (the userinfo or a `?sig=`/`?token=` parameter of the URL, an
+    `endpointurl=http://AK:PW@host`) never reaches the committed file either: `.dvc/config`
+    gets the value without it, and `.dvc/config.local` the whole value, which DVC reads over it.
     Writes only what differs, so the same call twice changes nothing the second time.
     """
     from dvc.config_schema import RelPath
 
-    secrets = set(credentials)
+    kind = url.kind
+    committed = {"url": url.committed, **committed_options(options)}
+    overrides = {k: v for k, v in [("url", url.url), *options.items()] if k in values_with_credentials(url, options)}
+    local_wanted = {**credentials, **overrides}
+    secrets = set(local_wanted)
     repo_conf = repo.config.read("repo")
     local_conf = repo.config.read("local")
     current = dict(repo_conf.get("remote", {}).get(name, {}))
     current_secret = dict(local_conf.get("remote", {}).get(name, {}))
-    stored_url = RelPath(url.url) if url.kind == "local" else url.url
-    wanted = {"url": url.url, **{k: v for k, v in options.items()}}
+    stale = {k for k in current_secret if k not in CREDENTIALS[kind] and k not in local_wanted}  # old overrides
+    stored_url = RelPath(url.url) if kind == "local" else committed["url"]
     shown_current = dict(current)
-    if url.kind == "local" and "url" in shown_current:
+    if kind == "local" and "url" in shown_current:
         shown_current["url"] = str((Path(repo.dvc_dir) / shown_current["url"]).resolve())
-    leaked = sorted(k for k in current if k in CREDENTIALS[url.kind])  # a secret someone put in git
+    # A secret someone put in git: a credential option, or a value carrying one.
+    leaked = sorted(k for k, v in current.items() if k in CREDENTIALS[kind] or (isinstance(v, str) and kind != "local" and _committable(v) != v))
     repo_changed = (
-        any(shown_current.get(k) != v for k, v in wanted.items())
+        any(shown_current.get(k) != v for k, v in committed.items())
         or bool(leaked)
         or (default and repo_conf.get("core", {}).get("remote") != name)
     )
-    local_changed = any(current_secret.get(k) != v for k, v in credentials.items())
+    local_changed = any(current_secret.get(k) != v for k, v in local_wanted.items()) or bool(stale)
 
     if repo_changed:
         with repo.config.edit("repo") as conf:
-            section = {k: v for k, v in conf["remote"].get(name, {}).items() if k not in CREDENTIALS[url.kind]}
-            section.update(options)
+            section = {k: v for k, v in conf["remote"].get(name, {}).items() if k not in CREDENTIALS[kind] and k not in leaked}
+            section.update(committed)
             section["url"] = stored_url
             conf["remote"][name] = section
             if default:
                 conf["core"]["remote"] = name
     if local_changed:
         with repo.config.edit("local") as conf:
-            section = dict(conf["remote"].get(name, {}))
-            section.update(credentials)
+            section = {k: v for k, v in conf["remote"].get(name, {}).items() if k not in stale}
+            section.update(local_wanted)
             conf["remote"][name] = section
-    if url.kind == "local":
+    if kind == "local":
         ensure_git_ignored(repo, Path(url.url))
     return RemoteChange(
         name=name, kind=url.kind, url=url.display, default=default or default_remote(repo) == name,
-        options=dict(options), credentials_set=sorted(secrets | set(current_secret)), changed=repo_changed or local_changed,
+        options=committed_options(options), credentials_set=sorted(secrets | (set(current_secret) - stale)),
+        changed=repo_changed or local_changed,
     )
+
+
+def _committable(value: Any) -> Any:
+    """A value as `.dvc/config` may hold it: a URL without its credentials."""
+    return without_credentials(value) if isinstance(value, str) and "://" in value else value
+
+
+def committed_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: _committable(v) for k, v in options.items()}
+
+
+def values_with_credentials(url: RemoteUrl, options: dict[str, Any]) -> list[str]:
+    """The settings (`url`, option names) whose value carries a credential, kept whole in .dvc/config.local."""
+    return [k for k, v in [("url", url.url), *options.items()] if (url.committed if k == "url" else _committable(v)) != v]
 
 
 def ensure_git_ignored(repo: Repo, path: Path) -> None:

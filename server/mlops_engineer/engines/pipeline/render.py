@@ -49,15 +49,16 @@ def _environment():  # type: ignore[no-untyped-def]
     import jinja2
 
     from mlops_engineer.bundle import bundle_path
+    from mlops_engineer.render import configure
 
-    env = jinja2.Environment(
+    env = configure(jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(bundle_path("templates"))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
-    )
+    ))  # a raw value with a line break is refused; doc/sh/cell filters
     # Functions rather than filters, so the shared environment can still parse every template.
     env.globals["py"] = repr
     env.globals["json"] = lambda value: json.dumps(value, ensure_ascii=False)
@@ -115,9 +116,14 @@ def _stage_context(spec: PipelineSpec, stage: Stage, graph: dict[str, list[str]]
     dvc_deps = list(dict.fromkeys([*stage.inputs, *produced, *code_deps]))
     if stage.command is not None:
         dvc_cmd = shlex.join(stage.argv)
-        # Outputs of a dvc.yaml stage are recorded with `dvc commit`; others get a .dvc file.
-        version = f"dvc commit -f -q {shlex.quote(paths_for(spec).dvc + ':' + stage.name)}" if dvc_owned else "dvc add -q " + shlex.join(stage.outputs)
-        bash = dvc_cmd + (" && " + version if stage.dvc_track else "")
+        # Outputs of a dvc.yaml stage are recorded with `dvc commit` after every run, as the Prefect
+        # flow does (unrecorded, DVC reports them as uncommitted and the stage as changed);
+        # dvc_track outputs without a dvc.yaml get a .dvc file.
+        if dvc_owned:
+            commit = f"dvc commit -f -q {shlex.quote(paths_for(spec).dvc + ':' + stage.name)}"
+            bash = f"{dvc_cmd} && {commit}" if stage.dvc_track else f"{dvc_cmd} && if [ -d .dvc ]; then {commit}; fi"
+        else:
+            bash = dvc_cmd + (" && dvc add -q " + shlex.join(stage.outputs) if stage.dvc_track else "")
         # Airflow reads a bash_command ending in .sh/.bash as a template file name.
         if bash.endswith((".sh", ".bash")):
             bash += " "

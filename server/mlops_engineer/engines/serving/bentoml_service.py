@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,17 +71,59 @@ class ModelSource:
 
 
 def bentoml_env(workspace: Workspace) -> dict[str, str]:
-    """Environment for every BentoML subprocess of this workspace."""
+    """Environment for every BentoML subprocess of this workspace.
+
+    BentoML looks for `uv` on PATH only (`bentoml build` locks the bento's packages with
+    it); when uv is found elsewhere (see `find_uv`), its folder goes at the end of PATH.
+    """
     home = workspace.state_dir / BENTOML_HOME
     home.mkdir(parents=True, exist_ok=True)
-    return {
+    env = {
         **os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
     }
+    uv = find_uv(env, sys.executable)
+    if uv and shutil.which("uv", path=env.get("PATH", os.defpath)) is None:
+        env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(uv).parent)) if p)
+    return env
+
+
+def find_uv(environ: Mapping[str, str], python: str) -> str | None:
+    """The uv executable, found the way this server was started: on PATH; `$UV`, which
+    `uv run` sets to itself for its child; or beside `python`, where installing the uv
+    package into the environment puts it."""
+    on_path = shutil.which("uv", path=environ.get("PATH", os.defpath))
+    if on_path:
+        return on_path
+    for candidate in (environ.get("UV"), str(Path(python).parent / "uv")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def require_uv(environ: Mapping[str, str], python: str) -> None:
+    """Refuse a `bentoml build` that would fail with BentoML's "Failed to install uv".
+
+    Without a uv executable BentoML runs `python -m uv`, and without the uv package it
+    installs one with `python -m pip`: either package in `python`'s environment will do.
+    """
+    if find_uv(environ, python):
+        return
+    probe = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('uv') or u.find_spec('pip') else 1)"
+    if subprocess.run([python, "-c", probe], capture_output=True, check=False).returncode == 0:  # noqa: S603
+        return
+    raise ToolError(
+        "missing_dependency",
+        f"`bentoml build` needs uv to lock the bento's packages, and none was found: not on PATH, $UV is not set, "
+        f"no uv beside {python}, and that environment has neither the uv nor the pip package (to install it).",
+        f"Put uv on PATH (https://docs.astral.sh/uv/getting-started/installation/), or install it into that environment "
+        f"({python} -m ensurepip, then {python} -m pip install uv), then build again. Started with `uv run`, "
+        "the server finds uv through $UV.",
+    )
 
 
 def check_model_uri(uri: str) -> None:
-    if not MODEL_URI.match(uri):
+    if not MODEL_URI.fullmatch(uri):
         raise ToolError(
             "invalid_input",
             f"'{uri}' is not a model URI this tool serves.",
@@ -251,9 +294,11 @@ def build_bento(workspace: Workspace, build_ctx: Path, tag: str, timeout: float 
     if (bento_dir(workspace, tag) / "bento.yaml").exists():
         return False
     version = tag.split(":", 1)[1]
+    env = bentoml_env(workspace)
+    require_uv(env, sys.executable)
     done = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "bentoml", "build", ".", "--version", version],
-        cwd=build_ctx, env=bentoml_env(workspace), capture_output=True, text=True, timeout=timeout,
+        cwd=build_ctx, env=env, capture_output=True, text=True, timeout=timeout,
     )
     if done.returncode != 0 or not (bento_dir(workspace, tag) / "bento.yaml").exists():
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_engineer.engines.tuning.mlflow_runs import TrialRecord
-from mlops_engineer.engines.tuning.objective import Cancelled, Objective
+from mlops_engineer.engines.tuning.objective import Cancelled, Objective, UserCodeExit
 from mlops_engineer.engines.tuning.space import suggest
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
@@ -54,10 +54,13 @@ def resolve_storage(workspace: Workspace, storage: str | None) -> StorageTarget:
         path = workspace.state_dir / EMBEDDED_STORAGE
         path.parent.mkdir(parents=True, exist_ok=True)
         return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
-    if storage.startswith("sqlite:///"):
-        path = workspace.resolve(storage.removeprefix("sqlite:///"))
+    if storage.lower().startswith("sqlite"):
+        path = workspace.uri_path(storage)  # confined like every path; relative to the workspace
+        if path is None:
+            raise ToolError("invalid_input", "An in-memory SQLite study would vanish with the call.",
+                            "Omit storage for .mlops/optuna.db, or give sqlite:///<path in the workspace>.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
+        return StorageTarget(workspace.resolve_uri(storage), f"sqlite:///{workspace.relative(path)}", "sqlite")
     if storage.startswith(("postgresql://", "postgres://", "postgresql+")):
         return StorageTarget(_postgres_driver(storage), redact_text(storage), "postgresql")
     if storage.startswith(("mysql", "mariadb")):
@@ -196,6 +199,7 @@ def optimize(
     stats = RunStats()
     started = time.monotonic()
     consecutive_failures = 0
+    aborted: list[UserCodeExit] = []
 
     def wrapped(trial: optuna.Trial) -> Any:
         # Exact budget: finished trials plus running trials numbered before this one.
@@ -231,6 +235,11 @@ def optimize(
             record("PRUNED", None)
             raise
         except Cancelled:
+            raise
+        except UserCodeExit as exc:  # sys.exit() in the objective: stop the study, fail the call
+            record("FAIL", None, exc.message)
+            aborted.append(exc)
+            study.stop()
             raise
         except Exception as exc:
             record("FAIL", None, f"{type(exc).__name__}: {exc}")
@@ -276,6 +285,8 @@ def optimize(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             study.optimize(wrapped, catch=(Exception,), callbacks=[after_trial])
+        if aborted:
+            raise aborted[0]
     return stats
 
 

@@ -1,0 +1,43 @@
+"""Action track: dvc add, then optionally a git commit of the .dvc files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlops_engineer.runtime import ToolContext
+from mlops_engineer.tools.version_ml_data.commit import commit
+from mlops_engineer.tools.version_ml_data.models import (
+    Track,
+    TrackedPath,
+    VersionDataInput,
+    VersionDataOutput,
+)
+from mlops_engineer.tools.version_ml_data.paths import resolve_tracked
+
+
+def run_track(op: Track, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:
+    from mlops_engineer.engines.dvc.repo import open_repo
+
+    paths = resolve_tracked(ctx, op.paths, must_exist=True)
+    base.planned_calls = [f"dvc add {ctx.workspace.relative(p)}" for p in paths]
+    if op.git_commit:
+        base.planned_calls.append(f"git commit -m {op.git_commit!r} (the .dvc files and .gitignore)")
+    with open_repo(ctx.workspace.root) as repo:
+        if inp.dry_run:
+            return base
+        for i, path in enumerate(paths):
+            ctx.progress(i, len(paths), f"dvc add {ctx.workspace.relative(path)}")
+            stages = repo.add([str(path)])
+            for stage in stages:
+                out = stage.outs[0]
+                base.tracked.append(TrackedPath(
+                    path=ctx.workspace.relative(path), dvc_file=ctx.workspace.relative(Path(stage.path)),
+                    md5=out.hash_info.value if out.hash_info else None,
+                    size=out.meta.size if out.meta else None,
+                    files=out.meta.nfiles if out.meta and out.meta.isdir else None,
+                ))
+        ctx.progress(len(paths), len(paths), "tracked")
+        commit_files = [Path(str(p) + ".dvc") for p in paths] + [p.parent / ".gitignore" for p in paths]
+        base.git_commit = commit(repo, ctx, commit_files, op.git_commit)
+    base.next_steps = ["Send the data to the remote: action push."]
+    return base
