@@ -341,7 +341,7 @@ def _report_json(op: Check, out: DriftOutput, results: list[FeatureResult], role
             "ks": "two-sample Kolmogorov-Smirnov, two-sided; p-value as scipy.stats.ks_2samp(method=ks_method)",
             "wasserstein_normed": "1-Wasserstein distance divided by the reference standard deviation (floor 0.001)",
             "js_distance": "Jensen-Shannon distance (natural log) on the PSI bins",
-            "chi2": "goodness of fit of current counts to reference shares (scipy.stats.chisquare)",
+            "chi2": "two-sample chi-square test of homogeneity on the 2 x k table of counts (scipy.stats.chi2_contingency)",
         },
     }
 
@@ -364,7 +364,7 @@ def _samples(op: Check, out: DriftOutput, results: list[FeatureResult]) -> list[
         ("ks_statistic", "ks_statistic", "Two-sample KS statistic per numerical feature"),
         ("ks_pvalue", "ks_pvalue", "Two-sample KS p-value per numerical feature"),
         ("wasserstein", "wasserstein", "Wasserstein distance per numerical feature"),
-        ("chi2_pvalue", "chi2_pvalue", "Chi-square p-value per categorical feature"),
+        ("chi2_pvalue", "chi2_pvalue", "Two-sample chi-square p-value per categorical feature"),
     ]
     for r in results:
         labels = {**m, "feature": r.column}
