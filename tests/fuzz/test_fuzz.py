@@ -9,6 +9,7 @@ test's temporary folder):
   point at, nor in the server's working folder or home;
 - no secret given in an input comes back, in any answer or in any file the call wrote.
 
+Then identical calls are made at once (REPLAYED), and any duplicate state they leave is counted.
 Bounded to a few minutes: about 60 cases a tool, heavy actions as dry runs.
 """
 
@@ -99,6 +100,32 @@ def _check_answer(case: Case, structured: Any, text: str, is_error: bool) -> lis
     return problems
 
 
+REPLAYED = {  # identical calls made at once: each must leave one copy of its state
+    "track_ml_experiments": {"operation": {"action": "log_run", "experiment": "fuzz-replay", "run_name": "same",
+                                           "params": {"C": 1.0}, "metrics": {"auc": 0.8}}},
+}
+REPLAYS = 8
+
+
+def _replay_concurrently(client: SyncClient, workspace: Path) -> int:
+    """Extra copies left by REPLAYS identical calls at once (duplicate runs by input digest)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow import MlflowClient
+
+    from mlops_engineer.engines.mlflow.tracking import DIGEST_TAG
+
+    calls = [call for call in REPLAYED.items() for _ in range(REPLAYS)]
+    with ThreadPoolExecutor(REPLAYS) as pool:
+        results = list(pool.map(lambda call: client.call_tool(*call, read_timeout_seconds=CALL_DEADLINE_S), calls))
+    assert not any(r.is_error for r in results), [text_of(r) for r in results if r.is_error]
+    store = MlflowClient(tracking_uri=f"sqlite:///{workspace / '.mlops' / 'mlflow.db'}")
+    experiment = store.get_experiment_by_name("fuzz-replay")
+    runs = store.search_runs([experiment.experiment_id])
+    digests = Counter(run.data.tags.get(DIGEST_TAG) for run in runs)
+    return sum(count - 1 for count in digests.values())
+
+
 @pytest.mark.timeout(1800)
 def test_fuzz_corpus_through_the_stdio_server(tmp_path: Path) -> None:
     workspace, canary, cwd, home = (tmp_path / name for name in ("ws", "canary", "cwd", "home"))
@@ -135,6 +162,9 @@ def test_fuzz_corpus_through_the_stdio_server(tmp_path: Path) -> None:
         for problem in _check_answer(case, result.structured_content, text_of(result), bool(result.is_error)):
             totals["secrets" if problem.startswith("secret") else "unstructured"] += 1
             failures.append(f"{case.id}: {problem}")
+    totals["duplicates"] = _replay_concurrently(client, workspace)
+    if totals["duplicates"]:
+        failures.append(f"{totals['duplicates']} duplicate run(s) from identical concurrent calls")
     still_up = server.alive()
     server.stop()
 
