@@ -13,7 +13,7 @@ from mlops_engineer.errors import ToolError
 from mlops_engineer.tools.forecast_operational_metrics import TOOL
 from tests.fixtures.aiops import AIOPS_METRIC
 from tests.fixtures.ports import free_port
-from tests.fixtures.prometheus import HISTORY_METRIC, history_end
+from tests.fixtures.prometheus import HISTORY_METRIC
 from tests.helpers import ToolRunner
 
 pytestmark = pytest.mark.server
@@ -33,7 +33,7 @@ def growing(n: int, seed: int = 0) -> np.ndarray:
 
 def test_forecast_from_prometheus_with_capacity(tmp_path: Path, prometheus_server) -> None:
     tools = ToolRunner(tmp_path)
-    end = history_end()
+    end = prometheus_server.history_end
     source = {"kind": "promql", "url": prometheus_server.url, "query": f'{HISTORY_METRIC}{{service="checkout"}}',
               "end": end, "days": 14 - 1 / 24, "step_seconds": 3600}
     out = tools(TOOL, {"action": "forecast", "series": source, "horizon": 48, "models": ["theta", "sarimax"],
