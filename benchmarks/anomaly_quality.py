@@ -92,6 +92,7 @@ def detect_windows(case: Case, method: str) -> list[tuple[int, int]]:
     import numpy as np
 
     from mlops_engineer.engines.aiops import anomaly_detectors as ad
+    from mlops_engineer.engines.aiops.anomaly_windows import windows
 
     values, b = case.values, case.baseline_points
     if method == "static":
@@ -101,7 +102,7 @@ def detect_windows(case: Case, method: str) -> list[tuple[int, int]]:
         detection = ad.Detection(scores, scores > 3.0)
     else:
         detection = ad.detect(values, b, HOURS, method, 3.5)  # type: ignore[arg-type]
-    found = ad.windows(values.index[b:], detection, 1, 3.5, 1, 3)
+    found = windows(values.index[b:], detection, 1, 3.5, 1, 3)
     position = {ts: i for i, ts in enumerate(values.index)}
     return [(position[w.start], position[w.end]) for w in found]
 

@@ -25,8 +25,9 @@ from mlops_engineer import __version__
 from mlops_engineer.bundle import bundle_path
 from mlops_engineer.catalog import ToolCard, builtin_catalog, cards_from_registry
 from mlops_engineer.errors import ToolError
+from mlops_engineer.redact import redact_text
 from mlops_engineer.registry import Registry, Skill, ToolSpec
-from mlops_engineer.runtime import ToolContext, execute, wants_help
+from mlops_engineer.runtime import ToolContext, execute, summary_text, wants_help
 from mlops_engineer.schemas import HelpEnvelope, help_text
 from mlops_engineer.settings import Settings
 from mlops_engineer.workspace import Workspace
@@ -119,7 +120,7 @@ def _tool(card: ToolCard, settings: Settings, workspace: Workspace) -> Tool:
             raise
         except ToolError as error:
             return error_result(error)
-        text = help_text(output) if isinstance(output, HelpEnvelope) else spec.summarize(output)
+        text = help_text(output) if isinstance(output, HelpEnvelope) else redact_text(summary_text(spec, output))
         return CallToolResult(
             content=[TextContent(type="text", text=text)],
             structured_content=output.model_dump(mode="json"),

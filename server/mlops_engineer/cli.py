@@ -13,6 +13,13 @@ from pathlib import Path
 from mlops_engineer import __version__
 from mlops_engineer.errors import ToolError
 
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "true",  # the common switch: MLflow, BentoML, Evidently, Prefect read it
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "FEAST_USAGE": "False",
+}
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops-engineer", description=__doc__)
@@ -71,7 +78,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=settings.log_level)
     server = build_server(settings)
     if args.transport == "stdio":
-        server.run("stdio")
+        import anyio
+
+        from mlops_engineer.transport_stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
         return 0
     try:
         serve_http(server, settings)
@@ -152,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Our stdout is JSON-RPC (serve) or a result to parse (call): MLflow must not
     # print its "View run at <url>" links there.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # The SDKs' usage telemetry phones home and writes state outside the workspace (MLflow's
+    # ~/.config/mlflow/telemetry.json): off in our process and its children unless the user set them.
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
     if args.workspace:
         # Through the environment, so Settings and any subprocess see the same root.
         os.environ["MLOPS_ENGINEER_WORKSPACE"] = str(Path(args.workspace).resolve())

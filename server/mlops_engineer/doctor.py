@@ -23,15 +23,16 @@ def _check_workspace(settings: Settings) -> tuple[bool, str]:
 def _check_tracking(settings: Settings) -> tuple[bool, str]:
     from mlops_engineer.engines.mlflow.backend import check_reachable, resolve_target
     from mlops_engineer.errors import ToolError
+    from mlops_engineer.redact import redact_text
     from mlops_engineer.workspace import Workspace
 
     if not settings.tracking_uri:
         return True, f"embedded SQLite store in {settings.workspace / '.mlops'} (no server needed)"
-    target = resolve_target(Workspace(settings.workspace), settings)
     try:
+        target = resolve_target(Workspace(settings.workspace), settings)  # a local store outside the workspace is refused
         check_reachable(target)
     except ToolError as error:
-        return False, f"{target.display_uri}: {error.message}"
+        return False, f"{redact_text(settings.tracking_uri)}: {error.message}"
     return True, f"{target.display_uri} answers"
 
 

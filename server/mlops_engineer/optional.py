@@ -21,7 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "labeling": ("label-studio-sdk",),
     "containers": ("docker",),
     "orchestration": ("prefect",),
-    "experiments": ("statsmodels", "scipy"),
+    "experiments": ("statsmodels", "scipy", "pyarrow"),
 }
 
 

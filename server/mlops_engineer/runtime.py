@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlops_engineer.errors import ToolError
+from mlops_engineer.contract import ToolOutput
+from mlops_engineer.errors import MAX_TEXT_CHARS, ToolError
+from mlops_engineer.failures import tool_error_for
 from mlops_engineer.redact import redact_text
 from mlops_engineer.schemas import (
     HELP_FIELD,
@@ -24,7 +26,7 @@ from mlops_engineer.schemas import (
     requested_action,
 )
 from mlops_engineer.settings import Settings
-from mlops_engineer.workspace import Workspace
+from mlops_engineer.workspace import Workspace, writes_checked_by
 
 if TYPE_CHECKING:
     from mlops_engineer.registry import ToolSpec
@@ -90,22 +92,26 @@ def execute(
     """
     if wants_help(arguments):
         return help_answer(spec.name, spec.input_model, requested_action(arguments), examples or [])
-    payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
     try:
-        result = spec.run(payload, ctx)
+        payload = arguments if isinstance(arguments, BaseModel) else validate_input(spec, arguments)
+        with writes_checked_by(ctx.check_cancelled):  # a cancelled call writes nothing more
+            result = spec.run(payload, ctx)
     except ToolError:
         raise
-    except Exception as exc:  # an SDK failure: keep its text, never a bare traceback
-        message = redact_text(f"{spec.name} failed: {type(exc).__name__}: {exc}")
-        # The traceback may quote a URI with its password, so it is logged only on request.
-        logger.error(message)
-        logger.debug("traceback of the failure above", exc_info=True)
-        raise ToolError(
-            "failed",
-            message,
-            "Check the inputs and that the backend is reachable; `mlops-engineer doctor` shows "
-            "which backends answer.",
-        ) from exc
+    except Exception as exc:  # unanticipated: a specific code and a hint, never a bare traceback
+        raise tool_error_for(spec.name, exc) from exc
     if not isinstance(result, spec.output_model):
         raise TypeError(f"{spec.name}.run returned {type(result).__name__}, not {spec.output_model.__name__}")
+    if isinstance(result, ToolOutput) and result.planned_calls:
+        # Plans quote the URLs they would call, which may carry credentials.
+        result.planned_calls = [redact_text(call[:MAX_TEXT_CHARS]) for call in result.planned_calls]
     return result
+
+
+def summary_text(spec: ToolSpec, output: BaseModel) -> str:
+    """The tool's one-line summary, plus what it recovered from an interrupted earlier call."""
+    text = spec.summarize(output)
+    recovered = getattr(output, "recovered", None)
+    if recovered:
+        text += " Recovered after an interrupted call: " + "; ".join(recovered)
+    return text

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         "(help: true); full: every field's schema and the long descriptions, as pydantic builds them.",
     )
 
+    allow_external_callables: bool = Field(
+        default=False,
+        description="Let a callable objective (module:function) name a module outside the workspace; "
+        "by default only workspace files may be imported and run.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -12,17 +12,25 @@ from mlops_engineer.settings import Settings
 ASGIApp = Any
 
 
+def _presented_token(header: bytes) -> bytes | None:
+    """The credentials of `Bearer <token>`; the scheme is case-insensitive (RFC 7235)."""
+    scheme, _, credentials = header.strip().partition(b" ")
+    return credentials.strip() if scheme.lower() == b"bearer" else None
+
+
 class BearerTokenMiddleware:
     """Reject any request whose `Authorization` header is not `Bearer <token>` with 401."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
+        if not token.strip():
+            raise InsecureBindError("The bearer token is empty or only whitespace; set a real secret.")
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.strip().encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
+            given = _presented_token(dict(scope.get("headers") or []).get(b"authorization", b""))
+            if given is None or not hmac.compare_digest(given, self._expected):
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                     return
@@ -44,7 +52,8 @@ class InsecureBindError(ValueError):
 
 def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
     """The ASGI app for `serve --transport http`; refuses a non-loopback bind without a token."""
-    token = settings.http_token.get_secret_value() if settings.http_token else None
+    # A token of only whitespace is no token: it would accept `Authorization: Bearer  `.
+    token = settings.http_token.get_secret_value().strip() if settings.http_token else None
     if not settings.http_is_loopback and not token:
         raise InsecureBindError(
             f"Refusing to serve on {settings.http_host} without a bearer token: anyone who can reach "

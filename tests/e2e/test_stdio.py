@@ -585,7 +585,7 @@ def test_stray_stdout_writes_during_a_call_do_not_reach_the_wire(tmp_path: Path)
     with open(stderr_path, "w") as errlog, sync_client(stdio_client(params, errlog=errlog), message_handler=on_message) as client:
         result = client.call_tool("noisy", {})
         assert not result.is_error, text_of(result)
-        assert result.structured_content == {"dry_run": False, "planned_calls": [], "said": "hello"}
+        assert result.structured_content == {"dry_run": False, "planned_calls": [], "recovered": [], "said": "hello"}
         assert [t.name for t in client.list_tools()] == ["noisy"]
     assert stream_errors == [], stream_errors
     stderr = stderr_path.read_text()

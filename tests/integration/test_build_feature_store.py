@@ -394,3 +394,21 @@ def test_replacing_a_table_we_did_not_load_needs_confirm(tmp_path: Path, postgre
         assert cur.fetchone() == (CUSTOMERS * 6, CUSTOMERS)
     conn.close()
     assert tools(TOOL, team).loaded_tables == []  # same file: not loaded again
+
+
+@pytest.mark.parametrize(("key", "value"), [("path: data/online_store.db", "path: {outside}/online.db"),
+                                            ("path: data/registry.db", "path: {outside}/registry.db"),
+                                            ("path: data/online_store.db", "path: ../../{name}/online.db")])
+def test_store_paths_edited_outside_the_workspace_are_refused(embedded: ToolRunner, tmp_path_factory: pytest.TempPathFactory,
+                                                              key: str, value: str) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere")
+    embedded(TOOL, spec(EMBEDDED))
+    config = embedded.root / "feature_repo" / "feature_store.yaml"
+    assert key in config.read_text()
+    config.write_text(config.read_text().replace(key, value.format(outside=outside, name=outside.name)))  # edited by hand
+    for operation in ({"action": "materialize"}, {"action": "list"},
+                      {"action": "online", "entity_rows": [{"customer_id": 1}], "features": ["customer_stats:stamp"]}):
+        with pytest.raises(ToolError) as caught:
+            embedded(TOOL, operation)
+        assert caught.value.code == "outside_workspace", (operation, caught.value)
+    assert not any(outside.iterdir())

@@ -55,7 +55,9 @@ def test_prometheus_series_scored_correlated_and_pushed(tmp_path: Path, aiops_pr
     checkout = by_service[f'{AIOPS_METRIC}{{service=checkout}}']
     search = by_service[f'{AIOPS_METRIC}{{service=search}}']
     assert checkout.series.points == AIOPS_DAYS * 24 and checkout.series.seasonal_period == 24
-    assert checkout.baseline_points == 30 * 24 and checkout.scored_points == 10 * 24
+    # 40 days: the default 30-day baseline would be more than half, so the first half is, and the result says so.
+    assert checkout.baseline_points == 20 * 24 and checkout.scored_points == 20 * 24 and checkout.baseline_days == 20
+    assert checkout.notes and "first half" in checkout.notes[0]
 
     alerts = [w for w in checkout.windows if w.alert]
     assert len(alerts) == 1 and search.alerts == 0
@@ -182,23 +184,10 @@ def test_unreachable_prometheus_and_pushgateway(tmp_path: Path, aiops_prometheus
     assert not (tmp_path / "mlops").exists()
 
 
-def test_live_exporter_constant_series_is_refused(tmp_path: Path, prometheus_server) -> None:
-    """A series scraped live from the test's exporter: `up`-like gauges are constant."""
-    prometheus_server.wait_for_scrape("test_exporter_up")
-    time.sleep(4)  # a few scrapes (one per second), so the range holds more than one sample
-    source = {"kind": "promql", "url": prometheus_server.url, "query": "test_exporter_up", "end": time.time(),
-              "days": 60 / 86400, "step_seconds": 1}
-    with pytest.raises(ToolError, match="constant") as err:
-        ToolRunner(tmp_path)(TOOL, {"action": "detect", "baseline_days": 30 / 86400, "series": [source]})
-    assert err.value.code == "invalid_input"
-
-
 @pytest.mark.parametrize(("change", "words"), [
     (lambda v: v.assign(value=v["value"].astype(object).where(v.index != 50, "n/a")), "not numbers"),
-    (lambda v: v.drop(index=range(100, 110)), "longest gap is 10 points"),
     (lambda v: pd.concat([v, v.iloc[[5]]]), None),  # duplicates: merged by default, no error
     (lambda v: v.assign(value=float("nan")), "all NaN"),
-    (lambda v: v.assign(value=7.0), "constant"),
     (lambda v: v.iloc[:0], "empty"),
 ])
 def test_bad_series(tmp_path: Path, change, words: str | None) -> None:
@@ -217,15 +206,46 @@ def test_bad_series(tmp_path: Path, change, words: str | None) -> None:
     assert not (tmp_path / "mlops").exists(), "a refused call writes nothing"
 
 
+def test_defaults_run_on_short_gappy_and_constant_series(tmp_path: Path) -> None:
+    """What used to be refused with every parameter at its default: a series shorter than the
+    30-day baseline, an outage longer than max_gap, a constant gauge."""
+    tools = ToolRunner(tmp_path)
+    values = daily(14 * 24)
+    values[200:206] += 60  # six hours of degradation
+    short = write_series(tmp_path, "short.csv", values, pd.Timestamp("2026-01-01", tz="UTC"))
+    frame = pd.read_csv(tmp_path / write_series(tmp_path, "gappy.csv", daily(35 * 24), pd.Timestamp("2026-01-01", tz="UTC")))
+    frame.drop(index=range(600, 640)).to_csv(tmp_path / "gappy.csv", index=False)  # a 40-hour outage
+    write_series(tmp_path, "flat.csv", np.full(20 * 24, 7.0), pd.Timestamp("2026-01-01", tz="UTC"))
+    out = tools(TOOL, {"action": "detect", "plot": False,
+                       "series": [{"kind": "file", "path": p} for p in (short, "gappy.csv", "flat.csv")]})
+    by_name = {r.series.name: r for r in out.results}
+    assert by_name["short"].baseline_points == 7 * 24 and "first half" in by_name["short"].notes[0]
+    assert [w.alert for w in by_name["short"].windows if w.start <= iso(1767225600 + 205 * 3600) <= w.end] == [True]
+    gappy = by_name["gappy"]
+    assert gappy.series.gaps_bridged == 40 and any("bridged" in n for n in gappy.notes)
+    scores = pd.read_csv(tmp_path / gappy.scores_path)
+    outage = scores[scores["bridged"]]
+    assert len(outage) == 40 and not outage["anomalous"].any() and (outage["score"] == 0).all()
+    flat = by_name["flat"]
+    assert flat.anomaly_windows == 0 and flat.max_score == 0 and any("constant" in n for n in flat.notes)
+    # Asked to refuse long gaps, it does.
+    with pytest.raises(ToolError, match="longest gap is 40 points"):
+        tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": "gappy.csv"}],
+                     "cleaning": {"long_gaps": "error"}})
+
+
 def test_baseline_and_seasonality_limits(tmp_path: Path) -> None:
     path = write_series(tmp_path, "m.csv", daily(10 * 24), pd.Timestamp("2026-01-01", tz="UTC"))
     tools = ToolRunner(tmp_path)
     with pytest.raises(ToolError, match="nothing is left to score"):
-        tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}]})
+        tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}], "baseline_days": 30})
     with pytest.raises(ToolError, match="too few for seasonal_period=168"):
         tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}], "baseline_days": 7, "seasonal_period": 168})
     with pytest.raises(ToolError, match="baseline has 24 points"):
         tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": path}], "baseline_days": 1})
+    tiny = write_series(tmp_path, "tiny.csv", daily(20), pd.Timestamp("2026-01-01", tz="UTC"))
+    with pytest.raises(ToolError, match="too short to score"):
+        tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": tiny}], "seasonal_period": 1})
     with pytest.raises(ToolError) as err:
         tools(TOOL, {"action": "detect", "series": [{"kind": "file", "path": "../m.csv"}]})
     assert err.value.code == "outside_workspace"

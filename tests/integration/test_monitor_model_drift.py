@@ -59,7 +59,7 @@ def test_check_writes_table_json_html_and_textfile_and_is_idempotent(runner: Too
     rows = {r["feature"]: r for r in out.features.rows}
     assert set(rows) == {"age", "income", "plan", "visits"}
     assert rows["age"]["severity"] == "severe" and rows["age"]["kind"] == "numerical"
-    assert rows["visits"]["kind"] == "categorical"  # few integer values: compared as categories
+    assert rows["visits"]["kind"] == "numerical"  # an integer dtype stays numerical, however few its values
     assert rows["income"]["severity"] == "none" and rows["income"]["ks_pvalue"] == 1.0  # same values, shuffled
     assert rows["plan"]["drifted"] and rows["plan"]["chi2_pvalue"] < 1e-6
     assert out.dataset_drift is True and out.drift_share == 0.5
@@ -214,6 +214,20 @@ def test_mismatched_dtypes(runner: ToolRunner) -> None:
     assert rows["visits"]["severity"] == "severe" and "new categories" in rows["visits"]["note"]
 
 
+def test_a_small_integer_count_column_stays_numerical(runner: ToolRunner) -> None:
+    """3,000 rows of a count with 10 values (0-9); three current rows hold 10 and 11. The column is
+    stable: as categories it read "new categories: 10, 11" with p = 0."""
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame({"calls": rng.binomial(9, 0.4, 3000), "age": rng.normal(40, 10, 3000)})
+    cur = pd.DataFrame({"calls": rng.binomial(9, 0.4, 3000), "age": rng.normal(40, 10, 3000)})
+    cur.loc[:2, "calls"] = [10, 11, 10]
+    _write(runner.root, ref, cur)
+    out = _check(runner, html=False)
+    calls = {r["feature"]: r for r in out.features.rows}["calls"]
+    assert calls["kind"] == "numerical" and "note" not in calls and calls["severity"] == "none"
+    assert calls["ks_pvalue"] > 0.05 and calls.get("chi2_pvalue") is None
+
+
 def test_unreachable_pushgateway_fails_before_writing(runner: ToolRunner) -> None:
     _write(runner.root, *_frames(200))
     with pytest.raises(ToolError) as err:
@@ -356,6 +370,10 @@ def test_our_numbers_match_evidently_where_defined_the_same_way() -> None:
     cat = ds.categorical_stats("c", ds.CategoricalCounts.from_values(cat_ref), ds.CategoricalCounts.from_values(cat_cur))
     assert cat.psi == pytest.approx(theirs["c_psi"], rel=1e-9)
     assert cat.js_distance == pytest.approx(theirs["c_js"], rel=1e-9)
-    assert cat.chi2_pvalue == pytest.approx(theirs["c_chi"], rel=1e-9, abs=1e-300)
+    # Evidently's chi-square takes the reference shares as exact; ours is the two-sample test.
+    keys = sorted(set(cat_ref))
+    counts = [np.array([np.sum(side == k) for k in keys]) for side in (cat_ref, cat_cur)]
+    assert ds.evidently_chi_square(*counts)[1] == pytest.approx(theirs["c_chi"], rel=1e-9, abs=1e-300)
+    assert cat.chi2_pvalue != pytest.approx(theirs["c_chi"], rel=1e-3, abs=0)
     # Our default numerical PSI (reference-quantile bins) is a different statistic: stated, not hidden.
     assert ours.psi != pytest.approx(theirs["n_psi"], rel=1e-3)

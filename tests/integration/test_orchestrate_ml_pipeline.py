@@ -43,6 +43,11 @@ def summarize(path, label):
 
 def boom():
     raise ValueError("boom on purpose")
+
+
+def quits():
+    import sys
+    sys.exit(3)
 """
 
 
@@ -165,6 +170,7 @@ def test_failures_timeouts_and_skipped_downstream_are_reported(tmp_path: Path) -
             {"name": "boom", "callable": "steps.tasks:boom", "retries": 1},
             {"name": "after_boom", "command": "python steps/flaky.py", "upstream": ["boom"]},
             {"name": "slow", "command": "python steps/slow.py", "timeout_seconds": 3, "cache": "none"},
+            {"name": "quits", "callable": "steps.tasks:quits"},
         ],
     }
     out = ToolRunner(tmp_path)(TOOL, {"action": "run", "spec": spec})
@@ -176,6 +182,7 @@ def test_failures_timeouts_and_skipped_downstream_are_reported(tmp_path: Path) -
     assert not (tmp_path / "out/clean.csv").exists(), "a skipped stage did not run"
     assert out.run.log_tail, "a failed run carries the end of its log"
     assert "Fix boom" in out.next_steps[0]
+    assert not tasks["quits"].ok and "SystemExit(3)" in tasks["quits"].message, tasks["quits"]  # sys.exit() fails its stage only
 
 
 def test_cancelling_the_call_stops_the_flow(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ import pytest
 from mlops_engineer.engines import prometheus
 from mlops_engineer.errors import ToolError
 from tests.fixtures.ports import free_port
-from tests.fixtures.prometheus import HISTORY_METRIC, history_end
+from tests.fixtures.prometheus import HISTORY_METRIC
 
 pytestmark = pytest.mark.server
 
 
 def test_range_query_returns_the_backfilled_history(prometheus_server) -> None:
-    end = history_end()
+    end = prometheus_server.history_end
     start = end - 7 * 24 * 3600
     series = prometheus.query_range(prometheus_server.url, f'{HISTORY_METRIC}{{service="checkout"}}', start, end, 3600)
     assert len(series) == 1

@@ -266,12 +266,56 @@ def test_missing_target_column_and_unknown_param(tools: ToolRunner) -> None:
 def test_callable_that_does_not_import(tools: ToolRunner) -> None:
     (tools.root / "broken.py").write_text("import not_a_real_module_xyz\n\ndef objective(params):\n    return 0.0\n")
     base = {"action": "optimize", "study_name": "bad", "space": SPACE, "n_trials": 2, "log_to_mlflow": False}
-    for function, words in (("broken:objective", "does not import: ModuleNotFoundError"), ("missing_module:objective", "does not import"),
+    for function, words in (("broken:objective", "does not import: ModuleNotFoundError"), ("missing_module:objective", "not a module in the workspace"),
                             ("my_objective:nothing_here", "has no function 'nothing_here'")):
         _write_user_objective(tools.root)
         with pytest.raises(ToolError) as caught:
             tools(TOOL, {**base, "objective": {"kind": "callable", "function": function}})
         assert caught.value.code == "invalid_input" and words in caught.value.message, caught.value.message
+
+
+@pytest.mark.parametrize("body", ["import sys\n    sys.exit(3)", "raise KeyboardInterrupt", "exit()"])
+def test_an_objective_that_exits_fails_the_call_not_the_server(tmp_path: Path, body: str) -> None:
+    tools = ToolRunner(tmp_path)
+    (tools.root / "quitter.py").write_text(f"def objective(params):\n    {body}\n")
+    with pytest.raises(ToolError) as caught:
+        tools(TOOL, {"action": "optimize", "study_name": "quits", "space": SPACE, "n_trials": 5, "log_to_mlflow": False, "plots": False,
+                     "objective": {"kind": "callable", "function": "quitter:objective"}})
+    assert caught.value.code == "invalid_input" and "must not call sys.exit()" in caught.value.hint, caught.value
+    status = tools(TOOL, {"action": "status", "study_name": "quits"})
+    assert status.study.finished == 0 and status.study.failed == 1  # stopped at the first trial
+
+
+@pytest.mark.parametrize("function", ["sys:exit", "builtins:exit", "os:system", "json:dumps", "link_out:objective", "exits_on_import:objective"])
+def test_callables_must_be_workspace_modules(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, function: str) -> None:
+    tools = ToolRunner(tmp_path)
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "link_out.py").write_text("def objective(params):\n    return 1.0\n")
+    (tools.root / "link_out.py").symlink_to(outside / "link_out.py")
+    (tools.root / "json.py").write_text("def dumps(params):\n    return 1.0\n")  # would shadow the server's json
+    (tools.root / "exits_on_import.py").write_text("import sys\nsys.exit(1)\n")
+    with pytest.raises(ToolError) as caught:
+        tools(TOOL, {"action": "optimize", "study_name": "ext", "space": SPACE, "n_trials": 1, "log_to_mlflow": False,
+                     "objective": {"kind": "callable", "function": function}})
+    assert caught.value.code in ("invalid_input", "outside_workspace"), caught.value
+    assert json.dumps({}) == "{}" and not str(sys.modules["json"].__file__).startswith(str(tmp_path))  # the server's json
+
+
+def test_external_callables_need_the_setting(tmp_path: Path) -> None:
+    from mlops_engineer.settings import Settings
+
+    tools = ToolRunner(tmp_path)
+    op = {"action": "optimize", "study_name": "ext", "space": [{"type": "float", "name": "x", "low": 0, "high": 1}], "n_trials": 1,
+          "log_to_mlflow": False, "plots": False, "objective": {"kind": "callable", "function": "math:fabs"}}
+    with pytest.raises(ToolError) as refused:
+        tools(TOOL, op)
+    assert "allow_external_callables" in refused.value.hint
+    tools.ctx.settings = Settings(workspace=tmp_path, allow_external_callables=True)
+    try:  # imported now: math.fabs({"x": ...}) fails the trial, not the import
+        out = tools(TOOL, op)
+        assert out.study.failures >= 1 if hasattr(out.study, "failures") else True
+    except ToolError as error:
+        assert "allow_external_callables" not in error.hint and "not a module" not in error.message
 
 
 # --- distributed: PostgreSQL workers, Ray ---------------------------------------------------------
@@ -311,7 +355,7 @@ def test_two_workers_share_one_postgres_study(tmp_path: Path, postgres_server: A
     outputs = []
     for worker in workers:
         stdout, stderr = worker.communicate(timeout=300)
-        assert worker.returncode == 0, stderr[-2000:]
+        assert worker.returncode == 0, stdout[-2000:] + stderr[-2000:]  # a ToolError is printed on stdout
         outputs.append(json.loads(stdout))
     # Together they finished exactly N trials; each ran some; no trial was run twice.
     assert [o["study"]["finished"] for o in outputs] == [n_trials, n_trials]

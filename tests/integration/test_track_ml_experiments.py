@@ -163,6 +163,19 @@ def test_unreachable_server_fails_fast(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg2", "mysql"])
+def test_unreachable_database_store_fails_fast(tmp_path: Path, scheme: str) -> None:
+    """MLflow retries a dead database for about 100 s; the probe answers in a few."""
+    from tests.fixtures.ports import free_port
+
+    tools = ToolRunner(tmp_path, f"{scheme}://mlflow:PWSECRET@127.0.0.1:{free_port()}/mlflow")
+    started = time.monotonic()
+    with pytest.raises(ToolError) as error:
+        tools(TRACK, {"action": "create_experiment", "name": "x"})
+    assert error.value.code == "backend_unreachable" and "PWSECRET" not in str(error.value)
+    assert time.monotonic() - started < 10
+
+
 def test_password_in_tracking_uri_is_never_shown(tmp_path: Path) -> None:
     from tests.fixtures.ports import free_port
 
@@ -208,3 +221,72 @@ def test_setup_against_a_dead_server_writes_nothing(tmp_path: Path) -> None:
         tools(TRACK, {"action": "setup", "experiment": "x"})
     assert error.value.code == "backend_unreachable"
     assert not (tmp_path / "mlops").exists()
+
+
+def _confined_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracking_uri: str | None) -> tuple[ToolRunner, Path]:
+    """A workspace, and a different working folder for the server: nothing may land in the latter."""
+    (tmp_path / "ws").mkdir()
+    cwd = tmp_path / "server-cwd" / "deeper"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    return ToolRunner(tmp_path / "ws", tracking_uri), cwd
+
+
+@pytest.mark.parametrize("uri", ["sqlite:////{tmp}/outside/evil.db", "sqlite:///../x.db", "sqlite:///%2E%2E/x.db",
+                                 "file:///{tmp}/outside/mlruns", "file:../mlruns", "{tmp}/outside/mlruns", "../mlruns"])
+def test_local_tracking_uri_outside_the_workspace_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+    tools, cwd = _confined_runner(tmp_path, monkeypatch, uri.format(tmp=str(tmp_path).lstrip("/") if uri.startswith("sqlite") else tmp_path))
+    with pytest.raises(ToolError) as error:
+        tools(TRACK, {"action": "create_experiment", "name": "x"})
+    assert error.value.code == "outside_workspace"
+    created = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and "ws" not in p.parts)
+    assert created == []
+
+
+def test_relative_sqlite_store_lives_in_the_workspace_with_its_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools, cwd = _confined_runner(tmp_path, monkeypatch, "sqlite:///stores/team.db")
+    (tools.root / "notes.md").write_text("hi\n")
+    experiment = tools(TRACK, {"action": "create_experiment", "name": "x"}).experiment
+    assert (tools.root / "stores" / "team.db").is_file()
+    assert experiment.artifact_location.startswith((tools.root / ".mlops").as_uri())
+    for name in ("x", "Default"):  # the Default experiment too: MLflow would put it at <cwd>/mlruns/0
+        run = tools(TRACK, {"action": "log_run", "experiment": name, "metrics": {"m": 1.0}, "artifacts": ["notes.md"]}).run
+        assert run.artifact_uri.startswith((tools.root / ".mlops" / "mlartifacts").as_uri()), run.artifact_uri
+    assert not list((tmp_path / "server-cwd").rglob("*.*")), "nothing is written to the server's working folder"
+
+
+def test_embedded_default_experiment_keeps_artifacts_in_the_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools, cwd = _confined_runner(tmp_path, monkeypatch, None)
+    (tools.root / "notes.md").write_text("hi\n")
+    run = tools(TRACK, {"action": "log_run", "experiment": "Default", "metrics": {"m": 1.0}, "artifacts": ["notes.md"]}).run
+    assert run.experiment_id == "0"
+    assert run.artifact_uri.startswith((tools.root / ".mlops" / "mlartifacts").as_uri()), run.artifact_uri
+    assert not (cwd / "mlruns").exists()
+
+
+def test_log_run_refuses_an_experiment_whose_artifacts_are_outside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    tools, cwd = _confined_runner(tmp_path, monkeypatch, "sqlite:///old.db")
+    # A store made by plain MLflow elsewhere: its Default experiment points at <cwd>/mlruns/0.
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{tools.root / 'old.db'}").search_experiments()
+    (tools.root / "notes.md").write_text("hi\n")
+    with pytest.raises(ToolError) as error:
+        tools(TRACK, {"action": "log_run", "experiment": "Default", "metrics": {"m": 1.0}, "artifacts": ["notes.md"]})
+    assert error.value.code == "outside_workspace" and "Default" in error.value.message
+    assert not (cwd / "mlruns").exists()
+    assert mlflow.MlflowClient(tracking_uri=f"sqlite:///{tools.root / 'old.db'}").search_runs(["0"]) == []
+
+
+@pytest.mark.parametrize("artifact", [".", ".mlops", ".dvc", "./sub/.."])
+def test_log_run_refuses_artifacts_holding_the_store(tools: ToolRunner, mlflow_client, artifact: str) -> None:  # noqa: ANN001
+    (tools.root / ".dvc").mkdir()
+    (tools.root / ".dvc" / "config.local").write_text("['remote \"s3\"']\n    secret_access_key = PW\n")
+    (tools.root / "sub").mkdir()
+    (tools.root / ".mlops").mkdir(exist_ok=True)
+    for dry_run in (True, False):
+        with pytest.raises(ToolError) as error:
+            _log(tools, dry_run=dry_run, metrics={"a": 1.0}, artifacts=[artifact])
+        assert error.value.code == "invalid_input"
+    experiment = mlflow_client.get_experiment_by_name(tools.unique("churn"))
+    assert experiment is None or not mlflow_client.search_runs([experiment.experiment_id])

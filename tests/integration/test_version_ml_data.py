@@ -387,3 +387,49 @@ def test_cancelling_a_repro_stops_between_stages(dvc: Dvc) -> None:
     error = _error(lambda: dvc("repro"))
     assert error.code == "cancelled"
     assert (dvc.root / "first.txt").exists() and not (dvc.root / "second.txt").exists()
+
+
+def test_credentials_inside_remote_values_stay_out_of_git(dvc: Dvc) -> None:
+    """`?sig=`, `?token=`, an access key as the URL's user, `endpointurl=http://AK:PW@...`: the
+    committed .dvc/config gets each value without its credential, .dvc/config.local the whole value."""
+    cases = {
+        "sas": ("azure://container/dvc?sv=2022&sig=SIGSECRET123", {}),
+        "tok": ("gs://bucket/dvc?token=TOKSECRET456", {}),
+        "key": ("s3://AKIAUSERSECRET@bucket/dvc", {}),
+        "endpoint": ("s3://bucket/dvc", {"endpointurl": "http://AKENDPOINT:PWENDPOINT@127.0.0.1:9000", "region": "eu"}),
+    }
+    secrets = ["SIGSECRET123", "TOKSECRET456", "AKIAUSERSECRET", "AKENDPOINT", "PWENDPOINT"]
+    for name, (url, options) in cases.items():
+        out = dvc("add_remote", name=name, url=url, options=options, default=False)
+        shown = out.model_dump_json() + TOOL.summarize(out)
+        assert not [s for s in secrets if s in shown], shown
+        assert out.remote.changed and out.remote.credentials_set == (["endpointurl"] if options else ["url"])
+        again = dvc("add_remote", name=name, url=url, options=options, default=False)
+        assert not again.remote.changed
+    committed = (dvc.root / ".dvc/config").read_text()
+    assert not [s for s in secrets if s in committed], committed
+    assert "azure://container/dvc?sv=2022" in committed and "http://127.0.0.1:9000" in committed
+    local = (dvc.root / ".dvc/config.local").read_text()
+    assert all(s in local for s in secrets)
+
+    from dvc.repo import Repo
+
+    with Repo(str(dvc.root)) as repo:  # DVC itself reads the whole values
+        assert repo.config["remote"]["sas"]["url"] == cases["sas"][0]
+        assert repo.config["remote"]["endpoint"]["endpointurl"] == cases["endpoint"][1]["endpointurl"]
+    # The same remote without the credential: the override in config.local goes away.
+    assert dvc("add_remote", name="tok", url="gs://bucket/dvc", default=False).remote.changed
+    assert "TOKSECRET456" not in (dvc.root / ".dvc/config.local").read_text()
+
+
+def test_a_local_remote_configured_outside_the_workspace_is_refused(dvc: Dvc, tmp_path: Path) -> None:
+    outside = tmp_path / "outside-remote"
+    dvc.write("data/a.csv", "a\n1\n")
+    dvc("track", paths=["data/a.csv"], git_commit="a")
+    config = dvc.root / ".dvc/config"
+    config.write_text(config.read_text().replace("../.mlops/dvc-remote", str(outside)))  # edited by hand
+    for action, fields in (("push", {}), ("pull", {}), ("status", {"remote": "local"}), ("status", {"check_remote": True}),
+                           ("gc", {"cloud": True}), ("checkout", {"rev": "HEAD"})):
+        error = _error(lambda a=action, f=fields: dvc(a, confirm=True, **f))
+        assert error.code == "outside_workspace", (action, error)
+    assert not outside.exists()

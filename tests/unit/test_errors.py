@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from pydantic import ValidationError
 
-from mlops_engineer.errors import ErrorInfo, ToolError
+from mlops_engineer.errors import DEFAULT_HINTS, ErrorCode, ErrorInfo, ToolError
 
 
 def test_str_has_code_message_and_hint() -> None:
@@ -16,8 +18,11 @@ def test_str_has_code_message_and_hint() -> None:
     assert error.args == ("No model named 'churn'.",)
 
 
-def test_str_without_hint_has_no_hint_line() -> None:
-    assert str(ToolError("conflict", "Already exists.")) == "[conflict] Already exists."
+@pytest.mark.parametrize("code", list(get_args(ErrorCode)))
+def test_an_error_without_a_hint_gets_its_codes_default(code: str) -> None:
+    error = ToolError(code, "Something.")  # type: ignore[arg-type]
+    assert error.hint == DEFAULT_HINTS[code] and error.hint
+    assert str(error) == f"[{code}] Something.\nHint: {DEFAULT_HINTS[code]}"
 
 
 def test_info_is_structured() -> None:
@@ -40,3 +45,17 @@ def test_error_info_rejects_unknown_codes() -> None:
 def test_is_an_exception() -> None:
     with pytest.raises(ToolError, match="boom"):
         raise ToolError("failed", "boom")
+
+
+@pytest.mark.parametrize(
+    ("message", "secret"),
+    [
+        ("Pushgateway at http://user:PW@127.0.0.1:1 did not answer", "PW"),
+        ("Prometheus at http://ghp_TOKEN@127.0.0.1:9 did not answer", "ghp_TOKEN"),
+        ("cannot reach http://127.0.0.1:9/api?token=T0K3N", "T0K3N"),
+        ("ray at ray://AKIA123:S3CR3T@127.0.0.1:10001 refused", "S3CR3T"),
+    ],
+)
+def test_every_error_is_redacted_whoever_raised_it(message: str, secret: str) -> None:
+    error = ToolError("backend_unreachable", message, f"Check {message.split()[2]}")
+    assert secret not in str(error) and secret not in str(error.structured())

@@ -103,6 +103,31 @@ def test_analyze_joins_outcomes_from_another_file(tools: ToolRunner, tmp_path: P
     assert out.counts == {"champion": 200, "challenger": 200} and out.fixed_test is not None
 
 
+def test_analyze_reads_a_parquet_log_like_the_jsonl_one(tools: ToolRunner, tmp_path: Path) -> None:
+    """A Parquet assignment log (with a timestamp `ts` and nulls) gives the same analysis as the
+    JSONL it was made from; it used to fail with UnicodeDecodeError and a hint about backends."""
+    import pandas as pd
+
+    name = _write_log(tmp_path, p_champion=0.10, p_challenger=0.15)
+    frame = pd.read_json(tmp_path / name, lines=True)
+    frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+    frame["note"] = [None if i % 2 else "x" for i in range(len(frame))]
+    frame.to_parquet(tmp_path / "log.parquet")
+    jsonl, parquet = _analyze(tools, name), _analyze(tools, "log.parquet")
+    assert parquet.counts == jsonl.counts and parquet.decision == jsonl.decision
+    assert parquet.fixed_test == jsonl.fixed_test and parquet.sequential_test == jsonl.sequential_test
+
+
+def test_a_log_that_is_not_text_says_so(tools: ToolRunner, tmp_path: Path) -> None:
+    (tmp_path / "log.jsonl").write_bytes(b"PAR1\x15\x04\x15\xb0\xff\x00")
+    error = _code(tools, {"action": "analyze", "experiment": "exp", "log_path": "log.jsonl"})
+    assert error.code == "invalid_input" and "log.jsonl is not UTF-8 text" in error.message
+    assert ".parquet" in error.hint and "backend" not in error.hint
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    error = _code(tools, {"action": "analyze", "experiment": "exp", "log_path": "broken.parquet"})
+    assert error.code == "invalid_input" and "could not be read as Parquet" in error.message
+
+
 def test_assign_from_csv_writes_assignments(tools: ToolRunner, tmp_path: Path) -> None:
     (tmp_path / "units.csv").write_text("customer\n" + "".join(f"c{i}\n" for i in range(300)))
     op = {"action": "assign", "experiment": "exp", "units_path": "units.csv", "unit_column": "customer",
@@ -127,6 +152,12 @@ def test_split_that_does_not_sum_to_100(tools: ToolRunner) -> None:
     assert error.code == "invalid_input" and "sums to 90" in error.message
     error = _code(tools, {"action": "check_srm", "observed": {"champion": 1, "challenger": 1}, "split": {"champion": 50, "challenger": 51}})
     assert "not 100" in error.message
+
+
+@pytest.mark.parametrize("observed", [{"champion": -5, "challenger": 105}, {"champion": 100, "challenger": -1}, {"champion": 1.5, "challenger": 2}])
+def test_srm_counts_are_non_negative_integers(tools: ToolRunner, observed: dict[str, float]) -> None:
+    error = _code(tools, {"action": "check_srm", "observed": observed})
+    assert error.code == "invalid_input" and "observed" in error.message
 
 
 def test_zero_variance_metric(tools: ToolRunner, tmp_path: Path) -> None:

@@ -127,12 +127,29 @@ def test_unexpected_exception_becomes_failed_with_its_text(ctx: ToolContext) -> 
     assert isinstance(error.__cause__, RuntimeError)
 
 
+def test_an_unreadable_input_file_is_bad_input_not_a_backend_failure(ctx: ToolContext) -> None:
+    """Bytes that are not text (a Parquet file read as CSV) fail inside any tool's reader: the error
+    says an input file could not be read, not that a backend may be unreachable."""
+    (ctx.workspace.root / "log.bin").write_bytes(b"PAR1\x15\x04\x15\xb0\xff")
+
+    def run(inp: DemoInput, c: ToolContext) -> DemoOutput:
+        (c.workspace.root / "log.bin").read_text(encoding="utf-8")
+        return DemoOutput()
+
+    spec = ToolSpec(name="demo", title="t", description="d", input_model=DemoInput, output_model=DemoOutput,
+                    run=run, summarize=lambda o: "")
+    with pytest.raises(ToolError) as info:
+        execute(spec, {"operation": {"action": "ping"}}, ctx)
+    assert info.value.code == "invalid_input" and "UnicodeDecodeError" in info.value.message
+    assert "file could not be read" in info.value.hint and "backend" not in info.value.hint
+
+
 def test_failure_text_is_redacted(ctx: ToolContext) -> None:
     message = "cannot reach postgresql://mlflow:hunter2@db:5432/x?token=abc"
     with pytest.raises(ToolError) as info:
         execute(DEMO, {"operation": {"action": "explode", "message": message}}, ctx)
     assert "hunter2" not in str(info.value) and "abc" not in info.value.message
-    assert "postgresql://mlflow:***@db:5432/x?token=***" in info.value.message
+    assert "postgresql://***@db:5432/x?token=***" in info.value.message
 
 
 def test_tool_errors_pass_through_unchanged(ctx: ToolContext) -> None:

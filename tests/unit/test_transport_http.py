@@ -98,3 +98,19 @@ def test_loopback_token_is_optional(token: str | None, wrapped: bool) -> None:
     settings = Settings(http_host="127.0.0.1", http_token=SecretStr(token) if token else None)
     app = http_app(MCPServer(name="t"), settings)
     assert isinstance(app, BearerTokenMiddleware) is wrapped
+
+
+def test_the_bearer_scheme_is_case_insensitive() -> None:
+    for scheme in (b"bearer", b"BEARER", b"Bearer"):
+        inner = EchoApp()
+        sent = _call(BearerTokenMiddleware(inner, TOKEN), headers=[(b"authorization", scheme + b" " + TOKEN.encode())])
+        assert sent[0]["status"] == 200 and inner.calls == ["http"], scheme
+
+
+@pytest.mark.parametrize("token", [" ", "  \t", ""])
+def test_a_whitespace_token_does_not_open_a_public_bind(tmp_path: Any, token: str) -> None:
+    settings = Settings(workspace=tmp_path, http_host="0.0.0.0", http_token=SecretStr(token))
+    with pytest.raises(InsecureBindError):
+        http_app(MCPServer("t"), settings)
+    with pytest.raises(InsecureBindError):
+        BearerTokenMiddleware(EchoApp(), token)

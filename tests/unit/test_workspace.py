@@ -168,3 +168,81 @@ def test_failure_mid_write_of_new_file_leaves_nothing(ws: Workspace, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         ws.write_text("new.txt", "data")
     assert list(ws.root.iterdir()) == []
+
+
+def test_a_cancelled_call_writes_nothing_more(ws: Workspace) -> None:
+    import threading
+
+    from mlops_engineer.runtime import ToolContext
+    from mlops_engineer.settings import Settings
+    from mlops_engineer.workspace import writes_checked_by
+
+    ctx = ToolContext(workspace=ws, settings=Settings(workspace=ws.root))
+    with writes_checked_by(ctx.check_cancelled):
+        ws.write_text("before.txt", "kept")
+        ctx.cancelled.set()
+        with pytest.raises(ToolError) as refused:
+            ws.write_text("after.txt", "never")
+        # Another call (another thread) is not affected by this call's cancel.
+        other: list[BaseException | None] = []
+        thread = threading.Thread(target=lambda: other.append(_write(ws, "other.txt")))
+        thread.start()
+        thread.join()
+    assert refused.value.code == "cancelled"
+    assert sorted(p.name for p in ws.root.iterdir()) == ["before.txt", "other.txt"]
+    assert other == [None]
+
+
+def _write(ws: Workspace, name: str) -> BaseException | None:
+    try:
+        ws.write_text(name, "x")
+    except BaseException as exc:  # noqa: BLE001 - returned to the test
+        return exc
+    return None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///x.db", "sqlite:///{root}/x.db"),
+        ("sqlite:///sub/../y.db?timeout=5", "sqlite:///{root}/y.db?timeout=5"),
+        ("sqlite+pysqlite:///s%20p.db", "sqlite+pysqlite:///{root}/s%20p.db"),
+        ("sqlite:///{root}/abs.db", "sqlite:///{root}/abs.db"),
+        ("file:mlruns", "file://{root}/mlruns"),
+        ("file:///{root}/store", "file://{root}/store"),
+        ("file://localhost{root}/store", "file://{root}/store"),
+        ("mlruns", "{root}/mlruns"),
+        ("http://host:5000", "http://host:5000"),
+        ("postgresql://u:p@db/x", "postgresql://u:p@db/x"),
+        ("s3://bucket/path", "s3://bucket/path"),
+        ("sqlite://", "sqlite://"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+    ],
+)
+def test_resolve_uri_confines_local_stores_to_the_workspace(ws: Workspace, given: str, expected: str) -> None:
+    root = str(ws.root)
+    assert ws.resolve_uri(given.format(root=root)) == expected.format(root=root)
+
+
+@pytest.mark.parametrize(
+    ("given", "code"),
+    [
+        ("sqlite:////some/outside/evil.db", "outside_workspace"),
+        ("sqlite:///../x.db", "outside_workspace"),
+        ("sqlite:///%2E%2E/x.db", "outside_workspace"),
+        ("sqlite+pysqlite:////tmp/evil.db", "outside_workspace"),
+        ("file:///tmp/mlruns", "outside_workspace"),
+        ("file:../mlruns", "outside_workspace"),
+        ("file:///%2Ftmp/%2E%2E/etc", "outside_workspace"),
+        ("/tmp/mlruns", "outside_workspace"),
+        ("../mlruns", "outside_workspace"),
+        ("sqlite:///file:/tmp/x.db?uri=true", "invalid_input"),
+        ("sqlite://host/x.db", "invalid_input"),
+        ("sqlite:x.db", "invalid_input"),
+        ("file://otherhost/x", "invalid_input"),
+    ],
+)
+def test_resolve_uri_refuses_local_stores_outside(ws: Workspace, given: str, code: str) -> None:
+    with pytest.raises(ToolError) as info:
+        ws.resolve_uri(given)
+    assert info.value.code == code

@@ -9,6 +9,7 @@ creations) that preceded each window are attached as hints.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -18,12 +19,15 @@ from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.aiops.anomaly_detectors import Method
 from mlops_engineer.engines.aiops.metric_series import Cleaning, SeriesReport, Source
 from mlops_engineer.engines.mlflow.backend import TrackingUri
+from mlops_engineer.grammar import HttpUrl, OneLine
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
-    from mlops_engineer.engines.aiops.anomaly_detectors import AnomalyWindow
+    from mlops_engineer.engines.aiops.anomaly_detectors import Detection
+    from mlops_engineer.engines.aiops.anomaly_windows import AnomalyWindow
+    from mlops_engineer.engines.aiops.baseline import Baseline
     from mlops_engineer.engines.aiops.metric_series import MetricSeries
 
 MAX_WINDOWS_SHOWN = 25
@@ -48,8 +52,8 @@ class Detect(StrictModel):
 
     action: Literal["detect"]
     series: list[Source] = Field(min_length=1, max_length=10, description="Where the series come from; a PromQL query may return several.")
-    method: Method = Field(default="stl", description="stl: STL residual robust z; iforest: Isolation Forest on windowed features; esd: seasonal hybrid ESD test.")
-    baseline_days: float = Field(default=30, gt=0, description="The first this-many days are the baseline ('normal'); later points are scored.")
+    method: Method = Field(default="stl", description="stl: STL residual robust z (pointwise and sustained); iforest: Isolation Forest on windowed features; esd: seasonal hybrid ESD test.")
+    baseline_days: float | None = Field(default=None, gt=0, description="The first this-many days are the baseline ('normal'); later points are scored. Default 30, or the first half of a shorter series.")
     seasonal_period: int | None = Field(default=None, ge=1, description="Points per season (24 = daily for hourly data); inferred when omitted.")
     threshold: float = Field(default=3.5, gt=0, description="A point is anomalous when its score exceeds this (robust z units; not used by esd).")
     alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Significance level of the ESD test.")
@@ -57,7 +61,7 @@ class Detect(StrictModel):
     window_points: int = Field(default=1, ge=1, description="Points per scoring window (1 = each point is a window).")
     merge_gap: int = Field(default=1, ge=0, description="Anomalous windows separated by at most this many normal ones form one anomaly window.")
     alert_after_windows: int = Field(default=3, ge=0, description="Alert when an anomaly window lasts more than this many consecutive windows.")
-    cleaning: Cleaning = Field(default_factory=Cleaning, description="Duplicate timestamps and gaps policy.")
+    cleaning: Cleaning = Field(default_factory=lambda: Cleaning(long_gaps="fill"), description="Duplicate timestamps and gaps policy; long gaps are bridged and not scored.")
     events: list[DeployEvent] = Field(default_factory=list, max_length=1000, description="Deployment events to correlate.")
     model_events: ModelVersionEvents | None = Field(default=None, description="Also use MLflow model-version creation times as events.")
     lookback_hours: float = Field(default=24, gt=0, description="An event is a hint for a window that starts within this many hours after it.")
@@ -74,16 +78,16 @@ class RenderJob(StrictModel):
     """
 
     action: Literal["render_job"]
-    prometheus_url: str = Field(pattern=r"^https?://", description="Prometheus the job queries.")
-    query: str = Field(min_length=1, description="PromQL expression to score.")
-    pushgateway_url: str = Field(pattern=r"^https?://", description="Pushgateway the job pushes scores to.")
+    prometheus_url: HttpUrl = Field(description="Prometheus the job queries; credentials in it are read from PROMETHEUS_URL at run time, never written.")
+    query: OneLine = Field(min_length=1, description="PromQL expression to score.")
+    pushgateway_url: HttpUrl = Field(description="Pushgateway the job pushes scores to; credentials likewise from PUSHGATEWAY_URL.")
     job_name: str = Field(default="aiops_anomaly", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
     baseline_days: float = Field(default=30, gt=0)
     step_seconds: int = Field(default=3600, ge=1)
     seasonal_period: int = Field(default=24, ge=1)
     threshold: float = Field(default=3.5, gt=0)
     alert_after_windows: int = Field(default=3, ge=0)
-    output_dir: str = Field(default="mlops/aiops/job", description="Workspace folder for score_job.py and its crontab line.")
+    output_dir: OneLine = Field(default="mlops/aiops/job", description="Workspace folder for score_job.py and its crontab line.")
 
 
 Operation = Annotated[Detect | RenderJob, Field(discriminator="action")]
@@ -109,6 +113,8 @@ class SeriesResult(BaseModel):
     series: SeriesReport
     method: str
     baseline_points: int
+    baseline_days: float
+    notes: list[str] = Field(default_factory=list, description="What the defaults decided for this series (a shortened baseline, bridged gaps, a constant series).")
     scored_points: int
     anomalous_points: int
     max_score: float
@@ -147,7 +153,8 @@ def _detect(op: Detect, inp: DetectInput, ctx: ToolContext, base: DetectOutput) 
             ctx.workspace.resolve(source.path, must_exist=True)
     base.planned_calls = [
         *(f"read {s.path}" if isinstance(s, FileSource) else f"query_range {s.url} {s.query!r}" for s in op.series),
-        f"score with {op.method} after a {op.baseline_days:g}-day baseline",
+        f"score with {op.method} after a " + (f"{op.baseline_days:g}-day baseline" if op.baseline_days else
+                                               "30-day baseline (the first half of a shorter series)"),
         *([f"list versions of MLflow models {op.model_events.models}"] if op.model_events else []),
         f"write scores, windows{' and a plot' if op.plot else ''} per series under {op.output_dir}/",
         *([f"push to {op.pushgateway_url} job={op.push_job}"] if op.pushgateway_url else []),
@@ -166,19 +173,19 @@ def _detect(op: Detect, inp: DetectInput, ctx: ToolContext, base: DetectOutput) 
     computed = []
     for i, series in enumerate(loaded):
         ctx.progress(i, len(loaded), f"scoring {series.name}")
-        computed.append(_score_series(series, op))
+        computed.append(score_series(series, op))
     ctx.progress(len(loaded), len(loaded), "scored")
     # Everything is computed before the first push or write: a bad series changes nothing, and
     # the push goes first so an unreachable gateway leaves no files behind either.
-    samples = [s for series, (_, detection, found) in zip(loaded, computed, strict=True)
-               for s in _samples(series.name, detection, found)]
+    samples = [s for series, scored in zip(loaded, computed, strict=True)
+               for s in _samples(series.name, scored.detection, scored.windows)]
     if op.pushgateway_url:
         from mlops_engineer.engines import prometheus
 
         prometheus.push(op.pushgateway_url, op.push_job, samples, {"method": op.method})
         base.pushed = [f'{s.name}{{series="{s.labels["series"]}"}} {s.value:g}' for s in samples][:50]
-    for series, (baseline_points, detection, found) in zip(loaded, computed, strict=True):
-        base.results.append(_write_outputs(series, baseline_points, detection, found, events, op, ctx))
+    for series, scored in zip(loaded, computed, strict=True):
+        base.results.append(_write_outputs(series, scored, events, op, ctx))
     alerts = sum(r.alerts for r in base.results)
     if alerts:
         base.next_steps.append("Look at the alert windows' hints first: an event shortly before an anomaly is the usual cause.")
@@ -186,18 +193,36 @@ def _detect(op: Detect, inp: DetectInput, ctx: ToolContext, base: DetectOutput) 
     return base
 
 
-def _score_series(series: MetricSeries, op: Detect) -> tuple[int, object, list[AnomalyWindow]]:
-    from mlops_engineer.engines.aiops import anomaly_detectors as ad
-    from mlops_engineer.engines.aiops.metric_series import set_period
+@dataclass
+class Scored:
+    baseline: Baseline
+    detection: Detection
+    windows: list[AnomalyWindow]
+    notes: list[str]
 
-    step = series.report.step_seconds
-    baseline_points = int(round(op.baseline_days * 86400 / step))
+
+def score_series(series: MetricSeries, op: Detect) -> Scored:
+    """Baseline, scores, flags and windows of one series with the call's settings (the
+    benchmarks call this too, so what they measure is what the tool does)."""
+    from mlops_engineer.engines.aiops import anomaly_detectors as ad
+    from mlops_engineer.engines.aiops import baseline as bl
+    from mlops_engineer.engines.aiops.anomaly_windows import windows
+    from mlops_engineer.engines.aiops.seasonality import set_period
+
     period = set_period(series, op.seasonal_period)
-    ad.check_baseline(series.report.points, baseline_points, period, series.name)
-    detection = ad.detect(series.values, baseline_points, period, op.method, op.threshold, op.alpha, op.max_anomalies)
-    index = series.values.index[baseline_points:]
-    found = ad.windows(index, detection, op.window_points, op.threshold, op.merge_gap, op.alert_after_windows)
-    return baseline_points, detection, found
+    baseline = bl.choose(series.report.points, series.report.step_seconds, op.baseline_days, period, series.name)
+    notes = [baseline.note] if baseline.note else []
+    if series.report.gaps_bridged:
+        notes.append(f"{series.report.gaps_bridged} points in gaps longer than {op.cleaning.max_gap} points are "
+                     "bridged to keep the grid and not scored")
+    if float(series.values.max()) == float(series.values.min()):
+        notes.append("the series is constant: nothing can be anomalous")
+    sustain = (op.alert_after_windows + 1) * op.window_points  # the span an alert needs
+    detection = ad.detect(series.values, baseline.points, period, op.method, op.threshold, op.alpha, op.max_anomalies,
+                          sustain=sustain, filled=series.filled, bridged=series.bridged)
+    index = series.values.index[baseline.points:]
+    found = windows(index, detection, op.window_points, op.threshold, op.merge_gap, op.alert_after_windows)
+    return Scored(baseline, detection, found, notes)
 
 
 def _model_version_events(spec: ModelVersionEvents, ctx: ToolContext) -> list[tuple[datetime, str]]:
@@ -231,20 +256,23 @@ def _stamp(ts: object) -> str:
     return ts.isoformat().replace("+00:00", "Z")  # type: ignore[attr-defined]
 
 
-def _write_outputs(series: MetricSeries, baseline_points: int, detection: object, found: list[AnomalyWindow],
-                   events: list[tuple[datetime, str]], op: Detect, ctx: ToolContext) -> SeriesResult:
+def _write_outputs(series: MetricSeries, scored: Scored, events: list[tuple[datetime, str]], op: Detect,
+                   ctx: ToolContext) -> SeriesResult:
     import pandas as pd
 
     from mlops_engineer.engines.aiops import plots
     from mlops_engineer.engines.aiops.metric_series import slug
 
     values = series.values
-    scored = values.iloc[baseline_points:]
+    baseline_points, detection, found = scored.baseline.points, scored.detection, scored.windows
+    part = values.iloc[baseline_points:]
     stem = f"{op.output_dir}/{slug(series.name)}-{op.method}"
     table = pd.DataFrame({
-        "timestamp": [_stamp(t) for t in scored.index], "value": scored.to_numpy(),
-        "score": detection.scores.round(4), "anomalous": detection.flags,  # type: ignore[attr-defined]
+        "timestamp": [_stamp(t) for t in part.index], "value": part.to_numpy(),
+        "score": detection.scores.round(4), "anomalous": detection.flags,
     })
+    if series.bridged is not None:
+        table["bridged"] = series.bridged[baseline_points:]
     scores_path = ctx.workspace.write_text(f"{stem}-scores.csv", table.to_csv(index=False))
     rows = [WindowOut(start=_stamp(w.start), end=_stamp(w.end), windows=w.windows, anomalous_points=w.anomalous_points,
                       peak_score=w.peak_score, peak_at=_stamp(w.peak_at), severity=w.severity, alert=w.alert,
@@ -254,30 +282,31 @@ def _write_outputs(series: MetricSeries, baseline_points: int, detection: object
     windows_path = ctx.workspace.write_text(f"{stem}-windows.csv", frame.to_csv(index=False))
     plot_path = None
     if op.plot:
-        flagged = scored[detection.flags]  # type: ignore[attr-defined]
+        flagged = part[detection.flags]
         png = plots.anomalies(values, values.index[baseline_points], flagged,
                               [(w.start, w.end, w.alert) for w in found],
                               f"{series.name}: {op.method}, {len(found)} anomaly windows, {sum(w.alert for w in found)} alerts")
         plot_path = ctx.workspace.relative(ctx.workspace.write_bytes(f"{stem}.png", png))
     return SeriesResult(
-        series=series.report, method=op.method, baseline_points=baseline_points, scored_points=len(scored),
-        anomalous_points=int(detection.flags.sum()), max_score=round(float(detection.scores.max()), 4),  # type: ignore[attr-defined]
+        series=series.report, method=op.method, baseline_points=baseline_points,
+        baseline_days=round(scored.baseline.days, 4), notes=scored.notes, scored_points=len(part),
+        anomalous_points=int(detection.flags.sum()), max_score=round(float(detection.scores.max()), 4),
         anomaly_windows=len(found), alerts=sum(w.alert for w in found), windows=rows[:MAX_WINDOWS_SHOWN],
         scores_path=ctx.workspace.relative(scores_path), windows_path=ctx.workspace.relative(windows_path),
         plot_path=plot_path,
     )
 
 
-def _samples(name: str, detection: object, found: list[AnomalyWindow]) -> list:
+def _samples(name: str, detection: Detection, found: list[AnomalyWindow]) -> list:
     from mlops_engineer.engines.prometheus import Sample
 
     labels = {"series": name}
-    last = detection.scores[-1]  # type: ignore[attr-defined]
+    last = detection.scores[-1]
     # Active: the latest point is flagged and belongs to the last window, which is an alert.
-    open_alert = bool(found) and found[-1].alert and bool(detection.flags[-1])  # type: ignore[attr-defined]
+    open_alert = bool(found) and found[-1].alert and bool(detection.flags[-1])
     return [
         Sample("aiops_anomaly_score", float(last), labels, "Anomaly score of the latest point (robust z units)"),
-        Sample("aiops_anomaly_max_score", float(detection.scores.max()), labels, "Highest score in the scored range"),  # type: ignore[attr-defined]
+        Sample("aiops_anomaly_max_score", float(detection.scores.max()), labels, "Highest score in the scored range"),
         Sample("aiops_anomaly_windows", float(len(found)), labels, "Anomaly windows in the scored range"),
         Sample("aiops_anomaly_alerts", float(sum(w.alert for w in found)), labels, "Sustained anomaly windows (alerts)"),
         Sample("aiops_anomaly_alert_active", float(open_alert), labels,
@@ -288,9 +317,12 @@ def _samples(name: str, detection: object, found: list[AnomalyWindow]) -> list:
 def _render_job(op: RenderJob, inp: DetectInput, ctx: ToolContext, base: DetectOutput) -> DetectOutput:
     import shlex
 
+    from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
 
-    values = {**op.model_dump(), "workspace_root": shlex.quote(str(ctx.workspace.root))}
+    values = {**op.model_dump(), "workspace_root": shlex.quote(str(ctx.workspace.root)),
+              # The job reads credentials from PROMETHEUS_URL / PUSHGATEWAY_URL at run time, never from the file.
+              "prometheus_url": without_credentials(op.prometheus_url), "pushgateway_url": without_credentials(op.pushgateway_url)}
     files = {
         f"{op.output_dir}/score_job.py": render_template("aiops/score_job.py.j2", **values),
         f"{op.output_dir}/crontab": render_template("aiops/crontab.j2", **values),

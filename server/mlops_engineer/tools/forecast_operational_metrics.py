@@ -2,14 +2,15 @@
 a backtest, with intervals and the time a capacity threshold is first crossed.
 
 ETS, SARIMAX, Theta and STL + ARIMA compete in a rolling-origin backtest (MASE and sMAPE)
-beside a seasonal-naive baseline; the best one is refitted on the whole series and
+beside the best seasonal-naive baseline, within a time budget; the best one is refitted and
 forecasts the horizon with prediction intervals. With a capacity threshold it reports when
 the forecast, and its interval bound, first crosses it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -37,6 +38,7 @@ class _SeriesModels(StrictModel):
     folds: int = Field(default=3, ge=1, le=10, description="Rolling-origin backtest folds, each `backtest_horizon` points.")
     backtest_horizon: int | None = Field(default=None, ge=1, description="Points per backtest fold; min(horizon, one season or 24) when omitted.")
     level: float = Field(default=0.9, gt=0.5, lt=1, description="Prediction interval coverage.")
+    time_budget_s: float = Field(default=40, ge=1, le=3600, description="Seconds all model fits may take (backtest and final fit); a model that cannot fit within its share is skipped and reported as skipped.")
     cleaning: Cleaning = Field(default_factory=Cleaning, description="Duplicate timestamps and gaps policy.")
     output_dir: str = Field(default="mlops/aiops/forecasts", description="Workspace folder for the forecast, scores and plot.")
 
@@ -73,6 +75,7 @@ class ModelScoreOut(BaseModel):
     smape: float | None = Field(description="Mean sMAPE over the folds, in percent (0 to 200).")
     folds: int
     status: str = Field(description="ok, skipped: <why> or failed: <error>.")
+    period: int | None = Field(default=None, description="The seasonal period used; for seasonal_naive, the one that backtested best.")
 
 
 class Capacity(BaseModel):
@@ -100,6 +103,8 @@ class ForecastOutput(ToolOutput):
     series: SeriesReport | None = None
     chosen_model: str | None = None
     backtest_horizon: int | None = None
+    fit_points: int | None = Field(default=None, description="Models are fitted on the latest this-many points.")
+    notes: list[str] = Field(default_factory=list, description="Decisions worth knowing (a final fit that fell back to the baseline).")
     chosen: ModelScoreOut | None = None
     baseline: ModelScoreOut | None = Field(default=None, description="The seasonal-naive baseline's backtest scores.")
     beats_baseline: bool | None = Field(default=None, description="The chosen model's MASE is lower than the baseline's.")
@@ -124,7 +129,7 @@ def run(inp: ForecastInput, ctx: ToolContext) -> ForecastOutput:
     source = op.series.path if isinstance(op.series, ms.FileSource) else f"query_range {op.series.url} {op.series.query!r}"
     base.planned_calls = [
         f"read {source}",
-        f"backtest seasonal_naive + {', '.join(op.models)} over {op.folds} fold(s)",
+        f"backtest the best seasonal_naive + {', '.join(op.models)} over {op.folds} fold(s) within {op.time_budget_s:g} s",
         *([f"refit the best on all points and forecast {op.horizon} points",
            f"write forecast, scores{' and plot' if op.plot else ''} under {op.output_dir}/"]
           if isinstance(op, Forecast) else [f"write scores under {op.output_dir}/"]),
@@ -145,27 +150,37 @@ def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, b
     import numpy as np
     import pandas as pd
 
+    from mlops_engineer.engines.aiops import backtest as bt
     from mlops_engineer.engines.aiops import forecasters as fc
     from mlops_engineer.engines.aiops import plots
-    from mlops_engineer.engines.aiops.metric_series import set_period, slug
-    from mlops_engineer.errors import ToolError
+    from mlops_engineer.engines.aiops.fit_worker import FitWorker
+    from mlops_engineer.engines.aiops.frequency import fixed
+    from mlops_engineer.engines.aiops.metric_series import slug
+    from mlops_engineer.engines.aiops.regular_grid import check_varies
+    from mlops_engineer.engines.aiops.seasonality import candidate_periods, set_period
     from mlops_engineer.output import preview_table
 
+    check_varies(series)
     m = set_period(series, op.seasonal_period)
+    periods = series.report.seasonal_periods
     y = series.values.to_numpy(dtype=float)
     h_bt = op.backtest_horizon or min(op.horizon, m if m >= 2 else 24)
-    scores = fc.backtest(y, h_bt, m, op.folds, list(op.models), op.level,
-                         lambda d, t, msg: ctx.progress(d, t + 1, msg))
-    best = fc.choose(scores)
-    if isinstance(op, Forecast):  # fitted before anything is written: a failure leaves no files
-        try:
-            prediction = fc.predict(best.model, y, op.horizon, m, op.level)
-        except Exception as exc:
-            raise ToolError("failed", f"{best.model} won the backtest but its final fit failed: {exc}",
-                            f"Exclude it with models=[...] (without {best.model}) and call again.") from exc
-        ctx.progress(1, 1, f"forecast with {best.model}")
+    deadline = time.monotonic() + op.time_budget_s
+    naive_periods = [] if op.seasonal_period else candidate_periods(series.frequency or series.report.step_seconds)
+    with FitWorker(check=ctx.check_cancelled) as worker:
+        # Three quarters of the budget for the backtest; the rest for the winner's final fit.
+        scores = bt.backtest(y, h_bt, periods, op.folds, list(op.models), op.level,
+                             lambda d, t, msg: ctx.progress(d, t + 1, msg), naive_periods=naive_periods,
+                             budget_s=0.75 * op.time_budget_s, worker=worker)
+        best = bt.choose(scores)
+        baseline_score = scores[0]
+        if isinstance(op, Forecast):  # fitted before anything is written: a failure leaves no files
+            prediction, best = _final_fit(best, baseline_score, y, op, periods, deadline, worker, base)
+            ctx.progress(1, 1, f"forecast with {best.model}")
+    base.fit_points = fc.fit_points(len(y), periods)
     stem = f"{op.output_dir}/{slug(series.name)}"
-    outs = [ModelScoreOut(model=s.model, mase=s.mase, smape=s.smape, folds=s.folds, status=s.status) for s in scores]
+    outs = [ModelScoreOut(model=s.model, mase=s.mase, smape=s.smape, folds=s.folds, status=s.status, period=s.period)
+            for s in scores]
     scores_path = ctx.workspace.write_text(f"{stem}-backtest.csv", pd.DataFrame([o.model_dump() for o in outs]).to_csv(index=False))
     baseline = outs[0]
     chosen = next(o for o in outs if o.model == best.model)
@@ -176,8 +191,8 @@ def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, b
     base.scores_path = ctx.workspace.relative(scores_path)
     if isinstance(op, Backtest):
         return base
-    step = pd.Timedelta(seconds=series.report.step_seconds)
-    index = pd.date_range(series.values.index[-1] + step, periods=op.horizon, freq=step)
+    grid = series.frequency or fixed(series.report.step_seconds)
+    index = grid.after(series.values.index[-1], op.horizon)  # calendar-aware: month starts stay month starts
     stamps = [t.isoformat().replace("+00:00", "Z") for t in index]
     table = pd.DataFrame({"timestamp": stamps, "mean": prediction.mean, "lower": prediction.lower,
                           "upper": prediction.upper}).round(6)
@@ -201,12 +216,32 @@ def _forecast(series: MetricSeries, op: Forecast | Backtest, ctx: ToolContext, b
         )
     base.forecast_path = ctx.workspace.relative(forecast_path)
     if op.plot:
-        history = series.values.iloc[-max(op.horizon * 3, 4 * m, 48):]
+        history = series.values.iloc[-min(max(op.horizon * 3, 4 * m, 48), 5000):]
         title = f"{series.name}: {best.model} (MASE {chosen.mase}) vs seasonal naive (MASE {baseline.mase})"
         png = plots.forecast(history, index, prediction.mean, prediction.lower, prediction.upper, title,
                              op.capacity_threshold, op.level)
         base.plot_path = ctx.workspace.relative(ctx.workspace.write_bytes(f"{stem}-forecast.png", png))
     return base
+
+
+def _final_fit(best: Any, baseline: Any, y: Any, op: Forecast, periods: list[int], deadline: float, worker: Any,
+               base: ForecastOutput) -> tuple[Any, Any]:
+    """The winner refitted on all points and forecast; the baseline when the refit overruns the
+    budget (at least twice its slowest fold) or fails, and the notes say so."""
+    from mlops_engineer.engines.aiops import forecasters as fc
+    from mlops_engineer.engines.aiops.fit_worker import FitFailed, FitTimeout
+
+    naive = lambda: fc.seasonal_naive(y, op.horizon, baseline.period or 1, op.level)  # noqa: E731
+    if best.model == fc.BASELINE:
+        return naive(), best
+    timeout = max(deadline - time.monotonic(), 2 * best.seconds, 1.0)
+    try:
+        return worker.predict(best.model, y, op.horizon, periods, op.level, timeout=timeout), best
+    except (FitTimeout, FitFailed) as exc:
+        why = "did not finish" if isinstance(exc, FitTimeout) else f"failed ({exc})"
+        base.notes.append(f"{best.model} won the backtest but its final fit {why} within {timeout:.1f} s: "
+                          f"the seasonal naive (period {baseline.period}) forecasts instead")
+        return naive(), baseline
 
 
 def summarize(out: ForecastOutput) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.mlflow.backend import TrackingUri
+from mlops_engineer.grammar import CRON, HttpUrl, OneLine
 from mlops_engineer.output import TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
@@ -59,7 +60,7 @@ class Concept(StrictModel):
 
 class Prometheus(StrictModel):
     textfile: bool = Field(default=True, description="Write <output_dir>/<name>.prom for node-exporter's textfile collector.")
-    pushgateway_url: str | None = Field(default=None, pattern=r"^https?://", description="Push the metrics to this Pushgateway (PUT replaces the group job/monitor).")
+    pushgateway_url: HttpUrl | None = Field(default=None, description="Push the metrics to this Pushgateway (PUT replaces the group job/monitor).")
     job: str = Field(default="mlops_drift", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -100,15 +101,15 @@ class Schedule(StrictModel):
 
     action: Literal["schedule"]
     reference: Source
-    current: str = Field(min_length=1, description="Where new data lands: a file, or a glob like data/incoming/*.parquet (the newest file is checked).")
+    current: OneLine = Field(min_length=1, description="Where new data lands: a file, or a glob like data/incoming/*.parquet (the newest file is checked).")
     name: Name = "drift"
     columns: Columns = Field(default_factory=Columns)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     concept: Concept | None = None
     prometheus: Prometheus = Field(default_factory=Prometheus)
-    cron: str = Field(default="0 6 * * *", pattern=r"^\S+ \S+ \S+ \S+ \S+$", description="Five-field cron expression.")
-    output_dir: str = Field(default="mlops/monitoring", description="Workspace folder for the flow, the cron line and the retrain request.")
-    reports_dir: str = Field(default="reports/drift", description="Where each scheduled check writes its reports.")
+    cron: str = Field(default="0 6 * * *", pattern=CRON, description="Five-field cron expression.")
+    output_dir: OneLine = Field(default="mlops/monitoring", description="Workspace folder for the flow, the cron line and the retrain request.")
+    reports_dir: OneLine = Field(default="reports/drift", description="Where each scheduled check writes its reports.")
 
 
 Operation = Annotated[Check | Schedule, Field(discriminator="action")]
@@ -360,9 +361,11 @@ def _finish(op: Check, ctx: ToolContext, out: DriftOutput, results: list[Feature
                          *(f"wrote {f.path}" for f in files)]
     if op.prometheus.pushgateway_url:
         from mlops_engineer.engines import prometheus
+        from mlops_engineer.redact import redact_text
 
+        ctx.check_cancelled()
         prometheus.push(op.prometheus.pushgateway_url, op.prometheus.job, samples, {"monitor": op.name})
-        out.pushed_to = op.prometheus.pushgateway_url
+        out.pushed_to = redact_text(op.prometheus.pushgateway_url)
         out.planned_calls.append(f"pushed {len(samples)} samples to {op.prometheus.pushgateway_url}")
     out.next_steps += _next_steps(out)
     return out
@@ -436,7 +439,7 @@ def _report_json(op: Check, out: DriftOutput, rows: list[dict[str, Any]], roles:
             "ks": "two-sample Kolmogorov-Smirnov, two-sided; p-value as scipy.stats.ks_2samp(method=ks_method)",
             "wasserstein_normed": "1-Wasserstein distance divided by the reference standard deviation (floor 0.001)",
             "js_distance": "Jensen-Shannon distance (natural log) on the PSI bins",
-            "chi2": "goodness of fit of current counts to reference shares (scipy.stats.chisquare)",
+            "chi2": "two-sample chi-square test of homogeneity on the 2 x k table of counts (scipy.stats.chi2_contingency)",
         },
     }
 
@@ -459,7 +462,7 @@ def _samples(op: Check, out: DriftOutput, results: list[FeatureResult]) -> list[
         ("ks_statistic", "ks_statistic", "Two-sample KS statistic per numerical feature"),
         ("ks_pvalue", "ks_pvalue", "Two-sample KS p-value per numerical feature"),
         ("wasserstein", "wasserstein", "Wasserstein distance per numerical feature"),
-        ("chi2_pvalue", "chi2_pvalue", "Chi-square p-value per categorical feature"),
+        ("chi2_pvalue", "chi2_pvalue", "Two-sample chi-square p-value per categorical feature"),
     ]
     for r in results:
         labels = {**m, "feature": r.column}
@@ -502,6 +505,9 @@ def _schedule(op: Schedule, inp: DriftInput, ctx: ToolContext, out: DriftOutput)
     import json
     import sys
 
+    from markupsafe import Markup
+
+    from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
 
     if not op.reference.startswith("runs:/"):
@@ -509,13 +515,14 @@ def _schedule(op: Schedule, inp: DriftInput, ctx: ToolContext, out: DriftOutput)
     check = {
         "action": "check", "reference": op.reference, "current": "__CURRENT__", "name": op.name,
         "columns": op.columns.model_dump(exclude_defaults=True), "thresholds": op.thresholds.model_dump(exclude_defaults=True),
-        "prometheus": op.prometheus.model_dump(exclude_defaults=True), "output_dir": op.reports_dir,
+        "prometheus": _without_credentials(op.prometheus.model_dump(exclude_defaults=True)), "output_dir": op.reports_dir,
         **({"concept": op.concept.model_dump(exclude_defaults=True)} if op.concept else {}),
     }
     base = op.output_dir.rstrip("/")
     values = {
-        "name": op.name, "check_json": json.dumps(check, indent=4, sort_keys=True), "current_glob": op.current,
-        "cron": op.cron, "retrain_request": f"{base}/retrain_request-{op.name}.json", "tracking_uri": inp.tracking_uri or "",
+        # check_json: escaped by json.dumps, multi-line on purpose.
+        "name": op.name, "check_json": Markup(json.dumps(check, indent=4, sort_keys=True)), "current_glob": op.current,
+        "cron": op.cron, "retrain_request": f"{base}/retrain_request-{op.name}.json", "tracking_uri": without_credentials(inp.tracking_uri or ""),
         "flow_path": f"{base}/drift_flow_{op.name}.py", "python": sys.executable,
         "workspace": str(ctx.workspace.root),
     }
@@ -532,6 +539,14 @@ def _schedule(op: Schedule, inp: DriftInput, ctx: ToolContext, out: DriftOutput)
         f"On severe drift the check writes {values['retrain_request']} and names the tool to call next.",
     ]
     return out
+
+
+def _without_credentials(prometheus: dict[str, Any]) -> dict[str, Any]:
+    """The flow reads a Pushgateway's credentials from PUSHGATEWAY_URL, never from the file."""
+    from mlops_engineer.redact import without_credentials
+
+    url = prometheus.get("pushgateway_url")
+    return {**prometheus, "pushgateway_url": without_credentials(url)} if url else prometheus
 
 
 def summarize(out: DriftOutput) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.pipeline.checks import CheckResult
 from mlops_engineer.engines.pipeline.spec import CronSchedule, PipelineSpec
+from mlops_engineer.redact import redact_text
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
@@ -258,7 +259,8 @@ def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> P
             f"{ctx.workspace.relative(flow.log_path)}:\n{flow.log_tail}",
             "Run the flow by hand (python " + paths.flow + ") to see the whole error; a missing package shows up there.",
         )
-    tasks = [TaskReport(**{k: t[k] for k in TaskReport.model_fields if k in t}) for t in results["tasks"]]
+    tasks = [TaskReport(**{k: redact_text(t[k]) if k == "message" and isinstance(t[k], str) else t[k]
+                           for k in TaskReport.model_fields if k in t}) for t in results["tasks"]]
     flow_seconds = results.get("flow_seconds")
     out.run = RunReport(
         ok=bool(results["ok"]) and flow.returncode == 0,
@@ -271,7 +273,7 @@ def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> P
         local_server=flow.local_server,
         results_path=ctx.workspace.relative(ctx.workspace.state_dir / "pipelines" / spec.name / "last-run.json"),
         log_path=ctx.workspace.relative(flow.log_path),
-        log_tail="" if results["ok"] else flow.log_tail,
+        log_tail="" if results["ok"] else redact_text(flow.log_tail),  # it may quote the Prefect API URL
     )
     failed = [t for t in tasks if not t.ok]
     if failed:

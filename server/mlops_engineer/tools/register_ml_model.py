@@ -231,7 +231,7 @@ def _register(op: Register, inp: RegisterInput, ctx: ToolContext, client: Mlflow
         out.planned_calls = [f"already registered as version {existing.version}"] if existing else [f"create version of '{op.name}' from {source}"]
         return
     ctx.progress(0, 2, f"registering {source}")
-    version, created = register_from_run(client, target, op.name, op.run_id, op.artifact_path, op.tags, op.description)
+    version, created = register_from_run(client, target, op.name, op.run_id, op.artifact_path, op.tags, op.description, workspace=ctx.workspace)
     out.version = _info(client, op.name, str(version.version), created)
     out.planned_calls = [f"create version {version.version} from {source}" if created else f"found version {version.version} for {source}"]
     out.next_steps = [f"Ask for approval (request_approval) or promote it: promote name={op.name} version={version.version}."]

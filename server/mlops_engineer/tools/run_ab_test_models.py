@@ -63,7 +63,7 @@ class Assign(StrictModel):
     salt: str | None = Field(default=None, min_length=1, description="Hash salt; the experiment name when omitted.")
     split: Split = Field(default_factory=lambda: dict(DEFAULT_SPLIT))
     unit_ids: list[str] = Field(default_factory=list, max_length=10_000, description="Unit ids to assign (or units_path).")
-    units_path: str | None = Field(default=None, description="CSV in the workspace with a unit column.")
+    units_path: str | None = Field(default=None, description="CSV, JSONL or Parquet file in the workspace with a unit column.")
     unit_column: str = "unit_id"
     output_path: str | None = Field(default=None, description="Assignments CSV for units_path; default .mlops/abtest/<experiment>/assignments.csv")
 
@@ -72,7 +72,7 @@ class CheckSrm(StrictModel):
     """Chi-square test of counts per variant against the split."""
 
     action: Literal["check_srm"]
-    observed: dict[str, int] = Field(description="Units (or requests) seen per variant.")
+    observed: dict[str, Annotated[int, Field(ge=0)]] = Field(description="Units (or requests) seen per variant (counts, not negative).")
     split: Split = Field(default_factory=lambda: dict(DEFAULT_SPLIT))
 
 
@@ -136,8 +136,8 @@ class Analyze(StrictModel):
 
     action: Literal["analyze"]
     experiment: Experiment
-    log_path: str | None = Field(default=None, description="JSONL or CSV; default the router's log mlops/abtest/<experiment>/logs/assignments.jsonl.")
-    outcomes_path: str | None = Field(default=None, description="CSV/JSONL with join_column and metric_column, joined onto the log.")
+    log_path: str | None = Field(default=None, description="JSONL, CSV or Parquet; default the router's log mlops/abtest/<experiment>/logs/assignments.jsonl.")
+    outcomes_path: str | None = Field(default=None, description="CSV, JSONL or Parquet with join_column and metric_column, joined onto the log.")
     join_column: str = "unit_id"
     metric_column: str = "outcome"
     metric_type: MetricType = "proportion"

@@ -16,6 +16,8 @@ from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlops_engineer.engines.mlflow.backend import MlflowTarget
 
 Scalar = str | int | float | bool
@@ -280,16 +282,40 @@ def _create_experiment(op: CreateExperiment, client: object, target: MlflowTarge
 def _resolve_run_files(op: LogRun, ctx: ToolContext) -> dict[str, object]:
     """Check every referenced file before anything is logged, so a typo never leaves half a run."""
     ws = ctx.workspace
+    artifacts = [ws.resolve(a, must_exist=True) for a in op.artifacts]
+    _refuse_store_inside(op, ctx, artifacts, None)
     return {
-        "artifacts": [ws.resolve(a, must_exist=True) for a in op.artifacts],
+        "artifacts": artifacts,
         "datasets": [ws.resolve(d.path, must_exist=True) for d in op.datasets],
         "model": ws.resolve(op.model.path, must_exist=True) if op.model else None,
         "example": ws.resolve(op.model.input_example, must_exist=True) if op.model and op.model.input_example else None,
     }
 
 
+def _refuse_store_inside(op: LogRun, ctx: ToolContext, artifacts: list[Path], artifact_location: str | None) -> None:
+    """An artifact folder must not hold our own state (.mlops: the stores, the artifacts), the
+    artifact store it is copied into, or DVC's credentials: `artifacts: ["."]` would copy the
+    workspace into itself until names grow too long, credentials included."""
+    from mlops_engineer.errors import ToolError
+
+    ws = ctx.workspace
+    kept = [ws.state_dir, ws.root / ".dvc" / "config.local"]
+    store = ws.uri_path(artifact_location) if artifact_location else None
+    kept += [store] if store is not None else []
+    for given, path in zip(op.artifacts, artifacts, strict=True):
+        inside = [k for k in kept if k == path or path in k.parents]
+        if inside:
+            raise ToolError(
+                "invalid_input",
+                f"The artifact '{given}' contains {ws.relative(inside[0]) or '.'}, the workspace's own state "
+                "(stores, artifacts or credentials): it cannot be logged as an artifact.",
+                "List the files or folders to log one by one, e.g. \"reports\", \"model.joblib\".",
+            )
+
+
 def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget, base: TrackOutput) -> TrackOutput:
     from mlops_engineer.engines.mlflow import tracking as engine
+    from mlops_engineer.engines.mlflow.backend import confine_artifacts
     from mlops_engineer.output import stable_digest
 
     files = _resolve_run_files(op, ctx)
@@ -297,10 +323,12 @@ def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget,
     dataset_paths: list = files["datasets"]  # type: ignore[assignment]
     model_path, example_path = files["model"], files["example"]
     # The identity of this call: its input plus the content of every file it uploads.
-    content = [engine.file_digest(p) for p in [*artifacts, *dataset_paths] + ([model_path] if model_path else [])]
+    content = [engine.file_digest(p, ctx.check_cancelled) for p in [*artifacts, *dataset_paths] + ([model_path] if model_path else [])]
     digest = stable_digest({"input": op.model_dump(mode="json"), "content": content})
 
     experiment, _ = engine.get_or_create_experiment(client, target, op.experiment)  # type: ignore[arg-type]
+    confine_artifacts(target, experiment)
+    _refuse_store_inside(op, ctx, artifacts, experiment.artifact_location)
     metrics: list[engine.MetricPoint] = []
     for key, value in op.metrics.items():
         points = value if isinstance(value, list) else [MetricStep(value=value)]
@@ -326,7 +354,9 @@ def _log_run(op: LogRun, ctx: ToolContext, client: object, target: MlflowTarget,
         done[0] += 1
         ctx.progress(done[0], steps, message)
 
-    logged = engine.log_run(client, target, request, step)  # type: ignore[arg-type]
+    logged, base.recovered = engine.log_run(  # type: ignore[arg-type]
+        client, target, request, step, workspace=ctx.workspace, check_cancelled=ctx.check_cancelled,
+    )
     ctx.progress(steps, steps, "run finished")
     model_uri = f"runs:/{logged.run_id}/{op.model.name}" if op.model else None
     base.run = RunInfo(

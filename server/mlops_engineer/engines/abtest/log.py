@@ -1,4 +1,4 @@
-"""Read an assignment log (the router's JSONL, or any CSV/JSONL with the same columns).
+"""Read an assignment log (the router's JSONL, or any CSV, JSONL or Parquet file with the same columns).
 
 One row per model call. The columns the analysis needs are `variant` and the
 metric; `unit_id` identifies the unit; `latency_ms` and `error` feed the
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.errors import ToolError
+from mlops_engineer.optional import import_optional
 
 if TYPE_CHECKING:
     from mlops_engineer.workspace import Workspace
@@ -36,30 +37,74 @@ class LogRows:
     columns: set[str]
 
 
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
 def read_table(path: Path, label: str) -> LogRows:
-    """Rows of a .jsonl/.json-lines or .csv file."""
+    """Rows of a .csv, .parquet/.pq or JSON-lines file (any other suffix is read as JSON lines)."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path, label)
+    try:
+        if suffix == ".csv":
+            return _read_csv(path)
+        return _read_jsonl(path, label)
+    except UnicodeDecodeError as exc:
+        raise ToolError("invalid_input", f"{label} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+                        "it is not a CSV or JSON-lines file.",
+                        "Give a .jsonl, .csv or .parquet file; a Parquet file needs its .parquet suffix.") from exc
+
+
+def _read_csv(path: Path) -> LogRows:
     rows: list[dict[str, Any]] = []
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            columns = set(reader.fieldnames or [])
-            for row in reader:
-                rows.append({k: (None if v == "" else v) for k, v in row.items()})
-    else:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if len(lines) > MAX_ROWS:
-            raise ToolError("invalid_input", f"{label} has more than {MAX_ROWS} rows.", "Analyse a time window.")
-        try:  # one parse of the whole file is several times faster than one per line
-            rows = json.loads("[" + ",".join(lines) + "]")
-        except ValueError:
-            rows = [_parse_line(line, number, label) for number, line in enumerate(lines, 1)]
-        bad = next((i for i, r in enumerate(rows, 1) if not isinstance(r, dict)), None)
-        if bad is not None:
-            raise ToolError("invalid_input", f"{label} line {bad} is not a JSON object.", "Each line of a JSONL log is one JSON object.")
-        columns = set()
-        for row in rows:
-            columns.update(row)
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or [])
+        for row in reader:
+            rows.append({k: (None if v == "" else v) for k, v in row.items()})
     return LogRows(rows, columns)
+
+
+def _read_jsonl(path: Path, label: str) -> LogRows:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) > MAX_ROWS:
+        raise ToolError("invalid_input", f"{label} has more than {MAX_ROWS} rows.", "Analyse a time window.")
+    try:  # one parse of the whole file is several times faster than one per line
+        rows = json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        rows = [_parse_line(line, number, label) for number, line in enumerate(lines, 1)]
+    bad = next((i for i, r in enumerate(rows, 1) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise ToolError("invalid_input", f"{label} line {bad} is not a JSON object.", "Each line of a JSONL log is one JSON object.")
+    columns: set[str] = set()
+    for row in rows:
+        columns.update(row)
+    return LogRows(rows, columns)
+
+
+def _read_parquet(path: Path, label: str) -> LogRows:
+    """Rows as plain Python values, like the other formats: nulls and NaN are None, and
+    timestamps are unix seconds (the arrival order `ts` is a number in the router's log)."""
+    from datetime import datetime
+
+    parquet = import_optional("pyarrow.parquet", "experiments")
+    try:
+        table = parquet.read_table(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for a damaged or non-Parquet file
+        raise ToolError("invalid_input", f"{label} could not be read as Parquet ({type(exc).__name__}: {exc}).",
+                        "Check that it is a valid Parquet file, or give a .jsonl or .csv log.") from exc
+    if table.num_rows > MAX_ROWS:
+        raise ToolError("invalid_input", f"{label} has more than {MAX_ROWS} rows.", "Analyse a time window.")
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, datetime):
+            return value.timestamp()
+        return value
+
+    rows = [{k: plain(v) for k, v in row.items()} for row in table.to_pylist()]
+    return LogRows(rows, set(table.column_names))
 
 
 def _parse_line(line: str, number: int, label: str) -> Any:

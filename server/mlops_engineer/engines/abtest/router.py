@@ -68,6 +68,8 @@ def check_model_uri(client: MlflowClient, workspace: Workspace, uri: str) -> str
 def router_files(*, experiment: str, mode: str, salt: str, split: dict[str, float], champion_uri: str,
                  challenger_uri: str, log_path: str = DEFAULT_LOG, extra: dict[str, Any] | None = None) -> dict[str, str]:
     """service.py, abtest.json and bentofile.yaml, relative to the router folder."""
+    from markupsafe import Markup
+
     from mlops_engineer.render import render_template
 
     suffix = "".join(c if c.isalnum() else "_" for c in experiment.lower())[:40]
@@ -77,7 +79,7 @@ def router_files(*, experiment: str, mode: str, salt: str, split: dict[str, floa
         **(extra or {}),
     }
     service = render_template("abtest/service.py.j2", experiment=experiment, buckets=BUCKETS, service_suffix=suffix,
-                              bucket_of_source=inspect.getsource(bucket_of))
+                              bucket_of_source=Markup(inspect.getsource(bucket_of)))  # our own code
     bentofile = render_template("abtest/bentofile.yaml.j2", experiment=experiment)
     return {SERVICE_FILE: service, CONFIG_FILE: json.dumps(config, indent=2) + "\n", "bentofile.yaml": bentofile}
 

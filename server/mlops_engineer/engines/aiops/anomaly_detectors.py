@@ -1,29 +1,35 @@
-"""Anomaly scores for a regular metric series, and the windows, severities and alerts built
-from them. Three detectors, each fitted on a baseline (the first part of the series) and
-applied to the rest:
+"""Anomaly scores for a regular metric series. Three detectors, each fitted on a baseline
+(the first part of the series) and applied to the rest:
 
-- `stl`: STL decomposition (statsmodels, robust) and a robust z-score of the residual,
-  with the median and MAD of the baseline's residual. Flag: |z| > threshold.
+- `stl` (default): robust STL decomposition (statsmodels) and a robust z-score of the
+  residual, with the baseline's median and scale (`robust_scale`: MAD, measurement
+  resolution and tail bound). A point's score is the larger of its own |z| and the |z|
+  of the residual's trailing mean over `sustain` points (the span an alert needs; each
+  point clipped first, so one adds at most half a threshold), so a sustained moderate
+  deviation scores as well as a large one, while a lone spike, however large, cannot
+  make a sustained run on its own.
 - `iforest`: Isolation Forest (scikit-learn) on windowed features (deviation from the
   baseline's seasonal profile, its trailing mean and standard deviation, the first
   difference), drift removed by a trailing median. The forest's anomaly score is scaled
   so the baseline's median is 0 and its 99.9th percentile is `threshold`; flag: above it.
-- `esd`: seasonal hybrid ESD: the generalised ESD test (Rosner 1983) with median/MAD in
-  place of mean/sd, on the STL residual of the scored part, at significance `alpha`
-  and at most `max_anomalies` of the points. Its score is the residual's robust z.
+- `esd`: seasonal hybrid ESD: the generalised ESD test (Rosner 1983) with median/MAD
+  (floored at the resolution) in place of mean/sd, on the STL residual of the scored
+  part, at significance `alpha` and at most `max_anomalies` of the points. Its score is
+  the residual's robust z.
 
 Every score is "robust z-like": 0 is normal, larger is more anomalous, so one threshold
-and one severity scale serve all three.
+and one severity scale serve all three. Points in bridged gaps (filled only to keep the
+grid) are never scored or flagged, and are left out of every baseline estimate.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mlops_engineer.errors import ToolError
+from mlops_engineer.engines.aiops import stl
+from mlops_engineer.engines.aiops.robust_scale import MAD_SCALE, resolution, robust_z
 from mlops_engineer.optional import import_optional
 
 if TYPE_CHECKING:
@@ -32,8 +38,8 @@ if TYPE_CHECKING:
 
 Method = Literal["stl", "iforest", "esd"]
 EXTRA = "forecasting"
-MAD_SCALE = 1.4826
-IFOREST_QUANTILE = 0.999  # MAD * this estimates the standard deviation of a normal sample
+IFOREST_QUANTILE = 0.999
+CLIP = 0.5  # a lone point adds at most this many thresholds to the sustained score
 
 
 @dataclass
@@ -42,86 +48,82 @@ class Detection:
     flags: np.ndarray  # bool, one per scored point
 
 
-@dataclass
-class AnomalyWindow:
-    start: pd.Timestamp
-    end: pd.Timestamp  # last point of the last anomalous window (inclusive)
-    windows: int  # consecutive windows it spans (bridged gaps included)
-    anomalous_points: int
-    peak_score: float
-    peak_at: pd.Timestamp
-    severity: Literal["low", "medium", "high"]
-    alert: bool
-
-
-def robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """(x - median) / (1.4826 MAD) of `reference`; a zero MAD falls back to the mean absolute deviation."""
-    np = import_optional("numpy", EXTRA)
-    center = float(np.median(reference))
-    spread = MAD_SCALE * float(np.median(np.abs(reference - center)))
-    if spread <= 1e-12:
-        spread = float(np.mean(np.abs(reference - center))) * 1.2533 or 1e-12
-    return (values - center) / spread
-
-
-def seasonal_smoother(n: int, period: int) -> int:
-    """STL's seasonal smoother length: about one per cycle, up to 35, odd, at least 7.
-
-    statsmodels' default (7) lets the seasonal shape follow the last week closely, which
-    shrinks the residual's MAD and inflates every z-score (about 1.6x on hourly data with
-    a daily cycle); a smoother over a month of cycles keeps the residual at noise level."""
-    cycles = min(35, max(7, n // max(period, 1)))
-    return cycles if cycles % 2 else cycles - 1
-
-
 def residual(values: np.ndarray, period: int) -> np.ndarray:
     """Robust STL residual; without seasonality, the deviation from a centred rolling median."""
     np = import_optional("numpy", EXTRA)
     if period >= 2:
-        stl = import_optional("statsmodels.tsa.seasonal", EXTRA).STL
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return np.asarray(stl(values, period=period, seasonal=seasonal_smoother(len(values), period), robust=True).fit().resid)
+        return np.asarray(stl.fit(values, period).resid)
     pd = import_optional("pandas", EXTRA)
     window = max(5, min(49, len(values) // 10 * 2 + 1))
     return values - pd.Series(values).rolling(window, center=True, min_periods=1).median().to_numpy()
 
 
 def detect(values: pd.Series, baseline_points: int, period: int, method: Method, threshold: float,
-           alpha: float = 0.05, max_anomalies: float = 0.1) -> Detection:
-    """Scores and flags for `values[baseline_points:]`."""
+           alpha: float = 0.05, max_anomalies: float = 0.1, *, sustain: int = 4,
+           filled: np.ndarray | None = None, bridged: np.ndarray | None = None) -> Detection:
+    """Scores and flags for `values[baseline_points:]`. `filled` marks interpolated points (left
+    out of the resolution estimate), `bridged` the points of long gaps (never scored)."""
     from mlops_engineer.engines.aiops.metric_series import single_threaded
 
-    with single_threaded():
-        return _detect(values, baseline_points, period, method, threshold, alpha, max_anomalies)
-
-
-def _detect(values: pd.Series, baseline_points: int, period: int, method: Method, threshold: float,
-            alpha: float, max_anomalies: float) -> Detection:
     np = import_optional("numpy", EXTRA)
     x = values.to_numpy(dtype=float)
-    if method == "iforest":
-        return _iforest(x, baseline_points, period, threshold)
-    resid = residual(x, period)
-    z = robust_z(resid, resid[:baseline_points])[baseline_points:]
-    scores = np.abs(z)
-    if method == "stl":
-        return Detection(scores, scores > threshold)
-    return Detection(scores, _esd_flags(resid[baseline_points:], alpha, max_anomalies))
+    n, b = len(x), baseline_points
+    bridged = np.zeros(n, dtype=bool) if bridged is None else bridged
+    observed = ~bridged if filled is None else ~filled
+    normal = ~bridged[:b]  # baseline points that carry data
+    step = resolution(x[:b][observed[:b]])
+    with single_threaded():
+        if method == "iforest":
+            detection = _iforest(x, b, period, threshold, normal)
+        else:
+            resid = residual(x, period)
+            z = robust_z(resid, resid[:b][normal], threshold, floor=step, tail=method == "stl")
+            if method == "stl":
+                scores = np.maximum(np.abs(z), np.abs(_sustained_z(resid, b, normal, threshold, step, sustain)))[b:]
+                detection = Detection(scores, scores > threshold)
+            else:
+                scores = np.abs(z)[b:]
+                detection = Detection(scores, _esd_flags(resid[b:], alpha, max_anomalies, step, ~bridged[b:]))
+    # Bridged points carry no data: no score, no flag.
+    detection.scores = np.where(bridged[b:], 0.0, detection.scores)
+    detection.flags = detection.flags & ~bridged[b:]
+    return detection
 
 
-def _esd_flags(resid: np.ndarray, alpha: float, max_anomalies: float) -> np.ndarray:
+def _sustained_z(resid: np.ndarray, b: int, normal: np.ndarray, threshold: float, step: float, sustain: int) -> np.ndarray:
+    """Robust z of the trailing mean of `sustain` residuals. Each residual is clipped first, so
+    that a lone spike adds at most half a threshold to this score however large it is: a run
+    of `sustain` flagged points needs a deviation that lasts."""
+    from mlops_engineer.engines.aiops.robust_scale import robust_scale
+
+    np = import_optional("numpy", EXTRA)
+    pd = import_optional("pandas", EXTRA)
+    if sustain <= 1:
+        return np.zeros(len(resid))
+
+    def trailing_mean(x: np.ndarray) -> np.ndarray:
+        return pd.Series(x).rolling(sustain, min_periods=1).mean().to_numpy()
+
+    # The mean of `sustain` points of quantised data moves in steps of step/sustain.
+    center, spread = robust_scale(trailing_mean(resid)[:b][normal], threshold, floor=step / sustain)
+    middle = float(np.median(resid[:b][normal]))
+    limit = CLIP * threshold * spread * sustain
+    return (trailing_mean(np.clip(resid, middle - limit, middle + limit)) - center) / spread
+
+
+def _esd_flags(resid: np.ndarray, alpha: float, max_anomalies: float, floor: float, usable: np.ndarray) -> np.ndarray:
     np = import_optional("numpy", EXTRA)
     t_dist = import_optional("scipy.stats", EXTRA).t
-    n = len(resid)
+    n = int(usable.sum())
+    flags = np.zeros(len(resid), dtype=bool)
     k_max = max(1, int(n * max_anomalies))
-    remaining = np.ones(n, dtype=bool)
+    remaining = usable.copy()
     removed: list[int] = []
     found = 0
     for i in range(1, min(k_max, n - 3) + 1):
         data = resid[remaining]
         center = np.median(data)
-        spread = MAD_SCALE * np.median(np.abs(data - center))
+        spread = max(MAD_SCALE * np.median(np.abs(data - center)), floor)
         if spread <= 1e-12:
             break
         deviation = np.where(remaining, np.abs(resid - center), -np.inf)
@@ -135,19 +137,19 @@ def _esd_flags(resid: np.ndarray, alpha: float, max_anomalies: float) -> np.ndar
         remaining[worst] = False
         if statistic > critical:
             found = i
-    flags = np.zeros(n, dtype=bool)
     flags[removed[:found]] = True
     return flags
 
 
-def _iforest(x: np.ndarray, baseline_points: int, period: int, threshold: float) -> Detection:
+def _iforest(x: np.ndarray, baseline_points: int, period: int, threshold: float, normal: np.ndarray) -> Detection:
     np = import_optional("numpy", EXTRA)
     pd = import_optional("pandas", EXTRA)
     ensemble = import_optional("sklearn.ensemble", "tracking")
     phase = np.arange(len(x)) % max(period, 1)
-    base = pd.Series(x[:baseline_points])
-    profile = base.groupby(phase[:baseline_points]).median()
+    base = pd.Series(x[:baseline_points][normal])
+    profile = base.groupby(phase[:baseline_points][normal]).median()
     deviation = x - profile.reindex(phase).to_numpy() if period >= 2 else x - float(base.median())
+    deviation = np.nan_to_num(deviation)  # a phase the baseline never observed
     # Remove slow drift (trend since the baseline) with a trailing median over three seasons.
     drift_window = max(3 * period, 48)
     deviation = deviation - pd.Series(deviation).rolling(drift_window, min_periods=1).median().to_numpy()
@@ -160,62 +162,17 @@ def _iforest(x: np.ndarray, baseline_points: int, period: int, threshold: float)
         np.concatenate([[0.0], np.diff(x)]),
     ])
     # Standardise every feature by the baseline's robust scale so no unit dominates.
-    ref = features[:baseline_points]
+    ref = features[:baseline_points][normal]
     scale = MAD_SCALE * np.median(np.abs(ref - np.median(ref, axis=0)), axis=0)
     scale[scale <= 1e-12] = 1.0
     features = (features - np.median(ref, axis=0)) / scale
     forest = ensemble.IsolationForest(n_estimators=200, random_state=0, n_jobs=1)
-    forest.fit(features[:baseline_points])
+    forest.fit(features[:baseline_points][normal])
     raw = -forest.score_samples(features)  # higher = more anomalous
     # The forest's scores are skewed, so a z-score misleads: map the baseline's median to 0
     # and its 99.9th percentile to `threshold`, i.e. ~0.1 % of baseline points would be flagged.
-    center = float(np.median(raw[:baseline_points]))
-    top = float(np.quantile(raw[:baseline_points], IFOREST_QUANTILE))
+    base_raw = raw[:baseline_points][normal]
+    center = float(np.median(base_raw))
+    top = float(np.quantile(base_raw, IFOREST_QUANTILE))
     scores = np.maximum(threshold * (raw[baseline_points:] - center) / max(top - center, 1e-12), 0.0)
     return Detection(scores, scores > threshold)
-
-
-def windows(index: pd.DatetimeIndex, detection: Detection, window: int, threshold: float, merge_gap: int,
-            alert_after: int) -> list[AnomalyWindow]:
-    """Group points into windows of `window` points; a window is anomalous when any of its points
-    is flagged; runs of anomalous windows (bridging at most `merge_gap` normal windows) become
-    anomaly windows; one lasting more than `alert_after` windows is an alert."""
-    np = import_optional("numpy", EXTRA)
-    n = len(detection.scores)
-    count = math.ceil(n / window)
-    flagged = [bool(detection.flags[i * window:(i + 1) * window].any()) for i in range(count)]
-    runs: list[tuple[int, int]] = []
-    for i, hit in enumerate(flagged):
-        if not hit:
-            continue
-        if runs and i - runs[-1][1] - 1 <= merge_gap:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    out = []
-    for first, last in runs:
-        lo, hi = first * window, min(n, (last + 1) * window)
-        segment = detection.scores[lo:hi]
-        peak = int(np.argmax(segment))
-        peak_score = float(segment[peak])
-        points = detection.flags[lo:hi]
-        last_flag = lo + int(np.flatnonzero(points)[-1])
-        first_flag = lo + int(np.flatnonzero(points)[0])
-        ratio = peak_score / threshold if threshold > 0 else math.inf
-        severity: Literal["low", "medium", "high"] = "high" if ratio >= 3 else "medium" if ratio >= 1.5 else "low"
-        spans = last - first + 1
-        out.append(AnomalyWindow(start=index[first_flag], end=index[last_flag], windows=spans,
-                                 anomalous_points=int(points.sum()), peak_score=round(peak_score, 4),
-                                 peak_at=index[lo + peak], severity=severity, alert=spans > alert_after))
-    return out
-
-
-def check_baseline(n: int, baseline_points: int, period: int, name: str) -> None:
-    if baseline_points >= n:
-        raise ToolError("invalid_input", f"{name}: the baseline covers all {n} points, so nothing is left to score",
-                        "Shorten baseline_days or load a longer range (the points after the baseline are scored).")
-    needed = max(2 * period, 24)
-    if baseline_points < needed:
-        raise ToolError("invalid_input", f"{name}: the baseline has {baseline_points} points; at least {needed} are "
-                        f"needed (two seasons of {period} points, and no fewer than 24)",
-                        "Lengthen baseline_days, or load a longer range.")

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 Severity = Literal["none", "moderate", "severe"]
 TARGET_NAMES = ("target", "label", "y", "churned", "churn", "class")
 PREDICTION_NAMES = ("prediction", "predictions", "pred", "score", "y_pred")
-# An integer column with at most this many distinct reference values is treated as categorical.
-MAX_INT_CATEGORIES = 10
 MAX_THREADS = 2  # numpy releases the GIL in sort/argsort/cumsum; more threads than cores only adds memory
 
 
@@ -166,10 +164,9 @@ def infer_roles(ref: pd.DataFrame, cur: pd.DataFrame, numerical: list[str] | Non
             if column not in cur.columns:
                 skipped.append({"feature": str(column), "reason": "only in the reference data"})
                 continue
-            series = ref[column]
-            if _is_numeric(series) and not (
-                _integral(series) and series.nunique(dropna=True) <= MAX_INT_CATEGORIES
-            ):
+            # A numeric dtype stays numerical however few its values (counts, ratings): as categories,
+            # a rare new value (11 visits) would read as a new category with p = 0 on a stable column.
+            if _is_numeric(ref[column]):
                 numerical.append(str(column))
             else:
                 categorical.append(str(column))
@@ -244,7 +241,7 @@ def feature_drift(column: str, kind: str, ref: pd.Series, cur: pd.Series, t: Thr
         stats = ds.categorical_stats(column, ds.CategoricalCounts.from_values(_categorical_values(ref)),
                                      ds.CategoricalCounts.from_values(_categorical_values(cur)), epsilon=t.epsilon)
         new = stats.extra.get("new_categories") or []
-        note = f"new categories: {', '.join(map(str, new))} (chi-square infinite, p = 0)" if new else ""
+        note = f"new categories: {', '.join(map(str, new))}" if new else ""
     severity = severity_of(stats.psi, t)
     return FeatureResult(stats, column, kind, severity, severity != "none", note)
 
@@ -270,10 +267,14 @@ def all_features(ref: pd.DataFrame, cur: pd.DataFrame, roles: Roles, t: Threshol
     results: list[FeatureResult | None] = [None] * len(jobs)
     with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(jobs))) as pool:
         futures = {pool.submit(feature_drift, c, k, ref[c], cur[c], t): i for i, (c, k) in enumerate(jobs)}
-        for done, future in enumerate(futures, start=1):
-            results[futures[future]] = future.result()
-            if progress:
-                progress(done, len(jobs), f"feature {jobs[futures[future]][0]}")
+        try:
+            for done, future in enumerate(futures, start=1):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress(done, len(jobs), f"feature {jobs[futures[future]][0]}")
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # cancelled or failed: start no more features
+            raise
     return [r for r in results if r is not None]
 
 

@@ -18,6 +18,10 @@ each bin holds about the same share of the reference. Evidently bins numerical
 columns differently (Sturges bins over the combined data, `sturges_edges` here) and
 fills empty bins with its own epsilon rule; on the same edges and with no empty bin
 the two agree exactly (tests/unit/test_drift_stats.py).
+
+Categorical columns get a two-sample chi-square test (`chi_square`: both sides' shares
+are estimates). Evidently's variant (`evidently_chi_square`) takes the reference shares
+as exact and rejects too often under no shift; it is kept for parity checks only.
 """
 
 from __future__ import annotations
@@ -273,9 +277,27 @@ class CategoricalCounts:
 
 
 def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
-    """Goodness of fit of the current counts to the reference proportions, the way Evidently
-    runs it: expected = reference counts scaled to the current total, `scipy.stats.chisquare`.
-    A category that appears only in the current data gives an infinite statistic (p = 0)."""
+    """Two-sample chi-square test of homogeneity: `scipy.stats.chi2_contingency` on the 2 x k
+    table of reference and current counts (categories neither side has are dropped; Yates'
+    correction when k = 2, scipy's default). Both shares are estimates, so under no shift the
+    p-value is uniform; a category new in the current data is one more column, not p = 0."""
+    keep = (ref_counts + cur_counts) > 0
+    table = np.vstack([ref_counts[keep], cur_counts[keep]]).astype(np.int64)
+    if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
+        return 0.0, 1.0
+    from scipy import stats
+
+    result = stats.chi2_contingency(table)
+    return float(result.statistic), float(result.pvalue)
+
+
+def evidently_chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
+    """Evidently's categorical chi-square, for parity checks only: goodness of fit of the current
+    counts to the reference shares taken as exact (expected = reference counts scaled to the
+    current total, `scipy.stats.chisquare`). It ignores the reference's own sampling noise, so
+    under no shift it rejects far more often than its level (27.7 % at 5 %, against 4.8 % for
+    `chi_square`, on 2,000 simulated pairs of 500 rows: tests/unit/test_drift_stats.py). A category only the current data has gives an
+    infinite statistic (p = 0)."""
     n_ref, n_cur = ref_counts.sum(), cur_counts.sum()
     expected = ref_counts * (n_cur / n_ref)
     if np.any((expected == 0) & (cur_counts > 0)):

@@ -14,9 +14,11 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from urllib.parse import urlsplit
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
-from mlops_engineer.redact import redact_text
+from mlops_engineer.redact import has_credentials, redact_text, without_credentials
 from mlops_engineer.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -58,6 +60,9 @@ PLUGINS = {"s3": "dvc-s3", "gs": "dvc-gs", "azure": "dvc-azure", "ssh": "dvc-ssh
 
 _quieted = False
 _CWD_LOCK = threading.RLock()
+# The cancellation check of the DVC call in progress. DVC calls run one at a time in this
+# process (under _CWD_LOCK), so one slot is enough; DVC's transfer threads see it too.
+_cancel_check: Callable[[], None] | None = None
 
 
 def load() -> Any:
@@ -72,8 +77,74 @@ def load() -> Any:
         # WARNING and up still reach our stderr log through the root logger.
         dvc_logger.setLevel(logging.WARNING)
         dvc_logger.propagate = True
+        _add_cancellation_points()
         _quieted = True
     return module
+
+
+def _add_cancellation_points() -> None:
+    """Let a cancelled call stop DVC between chunks of a long hash or copy.
+
+    DVC hashes a file through `dvc_data`'s `HashStreamFile.read` and copies it into the cache
+    with `dvc_objects.fs.local.copyfile`, which hands any file under 1 GB to the kernel in one
+    call; neither can be interrupted from outside. Both are DVC's own (nothing else in the
+    process uses them), so while a call with a cancellation check runs, reads check it and
+    large copies go in chunks that check it. A copy stopped midway leaves DVC's temporary file,
+    which `remove_partial_files` removes.
+    """
+    import dvc_objects.fs.local as local_fs
+    from dvc_data.hashfile.hash import HashStreamFile
+
+    original_read = HashStreamFile.read
+
+    def read(self: Any, n: int = -1) -> bytes:
+        _checkpoint()
+        return original_read(self, n)  # type: ignore[no-any-return]
+
+    HashStreamFile.read = read  # type: ignore[method-assign]
+
+    original_copy = local_fs.copyfile
+
+    def copyfile(src: str, dest: str, callback: Any = None) -> None:
+        kwargs = {} if callback is None else {"callback": callback}
+        if _cancel_check is None or os.path.getsize(src) < CHUNKED_COPY_MIN:
+            return original_copy(src, dest, **kwargs)  # type: ignore[no-any-return]
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, os.path.basename(src))
+        try:
+            local_fs.system.reflink(src, dest)  # a clone is instant: nothing to interrupt
+            return None
+        except OSError:
+            pass
+        with open(src, "rb") as source, open(dest, "wb") as target:
+            for chunk in iter(lambda: source.read(COPY_CHUNK), b""):
+                _checkpoint()
+                target.write(chunk)
+                if callback is not None:
+                    callback.relative_update(len(chunk))
+        _checkpoint()
+        return None
+
+    local_fs.copyfile = copyfile
+
+
+CHUNKED_COPY_MIN = 16 << 20
+COPY_CHUNK = 8 << 20
+
+
+class CallCancelled(BaseException):
+    """Stops DVC midway when the call is cancelled. A BaseException: DVC's transfer catches
+    `Exception`, logs "failed to transfer" and carries on (then tries to check the file out)."""
+
+
+def _checkpoint() -> None:
+    check = _cancel_check
+    if check is None:
+        return
+    try:
+        check()
+    except ToolError as exc:
+        raise CallCancelled(exc.message) from exc
 
 
 def git_root(start: Path) -> Path | None:
@@ -101,6 +172,8 @@ def translate_errors() -> Iterator[None]:
         yield
     except ToolError:
         raise
+    except CallCancelled as exc:
+        raise ToolError("cancelled", "The call was cancelled by the client while DVC worked; the file in progress was not kept.") from exc
     except NoRemoteError as exc:
         raise ToolError("invalid_input", f"No DVC remote to use: {exc}", "Configure one with action add_remote (or init, which adds a local remote).") from exc
     except RemoteMissingDepsError as exc:
@@ -121,16 +194,23 @@ def translate_errors() -> Iterator[None]:
 
 
 @contextmanager
-def open_repo(root: Path) -> Iterator[Repo]:
-    """The DVC project at the workspace root, closed afterwards; errors translated."""
+def open_repo(root: Path, check_cancelled: Callable[[], None] | None = None) -> Iterator[Repo]:
+    """The DVC project at the workspace root, closed afterwards; errors translated.
+
+    With `check_cancelled`, DVC's long copies and hashes stop between chunks once the call is
+    cancelled (the ToolError it raises comes out as it is).
+    """
+    global _cancel_check
     repo_module = load()
     if not is_dvc_project(root):
         raise ToolError("not_found", f"{root} is not a DVC project (no .dvc folder).", "Run action init first.")
     with _in_project(root), translate_errors():
         repo = repo_module.Repo(str(root))
+        previous, _cancel_check = _cancel_check, check_cancelled or _cancel_check
         try:
             yield repo
         finally:
+            _cancel_check = previous
             repo.close()
 
 
@@ -194,14 +274,71 @@ def init(root: Path, *, git_init: bool) -> None:
         repo.close()
 
 
+# ---------------------------------------------------------------- crash leftovers
+
+# DVC writes a file as `<folder>/.<22 url-safe characters>.tmp` and renames it when complete
+# (dvc_objects.fs.utils.tmp_fname); a process killed meanwhile leaves the partial file behind.
+_PARTIAL = re.compile(r"^(.+)?\.[A-Za-z0-9_-]{22}\.tmp$")
+# A cache outside the project may be shared with other projects, whose DVC we cannot lock out:
+# there only files nobody has written to for this long are taken to be abandoned.
+SHARED_CACHE_AGE_S = 3600
+
+
+def remove_partial_files(repo: Repo, near: list[Path]) -> list[str]:
+    """Remove the partial files a killed DVC call left in the cache (and beside `near`, where a
+    checkout writes); one line saying what was removed, or nothing.
+
+    Holds DVC's own repository lock, so no DVC process of this project is writing meanwhile.
+    """
+    from dvc.repo import lock_repo
+
+    cache = Path(repo.cache.local_cache_dir)
+    root = Path(repo.root_dir)
+    own_cache = root in cache.parents
+    found: list[Path] = []
+    with lock_repo(repo):
+        if cache.is_dir():
+            cutoff = time.time() - SHARED_CACHE_AGE_S
+            found += [p for p in cache.rglob("*.tmp")
+                      if _PARTIAL.match(p.name) and p.is_file() and (own_cache or p.stat().st_mtime < cutoff)]
+        for path in near:
+            folders = [path.parent] + ([path] if path.is_dir() else [])
+            for folder in folders:
+                pattern = folder.rglob("*.tmp") if folder == path else folder.glob("*.tmp")
+                found += [p for p in pattern if _PARTIAL.match(p.name) and p.is_file() and not p.is_symlink()]
+        size = 0
+        removed = 0
+        for partial in dict.fromkeys(found):
+            with contextlib.suppress(FileNotFoundError):
+                size += partial.stat().st_size
+                partial.unlink()
+                removed += 1
+    if not removed:
+        return []
+    return [f"removed {removed} partial file(s) ({size / 1e6:.1f} MB) that an interrupted DVC call left in the cache or beside the data"]
+
+
 # ---------------------------------------------------------------- remotes
 
 
 @dataclass(frozen=True)
 class RemoteUrl:
     kind: str  # local | s3 | gs | azure | ssh
-    url: str  # as written to .dvc/config (a local path is made relative to .dvc/)
+    url: str  # as given (a local path made absolute; relative to .dvc/ once written)
     display: str
+
+    @property
+    def committed(self) -> str:
+        """What `.dvc/config` (in git) may hold: the URL without userinfo or secret parameters.
+        An ssh login name stays: it is the `user` option, not a secret."""
+        if self.kind == "local" or (self.kind == "ssh" and not _secret_beyond_user(self.url)):
+            return self.url
+        return without_credentials(self.url)
+
+
+def _secret_beyond_user(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.password is not None or has_credentials(parts._replace(netloc=parts.hostname or "").geturl())
 
 
 def parse_remote_url(url: str, workspace: Workspace) -> RemoteUrl:
@@ -225,7 +362,7 @@ def parse_remote_url(url: str, workspace: Workspace) -> RemoteUrl:
             )
         if not parts.netloc:
             raise ToolError("invalid_input", f"The remote URL '{url}' has no bucket, container or host.", "e.g. s3://my-bucket/dvc")
-        return RemoteUrl(kind=SCHEMES[scheme], url=url, display=url)
+        return RemoteUrl(kind=SCHEMES[scheme], url=url, display=redact_text(url))
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url) and not re.match(r"^[A-Za-z]:[\\/]", url):
         raise ToolError("invalid_input", f"Unsupported remote URL '{url}'.", "Use a local folder path or one of s3://, gs://, azure://, ssh://.")
     path = workspace.resolve(url)
@@ -253,52 +390,91 @@ def default_remote(repo: Repo) -> str | None:
     return repo.config["core"].get("remote")
 
 
+def confine_remote(repo: Repo, name: str, workspace: Workspace) -> None:
+    """A local remote must be a folder inside the workspace, whoever configured it: a hand-edited
+    `.dvc/config` (or config.local) may point anywhere, and push, pull and gc write or read there."""
+    url = str(repo.config["remote"].get(name, {}).get("url", ""))  # DVC makes local paths absolute
+    if not url or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
+        return
+    try:
+        workspace.resolve(url)
+    except ToolError as exc:
+        raise ToolError(
+            "outside_workspace", f"The DVC remote '{name}' is the folder {url}, outside the workspace {workspace.root}.",
+            f"Point it at a folder inside the workspace: action add_remote with name '{name}' and url .mlops/dvc-remote "
+            "(or any workspace folder); or use a cloud remote (s3://, gs://, azure://, ssh://).",
+        ) from exc
+
+
 def configure_remote(
     repo: Repo, name: str, url: RemoteUrl, options: dict[str, Any], credentials: dict[str, str], *, default: bool
 ) -> RemoteChange:
     """Add or update a remote: URL and options in .dvc/config, credentials in .dvc/config.local.
 
+    A credential inside a value (the userinfo or a `?sig=`/`?token=` parameter of the URL, an
+    `endpointurl=http://AK:PW@host`) never reaches the committed file either: `.dvc/config`
+    gets the value without it, and `.dvc/config.local` the whole value, which DVC reads over it.
     Writes only what differs, so the same call twice changes nothing the second time.
     """
     from dvc.config_schema import RelPath
 
-    secrets = set(credentials)
+    kind = url.kind
+    committed = {"url": url.committed, **committed_options(options)}
+    overrides = {k: v for k, v in [("url", url.url), *options.items()] if k in values_with_credentials(url, options)}
+    local_wanted = {**credentials, **overrides}
+    secrets = set(local_wanted)
     repo_conf = repo.config.read("repo")
     local_conf = repo.config.read("local")
     current = dict(repo_conf.get("remote", {}).get(name, {}))
     current_secret = dict(local_conf.get("remote", {}).get(name, {}))
-    stored_url = RelPath(url.url) if url.kind == "local" else url.url
-    wanted = {"url": url.url, **{k: v for k, v in options.items()}}
+    stale = {k for k in current_secret if k not in CREDENTIALS[kind] and k not in local_wanted}  # old overrides
+    stored_url = RelPath(url.url) if kind == "local" else committed["url"]
     shown_current = dict(current)
-    if url.kind == "local" and "url" in shown_current:
+    if kind == "local" and "url" in shown_current:
         shown_current["url"] = str((Path(repo.dvc_dir) / shown_current["url"]).resolve())
-    leaked = sorted(k for k in current if k in CREDENTIALS[url.kind])  # a secret someone put in git
+    # A secret someone put in git: a credential option, or a value carrying one.
+    leaked = sorted(k for k, v in current.items() if k in CREDENTIALS[kind] or (isinstance(v, str) and kind != "local" and _committable(v) != v))
     repo_changed = (
-        any(shown_current.get(k) != v for k, v in wanted.items())
+        any(shown_current.get(k) != v for k, v in committed.items())
         or bool(leaked)
         or (default and repo_conf.get("core", {}).get("remote") != name)
     )
-    local_changed = any(current_secret.get(k) != v for k, v in credentials.items())
+    local_changed = any(current_secret.get(k) != v for k, v in local_wanted.items()) or bool(stale)
 
     if repo_changed:
         with repo.config.edit("repo") as conf:
-            section = {k: v for k, v in conf["remote"].get(name, {}).items() if k not in CREDENTIALS[url.kind]}
-            section.update(options)
+            section = {k: v for k, v in conf["remote"].get(name, {}).items() if k not in CREDENTIALS[kind] and k not in leaked}
+            section.update(committed)
             section["url"] = stored_url
             conf["remote"][name] = section
             if default:
                 conf["core"]["remote"] = name
     if local_changed:
         with repo.config.edit("local") as conf:
-            section = dict(conf["remote"].get(name, {}))
-            section.update(credentials)
+            section = {k: v for k, v in conf["remote"].get(name, {}).items() if k not in stale}
+            section.update(local_wanted)
             conf["remote"][name] = section
-    if url.kind == "local":
+    if kind == "local":
         ensure_git_ignored(repo, Path(url.url))
     return RemoteChange(
         name=name, kind=url.kind, url=url.display, default=default or default_remote(repo) == name,
-        options=dict(options), credentials_set=sorted(secrets | set(current_secret)), changed=repo_changed or local_changed,
+        options=committed_options(options), credentials_set=sorted(secrets | (set(current_secret) - stale)),
+        changed=repo_changed or local_changed,
     )
+
+
+def _committable(value: Any) -> Any:
+    """A value as `.dvc/config` may hold it: a URL without its credentials."""
+    return without_credentials(value) if isinstance(value, str) and "://" in value else value
+
+
+def committed_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: _committable(v) for k, v in options.items()}
+
+
+def values_with_credentials(url: RemoteUrl, options: dict[str, Any]) -> list[str]:
+    """The settings (`url`, option names) whose value carries a credential, kept whole in .dvc/config.local."""
+    return [k for k, v in [("url", url.url), *options.items()] if (url.committed if k == "url" else _committable(v)) != v]
 
 
 def ensure_git_ignored(repo: Repo, path: Path) -> None:
@@ -385,29 +561,57 @@ def posix_join(base: str, name: str) -> str:
 
 @contextmanager
 def stage_output_to(log_path: Path) -> Iterator[None]:
-    """Send the stdout/stderr of stage commands to `log_path` instead of our stdout.
+    """Send the stdout/stderr of stage commands to `log_path` instead of our stdout, and make
+    them stoppable: a cancelled call kills the running command's process group.
 
     DVC starts each stage command with `subprocess.Popen(**prepare_kwargs(...))` and no
-    stdout, so the command would inherit ours (the MCP stdio stream). We wrap
-    `dvc.stage.run.prepare_kwargs` for the duration of the call.
+    stdout, so the command would inherit ours (the MCP stdio stream); then it waits in
+    `communicate()`, which nothing interrupts. We wrap `dvc.stage.run.prepare_kwargs` (own
+    session, our log) and give `dvc.stage.run` a `Popen` whose wait checks for cancellation,
+    for the duration of the call (DVC calls run one at a time: `_CWD_LOCK`).
     """
+    import types
+
     import dvc.stage.run as stage_run
 
     original = stage_run.prepare_kwargs
+    original_subprocess = stage_run.subprocess
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
 
         def prepare(stage: Any, run_env: Any = None) -> dict[str, Any]:
             kwargs = original(stage, run_env=run_env)
-            kwargs.update(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            kwargs.update(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             kwargs["env"]["DVC_NO_ANALYTICS"] = "1"
             return kwargs
 
         stage_run.prepare_kwargs = prepare
+        stage_run.subprocess = types.SimpleNamespace(**{**vars(subprocess), "Popen": _StoppablePopen})  # type: ignore[assignment]
         try:
             yield
         finally:
             stage_run.prepare_kwargs = original
+            stage_run.subprocess = original_subprocess
+
+
+class _StoppablePopen(subprocess.Popen):  # type: ignore[type-arg]
+    """A stage command's process, whose wait for it ends (killing its group) when the call is cancelled."""
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> Any:  # noqa: A002 - Popen's name
+        if timeout is not None:
+            return super().communicate(input, timeout)
+        while True:
+            try:
+                return super().communicate(input, timeout=0.2)
+            except subprocess.TimeoutExpired:
+                input = None  # already sent
+            try:
+                _checkpoint()
+            except CallCancelled:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self.wait()
+                raise
 
 
 def gc_candidates(repo: Repo, **scope: Any) -> list[str]:

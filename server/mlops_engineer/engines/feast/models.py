@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
+from mlops_engineer.grammar import DbName, Host
 from mlops_engineer.output import TablePreview
 from mlops_engineer.render import FileChange
 
@@ -85,7 +86,7 @@ class SqliteOnline(StrictModel):
 
 class RedisOnline(StrictModel):
     type: Literal["redis"]
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(default=6379, ge=1, le=65535)
     db: int = Field(default=0, ge=0, le=15)
     password_env: Name | None = Field(default=None, description="Environment variable holding the password (never written to files).")
@@ -97,10 +98,10 @@ class FileOffline(StrictModel):
 
 class PostgresOffline(StrictModel):
     type: Literal["postgres"]
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(default=5432, ge=1, le=65535)
-    database: str = Field(min_length=1)
-    user: str = Field(default="postgres", min_length=1)
+    database: DbName
+    user: DbName = "postgres"
     db_schema: Name = "public"
     password_env: Name | None = Field(default=None, description="Environment variable holding the password (never written to files).")
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"

@@ -96,7 +96,7 @@ def _store(ctx: ToolContext, repo_path: str) -> FeatureStore:
     if hot is not None and clock - hot[0] < RECHECK_SECONDS:
         store = hot[1]
     else:  # resolving walks every path component (realpath, ~0.1-0.2 ms): once per check, not per call
-        store = get_store(ctx.workspace.resolve(repo_path))
+        store = get_store(ctx.workspace.resolve(repo_path), ctx.workspace)
         _HOT[key] = (clock, store)
     _LAST["store"] = (ctx.workspace, repo_path, clock, store)
     return store

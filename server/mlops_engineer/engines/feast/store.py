@@ -98,8 +98,9 @@ def translate_errors(what: str) -> Iterator[None]:
         raise
 
 
-def get_store(repo: Path) -> FeatureStore:
-    """The cached FeatureStore for a repository (see `_STORES` for why it is cached)."""
+def get_store(repo: Path, workspace: Workspace) -> FeatureStore:
+    """The cached FeatureStore for a repository (see `_STORES` for why it is cached); a newly
+    loaded one must keep its registry and online store inside the workspace."""
     try:
         stat = os.stat(repo / CONFIG_FILE)
     except OSError:
@@ -111,8 +112,37 @@ def get_store(repo: Path) -> FeatureStore:
         for old in [k for k in _STORES if k[0] == key[0]]:
             _STORES.pop(old)
         store = _feast().FeatureStore(repo_path=str(repo))
+        confine_store(store.config, repo, workspace)
         _STORES[key] = store
     return store
+
+
+def confine_store(config: Any, repo: Path, workspace: Workspace) -> None:
+    """The file registry and the SQLite online store of a feature_store.yaml (which a person may
+    have edited) must be inside the workspace. Feast reads their relative paths against the
+    repository, and a SQL registry's sqlite: URL against the working folder."""
+    registry = config.registry
+    where: list[tuple[str, str]] = []
+    if getattr(registry, "registry_type", "file") == "file" and "://" not in str(registry.path):
+        where.append(("registry", str(repo / registry.path)))
+    elif str(registry.path).lower().startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(str(registry.path)).database
+        if database and database != ":memory:":
+            where.append(("registry", os.path.join(os.getcwd(), database)))  # an absolute path stays absolute
+    online = config.online_store
+    if getattr(online, "type", "") == "sqlite" and getattr(online, "path", None):
+        where.append(("online store", str(repo / online.path)))  # an absolute path stays absolute
+    for what, path in where:
+        try:
+            workspace.resolve(path)
+        except ToolError as exc:
+            raise ToolError(
+                "outside_workspace", f"The Feast {what} of {repo / CONFIG_FILE} is {path}, outside the workspace {workspace.root}.",
+                "Keep it in the repository (render feature_store.yaml again with action apply), or start the server with "
+                "--workspace on a folder that holds it.",
+            ) from exc
 
 
 def require_repo(repo: Path, workspace: Workspace) -> None:
@@ -314,10 +344,10 @@ def apply(op: Apply, inp: FeatureStoreInput, ctx: ToolContext, repo: Path, out: 
             out.loaded_tables.append(table)
         ctx.progress(3, 4, "sources loaded")
         if any(c.change != "unchanged" for c in out.changes):
-            store = get_store(repo)
+            store = get_store(repo, ws)
             store.apply(to_apply, objects_to_delete=to_delete, partial=False)
         else:
-            get_store(repo)
+            get_store(repo, ws)
     online.forget()  # the hot path's cached config check, column layouts and TTLs describe the old repository
     ctx.progress(4, 4, "applied")
     out.next_steps = [
@@ -345,7 +375,7 @@ def materialize(op: Materialize, inp: FeatureStoreInput, ctx: ToolContext, repo:
     end = utc(op.end) if op.end else datetime.now(UTC)
     start = utc(op.start) if op.start else None
     with translate_errors("materialize"), quiet():
-        store = get_store(repo)
+        store = get_store(repo, ctx.workspace)
         store.refresh_registry()
         views = _views(store, op.feature_views)
         plan = []
@@ -426,7 +456,7 @@ def training_set(op: TrainingSet, inp: FeatureStoreInput, ctx: ToolContext, repo
         raise invalid(f"output_path {op.output_path} must end in .parquet.")
     frame = _read_entity_df(entity_path, op.timestamp_column)
     with translate_errors("training_set"), quiet():
-        store = get_store(repo)
+        store = get_store(repo, ws)
         store.refresh_registry()
         features: Any = store.get_feature_service(op.feature_service) if op.feature_service else expand_refs(store, op.features)
         out.planned_calls = [f"point-in-time join of {len(frame)} entity rows with {op.feature_service or ', '.join(features)}", f"write {ws.relative(target)}"]
@@ -454,7 +484,7 @@ def training_set(op: TrainingSet, inp: FeatureStoreInput, ctx: ToolContext, repo
 def list_objects(ctx: ToolContext, repo: Path, out: FeatureStoreOutput) -> FeatureStoreOutput:
     out.online_store, out.offline_store = _backend_names(repo)
     with translate_errors("list"):
-        store = get_store(repo)
+        store = get_store(repo, ctx.workspace)
         store.refresh_registry()
         out.registry = RegistryContents(
             project=store.project,

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+    from mlops_engineer.workspace import Workspace
+
 APPROVAL_STATUS = "approval.status"
 APPROVAL_REQUESTED_BY = "approval.requested_by"
 APPROVAL_NOTE = "approval.note"
@@ -66,22 +68,41 @@ def _quote(value: str) -> str:
 
 def register_from_run(
     client: MlflowClient, target: MlflowTarget, name: str, run_id: str, artifact_path: str,
-    tags: dict[str, str], description: str | None,
+    tags: dict[str, str], description: str | None, *, workspace: Workspace,
 ) -> tuple[ModelVersion, bool]:
-    """Register runs:/<run_id>/<artifact_path> as a version of `name`; the same run and name give the same version."""
+    """Register runs:/<run_id>/<artifact_path> as a version of `name`; the same run and name give the same version.
+
+    Concurrent registrations of one source (threads, or processes sharing the workspace) take
+    turns on a workspace lock, so one creates the version and the others find it.
+    """
+    from mlops_engineer.locks import workspace_lock
+    from mlops_engineer.output import stable_digest
+
     source_key = f"runs:/{run_id}/{artifact_path}"
-    existing = find_version_for_source(client, name, run_id, source_key)
-    if existing is not None:
-        return existing, False
-    client.get_run(run_id)  # a clear not_found for a wrong run id, before anything is created
-    if not client_has_model(client, name):
+    with workspace_lock(workspace, "mlflow-version-" + stable_digest([target.registry_uri, name, source_key])[:32]):
+        existing = find_version_for_source(client, name, run_id, source_key)
+        if existing is not None:
+            return existing, False
+        client.get_run(run_id)  # a clear not_found for a wrong run id, before anything is created
+        _ensure_registered_model(client, name)
+        with fluent(target) as mlflow:
+            # The fluent call resolves MLflow 3 logged models (runs:/ -> models:/<model_id>).
+            version = mlflow.register_model(source_key, name, tags={**tags, "mlops_engineer.source": source_key})
+        if description:
+            client.update_model_version(name, version.version, description=description)
+        return client.get_model_version(name, version.version), True
+
+
+def _ensure_registered_model(client: MlflowClient, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    if client_has_model(client, name):
+        return
+    try:
         client.create_registered_model(name)
-    with fluent(target) as mlflow:
-        # The fluent call resolves MLflow 3 logged models (runs:/ -> models:/<model_id>).
-        version = mlflow.register_model(source_key, name, tags={**tags, "mlops_engineer.source": source_key})
-    if description:
-        client.update_model_version(name, version.version, description=description)
-    return client.get_model_version(name, version.version), True
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            raise  # else another call (another source) created it a moment ago
 
 
 def transition_stage(client: MlflowClient, name: str, version: str, stage: str, archive_existing: bool) -> list[str]:

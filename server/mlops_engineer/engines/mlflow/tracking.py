@@ -18,18 +18,21 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Experiment, Run
 
+    from mlops_engineer.workspace import Workspace
+
 DIGEST_TAG = "mlops_engineer.input_digest"
 MAX_SEARCH = 5000
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, check_cancelled: Callable[[], None] = lambda: None) -> str:
     """Content hash of a file or folder, so re-logging the same artifacts is recognised."""
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for item in files:
         digest.update(item.relative_to(path).as_posix().encode() if path.is_dir() else b"")
         with item.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
+            for chunk in iter(lambda: handle.read(8 << 20), b""):
+                check_cancelled()
                 digest.update(chunk)
     return digest.hexdigest()
 
@@ -50,10 +53,18 @@ def get_or_create_experiment(
         for key, value in changed.items():
             client.set_experiment_tag(existing.experiment_id, key, value)
         return (client.get_experiment(existing.experiment_id) if changed else existing), False
+    from mlflow.exceptions import MlflowException
+
     location = None
     if target.artifact_root is not None:
         location = (target.artifact_root / _safe_folder(name)).as_uri()
-    experiment_id = client.create_experiment(name, artifact_location=location, tags=tags or None)
+    try:
+        experiment_id = client.create_experiment(name, artifact_location=location, tags=tags or None)
+    except MlflowException as exc:
+        # Another call created it a moment ago (the name is unique in the store): use that one.
+        if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS" or client.get_experiment_by_name(name) is None:
+            raise
+        return get_or_create_experiment(client, target, name, tags)
     return client.get_experiment(experiment_id), True
 
 
@@ -126,24 +137,68 @@ class LoggedRun:
                    len(run.data.params), len(run.data.metrics), created)
 
 
+OWNER_TAG = "mlops_engineer.owner"
+
+
 def log_run(
-    client: MlflowClient, target: MlflowTarget, request: RunRequest, step: Callable[[str], None]
-) -> LoggedRun:
-    """Log a complete run, or return the run an identical earlier call logged.
+    client: MlflowClient, target: MlflowTarget, request: RunRequest, step: Callable[[str], None],
+    *, workspace: Workspace, check_cancelled: Callable[[], None] = lambda: None,
+) -> tuple[LoggedRun, list[str]]:
+    """Log a complete run, or return the run an identical earlier call logged; also what was
+    recovered from interrupted earlier calls (runs left RUNNING by a process that died).
 
-    If anything fails midway the run is marked FAILED, so a retry (which only
-    matches FINISHED runs) logs it afresh instead of returning half a run.
+    Identical calls at the same moment (threads, or processes sharing the workspace) take turns
+    on a workspace lock keyed by the input's digest, so one logs and the others find its run.
+    If anything fails midway the run is marked FAILED (KILLED on cancel), so a retry (which only
+    matches FINISHED runs) logs it afresh instead of returning half a run. A process killed
+    outright cannot mark its run; the run carries its owner (host, pid, start) for the next call.
     """
-    if request.digest:
-        previous = find_run_by_digest(client, request.experiment_id, request.digest)
-        if previous is not None:
-            return LoggedRun.from_run(previous, created=False)
+    from mlops_engineer.locks import workspace_lock
+    from mlops_engineer.output import stable_digest
 
+    key = "mlflow-run-" + stable_digest([target.tracking_uri, request.experiment_id, request.digest])[:32]
+    with workspace_lock(workspace, key, check_cancelled=check_cancelled):
+        recovered = reclaim_orphan_runs(client, request.experiment_id)
+        if request.digest:
+            previous = find_run_by_digest(client, request.experiment_id, request.digest)
+            if previous is not None:
+                return LoggedRun.from_run(previous, created=False), recovered
+        check_cancelled()
+        return _create_and_log(client, target, request, step, check_cancelled), recovered
+
+
+def reclaim_orphan_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the runs of this experiment that a process of ours on this host left RUNNING
+    when it died (kill -9, a crash, a power cut); say what was done, one line each."""
+    from mlops_engineer.locks import HOST, owner_alive
+
+    recovered = []
+    orphans = client.search_runs(
+        [experiment_id], filter_string=f"attributes.status = 'RUNNING' and tags.`{OWNER_TAG}` LIKE '{HOST}:%'", max_results=100,
+    )
+    for run in orphans:
+        record = run.data.tags.get(OWNER_TAG, "")
+        if owner_alive(record) is not False:
+            continue
+        run_id = run.info.run_id
+        client.set_tag(run_id, "mlops_engineer.recovery", f"left RUNNING by process {record}, which died; marked KILLED")
+        client.set_terminated(run_id, "KILLED")
+        recovered.append(f"run {run_id} was left RUNNING by a process that died ({record}); marked KILLED")
+    return recovered
+
+
+def _create_and_log(
+    client: MlflowClient, target: MlflowTarget, request: RunRequest, step: Callable[[str], None], check_cancelled: Callable[[], None],
+) -> LoggedRun:
     from mlflow.entities import Metric, Param
+
+    from mlops_engineer.errors import ToolError
+    from mlops_engineer.locks import owner
 
     tags = dict(request.tags)
     if request.digest:
         tags[DIGEST_TAG] = request.digest
+    tags[OWNER_TAG] = owner()
     run = client.create_run(request.experiment_id, run_name=request.run_name, tags=tags)
     run_id = run.info.run_id
     try:
@@ -154,9 +209,13 @@ def log_run(
         # log_batch caps each request (1000 metrics, 100 params); chunk to stay inside it.
         for start in range(0, max(len(metrics), len(params), 1), 100):
             client.log_batch(run_id, metrics=metrics[start : start + 100], params=params[start : start + 100])
+        local_root = local_artifact_root(run.info.artifact_uri or "")
         for local, artifact_dir in request.artifacts:
             step(f"artifact {local.name}")
-            if local.is_dir():
+            if local_root is not None:  # copied here, so a cancel stops it between chunks
+                dest = local_root / artifact_dir if artifact_dir else local_root
+                copy_artifact(local, dest / local.name if local.is_dir() and not artifact_dir else dest, check_cancelled)
+            elif local.is_dir():
                 client.log_artifacts(run_id, str(local), artifact_dir or local.name)
             else:
                 client.log_artifact(run_id, str(local), artifact_dir)
@@ -166,7 +225,11 @@ def log_run(
         if request.model is not None:
             step(f"model {request.model.name}")
             log_model(target, run_id, request.model)
+        check_cancelled()  # a cancelled call never finishes its run
         client.set_terminated(run_id, "FINISHED")
+    except ToolError as error:
+        client.set_terminated(run_id, "KILLED" if error.code == "cancelled" else "FAILED")
+        raise
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -175,6 +238,48 @@ def log_run(
     return dataclasses.replace(
         logged, status="FINISHED", params=len(request.params), metrics=len({m.key for m in request.metrics})
     )
+
+
+COPY_CHUNK = 8 << 20
+
+
+def local_artifact_root(artifact_uri: str) -> Path | None:
+    """The folder of a run's artifacts when they live on this machine (file: URIs, plain paths)."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    parts = urlsplit(artifact_uri)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return Path(url2pathname(parts.path))
+    if not parts.scheme and artifact_uri.startswith("/"):
+        return Path(artifact_uri)
+    return None
+
+
+def copy_artifact(source: Path, dest: Path, check_cancelled: Callable[[], None]) -> None:
+    """Copy a file into folder `dest` (a folder's files into `dest`), as MLflow's local artifact
+    store does, but in chunks that check for cancellation; a partial copy is removed."""
+    if source.is_dir():
+        for item in sorted(source.rglob("*")):
+            if item.is_file():
+                copy_artifact(item, dest / item.relative_to(source).parent, check_cancelled)
+        return
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / source.name
+    partial = dest / f".{source.name}.partial"
+    try:
+        with source.open("rb") as src, partial.open("wb") as out:
+            for chunk in iter(lambda: src.read(COPY_CHUNK), b""):
+                check_cancelled()
+                out.write(chunk)
+        check_cancelled()
+        shutil.copystat(source, partial)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def read_table(path: Path) -> Any:

@@ -49,15 +49,16 @@ def _environment():  # type: ignore[no-untyped-def]
     import jinja2
 
     from mlops_engineer.bundle import bundle_path
+    from mlops_engineer.render import configure
 
-    env = jinja2.Environment(
+    env = configure(jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(bundle_path("templates"))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
-    )
+    ))  # a raw value with a line break is refused; doc/sh/cell filters
     # Functions rather than filters, so the shared environment can still parse every template.
     env.globals["py"] = repr
     env.globals["json"] = lambda value: json.dumps(value, ensure_ascii=False)

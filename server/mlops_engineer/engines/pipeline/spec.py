@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlops_engineer.contract import StrictModel
 from mlops_engineer.errors import ToolError
+from mlops_engineer.grammar import EnvName, OneLine
 from mlops_engineer.workspace import Workspace
 
 STAGE_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
@@ -36,7 +37,7 @@ class CronSchedule(StrictModel):
     cron: str = Field(description="Five-field cron string (minute hour day-of-month month day-of-week), e.g. '0 3 * * 1-5', or @hourly/@daily/@weekly/@monthly/@yearly.")
     timezone: str = Field(default="UTC", description="IANA time zone the cron string is read in, e.g. 'Europe/Berlin'.")
     deployment: str = Field(default="scheduled", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", description="Name of the Prefect deployment.")
-    work_pool: str = Field(default="default", min_length=1, max_length=100, description="Prefect work pool that runs the scheduled flow.")
+    work_pool: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Prefect work pool that runs the scheduled flow.")
 
     @field_validator("cron")
     @classmethod
@@ -79,7 +80,7 @@ class Stage(StrictModel):
     )
     cache_expiration_seconds: int | None = Field(default=None, gt=0, description="Forget a cached result after this long.")
     dvc_track: bool = Field(default=False, description="Version the stage's outputs with DVC (`dvc add` after the stage). With a rendered dvc.yaml every stage is recorded in dvc.lock (`dvc commit`).")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the stage.")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment variables for the stage.")
 
     @model_validator(mode="after")
     def _one_action(self) -> Stage:
@@ -87,7 +88,7 @@ class Stage(StrictModel):
             raise ValueError(f"stage '{self.name}' needs exactly one of command and callable")
         if self.command is not None:
             command_argv(self.command, self.name)
-        if self.callable is not None and not CALLABLE.match(self.callable):
+        if self.callable is not None and not CALLABLE.fullmatch(self.callable):
             raise ValueError(
                 f"stage '{self.name}': callable {self.callable!r} is not 'module:function' (e.g. 'pipelines.churn.steps:train')"
             )
@@ -115,7 +116,7 @@ class PipelineSpec(StrictModel):
     description: str = Field(default="", max_length=500)
     stages: list[Stage] = Field(min_length=1, max_length=100, description="The stages; order does not matter, upstream does.")
     schedule: CronSchedule | None = Field(default=None, description="Run on a cron schedule (a Prefect deployment and the Airflow DAG's schedule).")
-    directory: str | None = Field(default=None, description="Project folder for the rendered files; default pipelines/<name>.")
+    directory: OneLine | None = Field(default=None, description="Project folder for the rendered files; default pipelines/<name>.")
     python_path: list[str] = Field(default_factory=lambda: ["."], description="Project folders put on sys.path for callables.")
     max_parallel: int = Field(default=2, ge=1, le=32, description="Stages Prefect runs at once when the graph allows.")
     tags: list[str] = Field(default_factory=list, description="Tags on the flow and the DAG.")

@@ -160,7 +160,7 @@ def require_uv(environ: Mapping[str, str], python: str) -> None:
 
 
 def check_model_uri(uri: str) -> None:
-    if not MODEL_URI.match(uri):
+    if not MODEL_URI.fullmatch(uri):
         raise ToolError(
             "invalid_input",
             f"'{uri}' is not a model URI this tool serves.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -57,6 +58,15 @@ ObjectiveSpec = Annotated[EstimatorObjective | CallableObjective, Field(discrimi
 
 class Cancelled(Exception):
     """Raised inside a trial when the call was cancelled; the trial is dropped, finished ones stay."""
+
+
+# Modules load_callable imported for objectives: the only ones it may replace with another workspace's.
+_USER_MODULES: set[str] = set()
+
+
+class UserCodeExit(ToolError):
+    """The user's objective called sys.exit() or raised KeyboardInterrupt: the study stops and the
+    call fails with this error. User code never ends the server."""
 
 
 class Objective:
@@ -205,8 +215,8 @@ def _inside(root: Path, path: str) -> Path:
 # --- user callables ---------------------------------------------------------------------------
 
 class CallableEvaluation(Objective):
-    def __init__(self, spec: CallableObjective, root: Path) -> None:
-        self.function = load_callable(spec.function, root)
+    def __init__(self, spec: CallableObjective, root: Path, allow_external: bool = False) -> None:
+        self.function = load_callable(spec.function, root, allow_external)
         self.takes_report = "report" in inspect.signature(self.function).parameters
         self.directions = list(spec.directions)
         n = len(spec.directions)
@@ -218,37 +228,97 @@ class CallableEvaluation(Objective):
     def __call__(self, params: dict[str, Any], report: Report | None = None, stop: Callable[[], bool] | None = None) -> list[float]:
         if stop is not None and stop():
             raise Cancelled()
-        result = self.function(params, report=report or (lambda value, step: None)) if self.takes_report else self.function(params)
+        try:
+            result = self.function(params, report=report or (lambda value, step: None)) if self.takes_report else self.function(params)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise UserCodeExit(
+                "invalid_input", f"The objective {self.spec.function} raised {type(exc).__name__}({exc}); the study was stopped.",
+                "An objective returns its score; it must not call sys.exit() or exit(). Raise an exception to fail one trial.",
+            ) from None
         values = list(result) if isinstance(result, list | tuple) else [result]
         if len(values) != len(self.directions):
             raise ValueError(f"{self.spec.function} returned {len(values)} value(s) for {len(self.directions)} direction(s)")
         return [float(v) for v in values]
 
 
-def load_callable(reference: str, root: Path) -> Callable[..., Any]:
-    """Import `module:function` with the workspace root first on sys.path; any failure is invalid_input."""
+_IMPORT_LOCK = threading.RLock()
+
+
+def load_callable(reference: str, root: Path, allow_external: bool = False) -> Callable[..., Any]:
+    """Import `module:function` with the workspace root first on sys.path; any failure is invalid_input.
+
+    The module must be a file in the workspace (`allow_external` lifts that: the setting
+    allow_external_callables), checked before any of its code runs and again once imported, so
+    `sys:exit`, `os:system` or a workspace file shadowing an imported module are refused.
+    """
     module_name, _, attr = reference.partition(":")
     hint = f"Put {module_name.replace('.', '/')}.py in the workspace root ({root}) and check that `python -c \"import {module_name}\"` works there."
-    added = str(root) not in sys.path
-    if added:
-        sys.path.insert(0, str(root))
-    try:
-        importlib.invalidate_caches()
-        stale = sys.modules.get(module_name)
-        # A long-lived server must see the user's edits: reload a module imported before.
-        module = importlib.reload(stale) if stale is not None else importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, SyntaxError, or anything the module raises at import
-        raise ToolError("invalid_input", f"The objective '{reference}' does not import: {type(exc).__name__}: {exc}", hint) from exc
-    finally:
+    if not allow_external:
+        _workspace_module(reference, module_name, root, hint)
+    # One import at a time: concurrent calls would otherwise see each other's half-executed
+    # reload, or lose the workspace from sys.path while another call still imports from it.
+    with _IMPORT_LOCK:
+        added = str(root) not in sys.path
         if added:
-            sys.path.remove(str(root))
+            sys.path.insert(0, str(root))
+        try:
+            importlib.invalidate_caches()
+            stale = sys.modules.get(module_name)
+            if stale is not None and not allow_external and not _module_inside(stale, root):
+                if module_name not in _USER_MODULES:  # never replace a module the server imported (json, os, ...)
+                    _in_workspace(reference, stale, root, hint)
+                sys.modules.pop(module_name)  # an objective of another workspace: import this one's
+                stale = None
+            # A long-lived server must see the user's edits: reload a module imported before.
+            module = importlib.reload(stale) if stale is not None else importlib.import_module(module_name)
+        except ToolError:
+            raise
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # ImportError, SyntaxError, anything the module raises or exits with
+            raise ToolError("invalid_input", f"The objective '{reference}' does not import: {type(exc).__name__}: {exc}", hint) from None
+        finally:
+            if added:
+                sys.path.remove(str(root))
+        _USER_MODULES.add(module_name)
+    if not allow_external:
+        _in_workspace(reference, module, root, hint)
     function = getattr(module, attr, None)
     if function is None or not callable(function):
         raise ToolError("invalid_input", f"The module '{module_name}' has no function '{attr}'.", hint)
     return function  # type: ignore[no-any-return]
 
 
-def load_objective(spec: EstimatorObjective | CallableObjective, root: Path, param_names: Sequence[str], seed: int | None = None) -> Objective:
+def _workspace_module(reference: str, module_name: str, root: Path, hint: str) -> None:
+    """The module's file in the workspace (a.b -> a/b.py or a/b/__init__.py), found without running any code."""
+    from mlops_engineer.workspace import Workspace
+
+    base = root.joinpath(*module_name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            Workspace(root).resolve(candidate)  # a symlink out of the workspace is refused
+            return
+    raise ToolError(
+        "invalid_input", f"The objective '{reference}' is not a module in the workspace: no {module_name.replace('.', '/')}.py under {root}.",
+        hint + " Modules outside the workspace need the setting allow_external_callables (MLOPS_ENGINEER_ALLOW_EXTERNAL_CALLABLES=true).",
+    )
+
+
+def _module_inside(module: Any, root: Path) -> bool:
+    origin = getattr(module, "__file__", None)
+    return bool(origin) and root.resolve() in Path(origin).resolve().parents
+
+
+def _in_workspace(reference: str, module: Any, root: Path, hint: str) -> None:
+    origin = getattr(module, "__file__", None)
+    if not _module_inside(module, root):
+        raise ToolError(
+            "invalid_input", f"The objective '{reference}' names the module {module.__name__} from {origin or 'the interpreter'}, "
+            "outside the workspace (its name shadows an installed module).",
+            "Rename the workspace module (e.g. my_objective.py), or allow external modules with the setting allow_external_callables.",
+        )
+
+
+def load_objective(spec: EstimatorObjective | CallableObjective, root: Path, param_names: Sequence[str], seed: int | None = None,
+                   allow_external: bool = False) -> Objective:
     if isinstance(spec, EstimatorObjective):
         return EstimatorEvaluation(spec, root, param_names, seed)
-    return CallableEvaluation(spec, root)
+    return CallableEvaluation(spec, root, allow_external)

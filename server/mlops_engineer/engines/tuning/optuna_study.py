@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_engineer.engines.tuning.mlflow_runs import TrialRecord
-from mlops_engineer.engines.tuning.objective import Cancelled, Objective
+from mlops_engineer.engines.tuning.objective import Cancelled, Objective, UserCodeExit
 from mlops_engineer.engines.tuning.space import suggest
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
@@ -40,7 +40,13 @@ PrunerName = Literal["none", "median", "successive_halving", "hyperband"]
 EMBEDDED_STORAGE = "optuna.db"
 OVER_BUDGET = "mlops_engineer.over_budget"
 MLFLOW_RUN = "mlflow_run_id"
+OWNER = "mlops_engineer.owner"
 MAX_CONSECUTIVE_FAILURES = 3
+HEARTBEAT_S = 10
+GRACE_S = 60
+# How long a call waits, without any trial finishing, for other live workers holding the last
+# slots of the budget; then it returns what the study holds (stopped_by "others_running").
+WAIT_FOR_OTHERS_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -56,10 +62,13 @@ def resolve_storage(workspace: Workspace, storage: str | None) -> StorageTarget:
         path = workspace.state_dir / EMBEDDED_STORAGE
         path.parent.mkdir(parents=True, exist_ok=True)
         return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
-    if storage.startswith("sqlite:///"):
-        path = workspace.resolve(storage.removeprefix("sqlite:///"))
+    if storage.lower().startswith("sqlite"):
+        path = workspace.uri_path(storage)  # confined like every path; relative to the workspace
+        if path is None:
+            raise ToolError("invalid_input", "An in-memory SQLite study would vanish with the call.",
+                            "Omit storage for .mlops/optuna.db, or give sqlite:///<path in the workspace>.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return StorageTarget(f"sqlite:///{path}", f"sqlite:///{workspace.relative(path)}", "sqlite")
+        return StorageTarget(workspace.resolve_uri(storage), f"sqlite:///{workspace.relative(path)}", "sqlite")
     if storage.startswith(("postgresql://", "postgres://", "postgresql+")):
         return StorageTarget(_postgres_driver(storage), redact_text(storage), "postgresql")
     if storage.startswith(("mysql", "mariadb")):
@@ -84,18 +93,32 @@ def _postgres_driver(url: str) -> str:
 
 
 def open_storage(target: StorageTarget) -> RDBStorage:
+    from mlops_engineer.locks import store_init_lock
+
     optuna = import_optional("optuna", "tuning")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeat is flagged experimental
-            # The heartbeat lets a worker that died mid-trial be noticed: its trial is failed
-            # after the grace period instead of holding a slot of the budget forever.
-            return optuna.storages.RDBStorage(
-                target.url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=10, grace_period=60,
-            )
-    except Exception as exc:
-        raise ToolError("backend_unreachable", f"Cannot open the study storage {target.display}: {redact_text(str(exc))[:300]}",
-                        "Check that the database server runs and the URL (host, port, user, database) is right.") from exc
+    for attempt in range(3):
+        try:
+            # A fresh storage creates its tables on open. On SQLite, concurrent first calls take
+            # turns; workers of a server database (other machines) retry when another one won.
+            with store_init_lock(target.url), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeat is flagged experimental
+                # The heartbeat lets a worker that died mid-trial be noticed: its trial is failed
+                # after the grace period instead of holding a slot of the budget forever.
+                return optuna.storages.RDBStorage(
+                    target.url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                )
+        except Exception as exc:
+            if attempt < 2 and _created_concurrently(exc):
+                time.sleep(0.5 + attempt)
+                continue
+            raise ToolError("backend_unreachable", f"Cannot open the study storage {target.display}: {redact_text(str(exc))[:300]}",
+                            "Check that the database server runs and the URL (host, port, user, database) is right.") from exc
+    raise AssertionError("unreachable")
+
+
+def _created_concurrently(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("already exists", "duplicate key", "unique constraint", "uniqueviolation"))
 
 
 def close_storage(storage: Any) -> None:
@@ -160,10 +183,6 @@ def finished_states() -> tuple[Any, ...]:
     return (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def count_finished(study: Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=finished_states()))
-
-
 @dataclass(frozen=True)
 class TrialCounts:
     finished: int  # complete or pruned
@@ -197,7 +216,48 @@ class RunStats:
     last_error: str | None = None
     cancelled: bool = False
     timed_out: bool = False
+    others_running: bool = False
     logged: dict[int, str] = field(default_factory=dict)
+    recovered: list[str] = field(default_factory=list)
+
+
+def reclaim_stale_trials(study: Study) -> list[str]:
+    """Fail the RUNNING trials nobody runs any more, so they stop holding slots of the budget.
+
+    A trial records its owner (host, pid, start time) when it starts: one whose process on this
+    host is gone (kill -9, a crash) is failed at once. Trials of other hosts are failed by
+    Optuna's heartbeat once it is older than the grace period (GRACE_S).
+    """
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    from mlops_engineer.locks import owner_alive
+
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    storage = study._storage
+    failed: list[tuple[int, str]] = []
+    for trial in running:
+        record = trial.user_attrs.get(OWNER)
+        if not isinstance(record, str) or owner_alive(record) is not False:
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "mlops_engineer.recovery", f"owner {record} died; failed")
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                failed.append((trial.number, f"its process {record} died"))
+        except UpdateFinishedTrialError:
+            pass  # it finished, or another call failed it, meanwhile
+    before = {t.number for t in running} - {n for n, _ in failed}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fail_stale_trials is flagged experimental
+        optuna.storages.fail_stale_trials(study)
+    gone = before - {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if gone:
+        fails = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        failed += [(n, f"no heartbeat for over {GRACE_S} s") for n in sorted(gone & fails)]
+    return [f"trial {n} was left RUNNING ({why}); marked FAIL, its slot runs again" for n, why in failed]
 
 
 class _OverBudget(Exception):
@@ -220,6 +280,8 @@ def optimize(
     import optuna
     from optuna.trial import TrialState
 
+    from mlops_engineer.locks import owner
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     multi = len(objective.directions) > 1
     stats = RunStats()
@@ -227,8 +289,11 @@ def optimize(
     consecutive_failures = 0
     study_id = storage.get_study_id_from_name(study.study_name)
     best = _Best.of(study)
+    aborted: list[UserCodeExit] = []
 
     def wrapped(trial: optuna.Trial) -> Any:
+        # Who runs it: if this process dies, the next call sees it and fails the trial.
+        trial.set_user_attr(OWNER, owner())
         # Exact budget: finished trials plus running trials numbered before this one.
         counts = trial_counts(storage, study_id, trial.number)
         if counts.finished + counts.running_before >= n_trials:
@@ -262,6 +327,11 @@ def optimize(
             raise
         except Cancelled:
             raise
+        except UserCodeExit as exc:  # sys.exit() in the objective: stop the study, fail the call
+            record("FAIL", None, exc.message)
+            aborted.append(exc)
+            study.stop()
+            raise
         except Exception as exc:
             record("FAIL", None, f"{type(exc).__name__}: {exc}")
             raise
@@ -291,6 +361,8 @@ def optimize(
         if cancelled() or timed_out() or consecutive_failures >= MAX_CONSECUTIVE_FAILURES or finished >= n_trials:
             s.stop()
 
+    stats.recovered += reclaim_stale_trials(study)
+    waiting_since: tuple[int, float] | None = None  # (finished count, when the wait began)
     while True:
         counts = trial_counts(storage, study_id)
         done = counts.finished
@@ -303,11 +375,22 @@ def optimize(
             stats.timed_out = True
             break
         if done + counts.running >= n_trials:
-            time.sleep(0.5)  # other workers hold the last slots: wait until they finish (or fail)
+            # Other workers hold the last slots: wait until they finish, fail, or die (then
+            # reclaim the slot), but never longer than WAIT_FOR_OTHERS_S without a finished trial.
+            if waiting_since is None or waiting_since[0] != done:
+                waiting_since = (done, time.monotonic())
+            elif time.monotonic() - waiting_since[1] >= WAIT_FOR_OTHERS_S:
+                stats.others_running = True
+                break
+            time.sleep(0.5)
+            stats.recovered += reclaim_stale_trials(study)
             continue
+        waiting_since = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             study.optimize(wrapped, catch=(Exception,), callbacks=[after_trial])
+        if aborted:
+            raise aborted[0]
     return stats
 
 

@@ -36,7 +36,8 @@ def _objective(payload: dict[str, Any]) -> tuple[Any, list[Any]]:
 
         space = TypeAdapter(list[Param]).validate_python(payload["space"])
         spec = TypeAdapter(ObjectiveSpec).validate_python(payload["objective"])
-        objective = load_objective(spec, Path(payload["root"]), [p.name for p in space], payload.get("seed"))
+        objective = load_objective(spec, Path(payload["root"]), [p.name for p in space], payload.get("seed"),
+                                   allow_external=bool(payload.get("allow_external_callables")))
         _CACHE[key] = (objective, space)
     return _CACHE[key]  # type: ignore[no-any-return]
 

@@ -16,6 +16,7 @@ def run_k8s_manifests(op: K8sManifests, inp: ServingInput, ctx: ToolContext, out
     from mlops_engineer.engines.serving.k8s_manifests import validate_yaml
     from mlops_engineer.errors import ToolError
     from mlops_engineer.optional import import_optional
+    from mlops_engineer.redact import has_credentials, without_credentials
     from mlops_engineer.render import render_template, write_files
 
     import_optional("kubernetes_validate", "serving")
@@ -29,8 +30,9 @@ def run_k8s_manifests(op: K8sManifests, inp: ServingInput, ctx: ToolContext, out
     files = {f"{folder}/kubernetes.yaml": render_template(
         "serving/kubernetes.yaml.j2", **common, bento_tag=op.image, k8s_version=op.k8s_version, path=f"{folder}/kubernetes.yaml",
         target_cpu_percent=op.target_cpu_percent, cpu_request=op.cpu_request, memory_limit=op.memory_limit)}
-    if op.seldon_storage_uri:
-        files[f"{folder}/seldon-model.yaml"] = render_template("serving/seldon-model.yaml.j2", **common, storage_uri=op.seldon_storage_uri)
+    if op.seldon_storage_uri:  # credentials never go into a manifest: Seldon reads them from its storage secret
+        files[f"{folder}/seldon-model.yaml"] = render_template("serving/seldon-model.yaml.j2", **common,
+                                                               storage_uri=without_credentials(op.seldon_storage_uri))
     for path, text in files.items():
         kinds, problems = validate_yaml(text, op.k8s_version)
         out.manifests.append(ManifestInfo(path=path, kinds=kinds, valid=not problems, problems=problems))
@@ -42,3 +44,6 @@ def run_k8s_manifests(op: K8sManifests, inp: ServingInput, ctx: ToolContext, out
     out.next_steps = [f"kubectl apply -f {folder}/kubernetes.yaml"] + (
         [f"kubectl apply -f {folder}/seldon-model.yaml  (needs Seldon Core v2 and an MLServer with the mlflow requirement)"]
         if op.seldon_storage_uri else ["Pass seldon_storage_uri (the model folder in your bucket) to also render a Seldon Core v2 Model."])
+    if op.seldon_storage_uri and has_credentials(op.seldon_storage_uri):
+        out.next_steps.append("The credentials in seldon_storage_uri were left out of seldon-model.yaml: give them to Seldon as a "
+                              "storage secret (an rclone config in a Kubernetes Secret, see Seldon's storage docs).")

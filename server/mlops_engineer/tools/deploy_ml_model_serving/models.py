@@ -8,10 +8,11 @@ from pydantic import BaseModel, Field
 
 from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.mlflow.backend import TrackingUri
+from mlops_engineer.grammar import ImageRef
 from mlops_engineer.render import FileChange
 
 KIND = "bentoml"
-ModelUri = Annotated[str, Field(min_length=1, description="models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>.")]
+ModelUri = Annotated[str, Field(pattern=r"^(models|runs):/\S+$", description="models:/<name>@<alias>, models:/<name>/<version> or runs:/<run_id>/<path>.")]
 ServiceName = Annotated[
     str | None,
     Field(default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$",
@@ -87,7 +88,7 @@ class Containerize(BuildOptions):
     """Docker image of the service, from a base image you choose."""
 
     action: Literal["containerize"]
-    base_image: str = Field(default="python:3.11-slim", min_length=1, description="Image to build FROM; it must provide Python and pip.")
+    base_image: ImageRef = Field(default="python:3.11-slim", description="Image to build FROM; it must provide Python and pip.")
     image_tag: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
                                   description="Tag of the image. Default: <service>:<bento version>.")
     install_requirements: bool = Field(default=True, description="pip install the bento's requirements in the image; false when base_image already holds them.")
@@ -102,7 +103,7 @@ class K8sManifests(StrictModel):
 
     action: Literal["k8s_manifests"]
     model_uri: ModelUri
-    image: str = Field(min_length=1, description="Container image of the service (e.g. from containerize, pushed to your registry).")
+    image: ImageRef = Field(description="Container image of the service (e.g. from containerize, pushed to your registry).")
     service_name: ServiceName = None
     namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     min_replicas: int = Field(default=1, ge=1, le=1000)
@@ -111,7 +112,9 @@ class K8sManifests(StrictModel):
     cpu_request: str = Field(default="500m", pattern=r"^[0-9]+(\.[0-9]+)?m?$")
     memory_request: str = Field(default="512Mi", pattern=r"^[0-9]+(Ki|Mi|Gi|K|M|G)?$")
     memory_limit: str = Field(default="1Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|K|M|G)?$")
-    seldon_storage_uri: str | None = Field(default=None, description="Bucket folder holding the MLflow model (s3://..., gs://...) for the Seldon Core v2 Model; omitted: no Seldon manifest.")
+    seldon_storage_uri: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'`\\]+$",
+                                           description="Bucket folder holding the MLflow model (s3://..., gs://...) for the Seldon Core v2 Model; omitted: no Seldon manifest. "
+                                           "Credentials in it are left out of the file (Seldon reads them from its storage secret).")
     k8s_version: str = Field(default="1.31", pattern=r"^1\.[0-9]{2}(\.[0-9]+)?$", description="Kubernetes version whose schemas validate the manifests.")
     output_dir: str | None = Field(default=None, description="Default: mlops/serving/<service>/k8s.")
 

@@ -135,7 +135,8 @@ class StudyInfo(BaseModel):
     pruned: int
     failed: int
     new_trials: int = Field(description="Trials this call finished (0 when the study already had n_trials).")
-    stopped_by: Literal["budget", "cancelled", "timeout", "failures", "done"] | None = None
+    stopped_by: Literal["budget", "cancelled", "timeout", "failures", "done", "others_running"] | None = Field(
+        default=None, description="others_running: other live workers still hold the study's last trials (called again, it waits for them).")
     last_error: str | None = None
     best: TrialSummary | None = None
     pareto_front: list[TrialSummary] = Field(default_factory=list, description="Multi-objective: the non-dominated trials (at most 20).")

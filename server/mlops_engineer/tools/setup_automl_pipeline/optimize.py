@@ -61,7 +61,9 @@ def run_optimize(op: Optimize, inp: AutomlInput, ctx: ToolContext, out: AutomlOu
         info, rows = study_info(study, objective.metric_names, target.display, tracker.logged if tracker else {})
         info.new_trials = stats.new_trials
         info.last_error = stats.last_error
+        out.recovered = stats.recovered
         info.stopped_by = ("cancelled" if stats.cancelled else "timeout" if stats.timed_out
+                           else "others_running" if stats.others_running
                            else "failures" if info.finished < op.n_trials and stats.failures else "budget" if stats.new_trials else "done")
         if op.plots and not stats.cancelled:
             out.plots = _write_plots(study, objective.metric_names, ctx, op.study_name)
@@ -134,13 +136,18 @@ def _register_best(op: Optimize, objective: Objective, best: TrialSummary, track
         version, created = register_from_run(
             tracker.client, tracker.target, op.register_model or "", run_id, "model",
             {"optuna.study": op.study_name, "optuna.trial": str(best.number)},
-            f"Best trial {best.number} of study '{op.study_name}': {best.values}",
+            f"Best trial {best.number} of study '{op.study_name}': {best.values}", workspace=ctx.workspace,
         )
     return RegisteredModel(name=op.register_model or "", version=str(version.version), run_id=run_id, created=created)
 
 
 def _next_steps(op: Optimize, info: StudyInfo, out: AutomlOutput) -> list[str]:
+    from mlops_engineer.engines.tuning.optuna_study import WAIT_FOR_OTHERS_S
+
     steps = []
+    if info.stopped_by == "others_running":
+        steps.append(f"Other workers still run the study's last trials ({WAIT_FOR_OTHERS_S:.0f} s without one finishing); "
+                     "call again with the same input to wait for them, or status to look.")
     if out.registered:
         steps.append(f"Promote it behind the gate: register_ml_model promote name={out.registered.name} version={out.registered.version}.")
     elif info.best and out.mlflow and isinstance(op.objective, EstimatorObjective):

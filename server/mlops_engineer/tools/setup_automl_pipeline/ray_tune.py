@@ -67,7 +67,7 @@ def run_ray_tune(op: RayTune, inp: AutomlInput, ctx: ToolContext, out: AutomlOut
             ctx.on_progress(len(events), op.n_trials, f"ray trial {event['number']} {event['state'].lower()} {shown}".strip())
 
         spec = {
-            "root": str(ctx.workspace.root), "name": f"{safe_name(op.study_name)}-{digest}", "storage_path": str(folder / "results"),
+            "root": str(ctx.workspace.root), "allow_external_callables": ctx.settings.allow_external_callables, "name": f"{safe_name(op.study_name)}-{digest}", "storage_path": str(folder / "results"),
             "space": [p.model_dump(mode="json") for p in op.space], "objective": op.objective.model_dump(mode="json"),
             "seed": op.seed, "num_samples": op.n_trials, "max_concurrent": op.max_concurrent, "cpus_per_trial": op.cpus_per_trial,
             "address": op.ray_address, "num_cpus": op.num_cpus, "object_store_bytes": 100 * 1024 * 1024,

@@ -14,6 +14,8 @@ from mlops_engineer.tools.setup_automl_pipeline.models import (
 def run_render_script(op: RenderScript, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:
     import pprint
 
+    from markupsafe import Markup
+
     from mlops_engineer.engines.mlflow.backend import resolve_target
     from mlops_engineer.redact import without_credentials
     from mlops_engineer.render import render_template, write_files
@@ -33,7 +35,8 @@ def run_render_script(op: RenderScript, inp: AutomlInput, ctx: ToolContext, out:
         "tracking_uri": without_credentials(target.tracking_uri) if inp.tracking_uri else "",
     }
     # Python literals (True/None), not JSON (true/null): the script must run as written.
-    py = {k: pprint.pformat(v, width=110, sort_dicts=False) for k, v in values.items()}
+    # pformat's literals are escaped (and may span lines on purpose): Markup lets them through one_line.
+    py = {k: Markup(pprint.pformat(v, width=110, sort_dicts=False)) for k, v in values.items()}
     text = render_template("tuning/optuna_study.py.j2", py=py, objective=values["objective"], n_trials=op.n_trials)
     out.files = write_files(ctx.workspace, {path: text}, dry_run=inp.dry_run, confirm=inp.confirm)
     out.planned_calls = [f"render {path}"]

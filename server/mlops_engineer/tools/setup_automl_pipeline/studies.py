@@ -19,7 +19,8 @@ def load_objective(op: StudyFields, ctx: ToolContext) -> Objective:
     import_optional("sklearn", "tracking")
     if isinstance(op.objective, EstimatorObjective):
         ctx.workspace.resolve(op.objective.dataset, must_exist=True)
-    return engine.load_objective(op.objective, ctx.workspace.root, [p.name for p in op.space], op.seed)
+    return engine.load_objective(op.objective, ctx.workspace.root, [p.name for p in op.space], op.seed,
+                                 allow_external=ctx.settings.allow_external_callables)
 
 
 def trial_summary(trial: Any, names: list[str], logged: dict[int, str]) -> TrialSummary:

@@ -23,6 +23,7 @@ class Tracker:
     def __init__(self, inp: AutomlInput, op: Optimize | RayTune, ctx: ToolContext, backend: str, storage: str) -> None:
         from mlops_engineer.engines.mlflow.backend import (
             check_reachable,
+            confine_artifacts,
             make_client,
             resolve_target,
             translate_errors,
@@ -38,6 +39,7 @@ class Tracker:
         name = op.experiment or f"automl-{op.study_name}"
         with self.translate():
             experiment, _ = get_or_create_experiment(self.client, self.target, name)
+            confine_artifacts(self.target, experiment)  # plots and models are logged into it
             self.experiment_id = experiment.experiment_id
             self.parent_id, _ = tm.ensure_parent(self.client, self.experiment_id, self.key, op.study_name, {
                 "mlops_engineer.backend": backend, "mlops_engineer.study_storage": storage, "optuna.study_name": op.study_name,
