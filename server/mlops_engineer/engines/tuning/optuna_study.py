@@ -234,10 +234,18 @@ def reclaim_stale_trials(study: Study) -> list[str]:
 
     from mlops_engineer.locks import owner_alive
 
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    storage = study._storage
+    # Optuna's cached storage lists every trial of the study and filters in Python; its database
+    # backend filters in SQL, so this costs O(running trials), not O(study).
+    backend = getattr(storage, "_backend", storage)
+    study_id = study._study_id
+
+    def running_trials() -> list[Any]:
+        return backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+
+    running = running_trials()
     if not running:
         return []
-    storage = study._storage
     failed: list[tuple[int, str]] = []
     for trial in running:
         record = trial.user_attrs.get(OWNER)
@@ -253,9 +261,9 @@ def reclaim_stale_trials(study: Study) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fail_stale_trials is flagged experimental
         optuna.storages.fail_stale_trials(study)
-    gone = before - {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    gone = before - {t.number for t in running_trials()}
     if gone:
-        fails = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        fails = {t.number for t in backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))}
         failed += [(n, f"no heartbeat for over {GRACE_S} s") for n in sorted(gone & fails)]
     return [f"trial {n} was left RUNNING ({why}); marked FAIL, its slot runs again" for n, why in failed]
 
