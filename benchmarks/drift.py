@@ -14,6 +14,11 @@ imports: so it counts the two frames plus everything the check allocates.
 - `evidently`: `Report([DataDriftPreset()]).run(current, reference)` (Evidently picks its
   default method per column: normed Wasserstein for numerical columns above 1000 rows);
   one round, since it takes minutes at full size.
+- `tool` (`--tool-rows`, default 1M, 10M and 50M rows): `monitor_model_drift` action `check`
+  through `execute()` on Parquet files (HTML report included), each in a fresh process; the
+  peak is the whole process's VmHWM. With `streaming: auto` (the default) the tool streams
+  when the in-memory check would need more than its 2 GB budget. With `--before DIR` the
+  build in DIR runs the same files (up to `--before-max-rows`: it loads both files whole).
 - `ours-parquet` (`--big-rows`, default 10,000,000): reference and current written to
   Parquet once (in `--data-dir`, row groups of `--chunk` rows), then read back one row
   group at a time; every chunk
@@ -154,8 +159,34 @@ def worker_parquet(ref_path: str, cur_path: str, chunk: int) -> dict:
             "drifted": sum(r.psi >= 0.1 for r in results)}
 
 
-def _spawn(args: list[str]) -> dict:
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+def worker_tool(ref_path: str, cur_path: str, streaming: str) -> dict:
+    """`monitor_model_drift` check through `execute()`, as a client would call it (HTML report included).
+    Peak memory is the whole process's VmHWM: interpreter, imports, data and check."""
+    from mlops_engineer.registry import load_registry
+    from mlops_engineer.runtime import ToolContext, execute
+    from mlops_engineer.settings import Settings
+    from mlops_engineer.workspace import Workspace
+
+    root = Path(ref_path).parent
+    tool = load_registry().tool("monitor_model_drift")
+    ctx = ToolContext(workspace=Workspace(root), settings=Settings(workspace=root, tracking_uri=None))
+    operation = {"action": "check", "reference": Path(ref_path).name, "current": Path(cur_path).name, "name": f"bench-{os.getpid()}",
+                 "output_dir": "reports", **({"streaming": streaming} if streaming != "default" else {})}
+    start, cpu = time.perf_counter(), time.process_time()
+    out = execute(tool, {"operation": operation}, ctx)
+    seconds = time.perf_counter() - start
+    method = getattr(out, "method", None)
+    bounds = [r.get("ks_error_bound") for r in out.features.rows if r.get("ks_error_bound") is not None]
+    return {"contender": "tool", "seconds": seconds, "cpu_seconds": time.process_time() - cpu, "peak_bytes": _rss("VmHWM"),
+            "rows": out.rows.get("reference"), "drifted": len(out.drifted_features),
+            "path": method.path if method else "in_memory (before: always)", "reason": method.reason if method else "",
+            "chunks": method.chunks if method else 0, "max_ks_error_bound": max(bounds) if bounds else None,
+            "summary": tool.summarize(out)}
+
+
+def _spawn(args: list[str], source: Path | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(source / "server") if source else "", os.environ.get("PYTHONPATH", "")]))}
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"worker {args} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -171,9 +202,19 @@ def main() -> None:
     parser.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the chunked Parquet run; 0 skips it")
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/mlops-drift-bench"))
-    parser.add_argument("--worker", choices=["ours", "evidently", "parquet"], help=argparse.SUPPRESS)
+    parser.add_argument("--tool-rows", default="1000000,10000000,50000000",
+                        help="row counts checked through the tool (Parquet files in --data-dir, written once); empty skips")
+    parser.add_argument("--before", type=Path, help="source tree of the build to compare with (see _sides.py)")
+    parser.add_argument("--before-max-rows", type=int, default=10_000_000,
+                        help="largest file the build before (which loads both files whole) is run on")
+    parser.add_argument("--worker", choices=["ours", "evidently", "parquet", "tool"], help=argparse.SUPPRESS)
     parser.add_argument("--paths", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--streaming", default="default", help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.worker == "tool":
+        print(json.dumps(worker_tool(*args.paths, args.streaming)))
+        return
 
     if args.worker == "ours":
         print(json.dumps(worker_ours(args.rows, args.cols, args.rounds)))
@@ -201,6 +242,18 @@ def main() -> None:
         big["parquet_bytes"] = sum(p.stat().st_size for p in paths)
         print(json.dumps(big))
 
+    tool_runs = []
+    for rows in [int(r) for r in args.tool_rows.split(",") if r]:
+        paths = write_parquet(args.data_dir, rows, args.cols, args.chunk)
+        sides = [("after", None)] + ([("before", args.before)] if args.before and rows <= args.before_max_rows else [])
+        for label, source in sides:
+            run = _spawn(["--worker", "tool", "--paths", *map(str, paths)], source) | {"build": label, "file_bytes": sum(p.stat().st_size for p in paths)}
+            tool_runs.append(run)
+            print(json.dumps(run))
+        if args.before and rows > args.before_max_rows:
+            print(json.dumps({"build": "before", "rows": rows, "skipped": f"loads both files whole: about {2 * rows * args.cols * 8 / MB:,.0f} MB "
+                              "of frames, more than --before-max-rows allows"}))
+
     frames = ours["frame_bytes"]
     print(f"\n{args.rows:,} rows x {args.cols} numerical columns; two frames = {frames / MB:,.0f} MB; load {os.getloadavg()[0]:.1f}")
     print("| contender | median wall s | CPU s | peak MB (frames + check) | peak / frames | drifted |")
@@ -215,6 +268,13 @@ def main() -> None:
         print(f"{big['rows']:,} rows from Parquet in chunks of {args.chunk:,}: {big['seconds']:.1f} s ({big['cpu_seconds']:.1f} s CPU), "
               f"peak {big['peak_bytes'] / MB:,.0f} MB (files {big['parquet_bytes'] / MB:,.0f} MB), "
               f"KS error bound <= {big['max_ks_error_bound']:.2e}")
+    if tool_runs:
+        print("\n| through the tool | build | path | wall s | CPU s | process peak MB | files MB | drifted | max KS bound |")
+        print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in tool_runs:
+            bound = f"{r['max_ks_error_bound']:.1e}" if r.get("max_ks_error_bound") is not None else "exact"
+            print(f"| {r['rows']:,} x {args.cols} | {r['build']} | {r['path']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+                  f"{r['peak_bytes'] / MB:,.0f} | {r['file_bytes'] / MB:,.0f} | {r['drifted']} | {bound} |")
 
 
 def _version(dist: str) -> str:

@@ -15,7 +15,11 @@ Parquet rows, applied through the tool. Then, in the same process:
   FeatureStore objects in one process costs both sides several milliseconds per call
   (measured on Feast 0.67), which would swamp the difference being measured.
 
-    uv run --all-extras python benchmarks/feature_store.py [--rounds 300] [--customers 5000]
+Each build (this one, and with `--before DIR` the build in DIR) runs in a worker process of
+its own with its own pair of workspaces (see _sides.py); the builds alternate block by block,
+and each is compared with Feast called directly in its own process.
+
+    uv run --all-extras python benchmarks/feature_store.py [--rounds 300] [--customers 5000] [--before /tmp/before]
 """
 
 from __future__ import annotations
@@ -35,8 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import versions
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
 BLOCK = 25
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "contract_monthly", "has_fiber"]
@@ -99,7 +101,13 @@ def start_redis(base: Path) -> tuple[subprocess.Popen[bytes], int]:
     sys.exit("redis-server did not answer")
 
 
-def bench_backend(name: str, online: dict[str, Any], base: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+_SIDE: dict[str, Any] = {}
+
+
+def side_setup(base: str, name: str, online: dict[str, Any], customers: int, rows_per_customer: int, db: int = 0) -> dict[str, float]:
+    """In a worker (see _sides.py): our workspace and an identical one for Feast direct, applied and materialized."""
+    from datetime import UTC, datetime
+
     from feast import FeatureStore
 
     from mlops_engineer.registry import load_registry
@@ -108,21 +116,17 @@ def bench_backend(name: str, online: dict[str, Any], base: Path, args: argparse.
     from mlops_engineer.workspace import Workspace
 
     tool = load_registry().tool("build_feature_store")
-    ours_root, peer_root = base / f"{name}-ours", base / f"{name}-feast"
-    rows = make_data(ours_root, args.customers, args.rows_per_customer)
-    make_data(peer_root, args.customers, args.rows_per_customer)
-    runs = {}
-    for root in (ours_root, peer_root):
-        ctx = ToolContext(workspace=Workspace(root), settings=Settings(workspace=root))
-        runs[root] = ctx
-        execute(tool, {"operation": spec(online | ({"db": 1} if root == peer_root and online["type"] == "redis" else {}))}, ctx)
-    window = {"start": "2025-12-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"}
-
+    ours_root, peer_root = Path(base) / f"{name}-ours", Path(base) / f"{name}-feast"
+    rows = make_data(ours_root, customers, rows_per_customer)
+    make_data(peer_root, customers, rows_per_customer)
+    ctxs = {}
+    for root, store_db in ((ours_root, db), (peer_root, db + 1)):
+        ctxs[root] = ToolContext(workspace=Workspace(root), settings=Settings(workspace=root))
+        execute(tool, {"operation": spec(online | ({"db": store_db} if online["type"] == "redis" else {}))}, ctxs[root])
     began = time.perf_counter()
-    execute(tool, {"operation": {"action": "materialize", "mode": "range", **window}}, runs[ours_root])
+    execute(tool, {"operation": {"action": "materialize", "mode": "range", "start": "2025-12-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"}},
+            ctxs[ours_root])
     ours_mat = time.perf_counter() - began
-    from datetime import UTC, datetime
-
     peer = FeatureStore(repo_path=str(peer_root / "feature_repo"))
     began = time.perf_counter()
     with open(os.devnull, "w") as devnull:
@@ -132,34 +136,56 @@ def bench_backend(name: str, online: dict[str, Any], base: Path, args: argparse.
         finally:
             sys.stdout = stdout
     peer_mat = time.perf_counter() - began
-    results = [{"backend": name, "what": "materialize rows/s", "ours": rows / ours_mat, "feast": rows / peer_mat, "unit": "rows/s"}]
+    _SIDE.update(tool=tool, ctx=ctxs[ours_root], peer=peer, customers=customers, execute=execute)
+    return {"ours": rows / ours_mat, "feast": rows / peer_mat}
 
+
+def side_block(keys: int, seed: int, count: int, warmup: bool = False) -> dict[str, list[float]]:
+    """In a worker: `count` lookups through the tool, then the same `count` on Feast directly (one block each)."""
+    tool, ctx, peer, execute = _SIDE["tool"], _SIDE["ctx"], _SIDE["peer"], _SIDE["execute"]
+    rng = random.Random(seed)
     refs = [f"stats:{f}" for f in FEATURES]
-    rng = random.Random(1)
+    key_sets = [[{"customer_id": rng.randint(1, _SIDE["customers"])} for _ in range(keys)] for _ in range(count)]
+    calls = [{"operation": {"action": "online", "entity_rows": rows, "features": refs}} for rows in key_sets]
+    ours: list[float] = []
+    feast: list[float] = []
+    for arguments in calls:
+        t = time.perf_counter()
+        out = execute(tool, arguments, ctx)
+        ours.append(time.perf_counter() - t)
+        assert out.rows.total_rows == keys
+    for rows in key_sets:
+        t = time.perf_counter()
+        answer = peer.get_online_features(features=refs, entity_rows=rows).to_dict()
+        feast.append(time.perf_counter() - t)
+        assert len(answer["customer_id"]) == keys
+    return {"ours": [], "feast": []} if warmup else {"ours": ours, "feast": feast}
+
+
+def bench_backend(name: str, online: dict[str, Any], base: Path, args: argparse.Namespace, sides: list[Any]) -> list[dict[str, Any]]:
+    results = []
+    for i, side in enumerate(sides):
+        mat = side.call("feature_store:side_setup", base=str(base / side.label), name=name, online=online,
+                        customers=args.customers, rows_per_customer=args.rows_per_customer, db=2 * i)
+        results.append({"backend": name, "side": side.label, "what": "materialize rows/s", "ours": mat["ours"], "feast": mat["feast"], "unit": "rows/s"})
     for keys in (1, 100):
-        ours_t: list[float] = []
-        feast_t: list[float] = []
-        key_sets = [[{"customer_id": rng.randint(1, args.customers)} for _ in range(keys)] for _ in range(args.rounds)]
-        ours_args = [{"operation": {"action": "online", "entity_rows": rows, "features": refs}} for rows in key_sets]
-        for _ in range(10):  # warm-up
-            execute(tool, ours_args[0], runs[ours_root])
-            peer.get_online_features(features=refs, entity_rows=key_sets[0]).to_dict()
+        times: dict[str, dict[str, list[float]]] = {side.label: {"ours": [], "feast": []} for side in sides}
+        for side in sides:
+            side.call("feature_store:side_block", keys=keys, seed=0, count=10, warmup=True)
         for block in range(0, args.rounds, BLOCK):
-            for i in range(block, min(block + BLOCK, args.rounds)):
-                t = time.perf_counter()
-                out = execute(tool, ours_args[i], runs[ours_root])
-                ours_t.append(time.perf_counter() - t)
-                assert out.rows.total_rows == keys
-            for i in range(block, min(block + BLOCK, args.rounds)):
-                t = time.perf_counter()
-                answer = peer.get_online_features(features=refs, entity_rows=key_sets[i]).to_dict()
-                feast_t.append(time.perf_counter() - t)
-                assert len(answer["customer_id"]) == keys
-        for label, q in (("p50", 0.5), ("p99", 0.99)):
-            results.append({"backend": name, "what": f"online {keys} key{'s' if keys > 1 else ''} {label}",
-                            "ours": percentile(ours_t, q) * 1000, "feast": percentile(feast_t, q) * 1000, "unit": "ms"})
-        results.append({"backend": name, "what": f"online {keys} key{'s' if keys > 1 else ''} mean", "unit": "ms",
-                        "ours": statistics.fmean(ours_t) * 1000, "feast": statistics.fmean(feast_t) * 1000})
+            order = sides if (block // BLOCK) % 2 == 0 else list(reversed(sides))
+            for side in order:  # the builds alternate block by block, so load changes hit both
+                got = side.call("feature_store:side_block", keys=keys, seed=block + 1, count=min(BLOCK, args.rounds - block))
+                for k in ("ours", "feast"):
+                    times[side.label][k] += got[k]
+        for side in sides:
+            ours_t, feast_t = times[side.label]["ours"], times[side.label]["feast"]
+            label = f"online {keys} key{'s' if keys > 1 else ''}"
+            for q_label, q in (("p50", 0.5), ("p99", 0.99)):
+                results.append({"backend": name, "side": side.label, "what": f"{label} {q_label}", "unit": "ms",
+                                "ours": percentile(ours_t, q) * 1000, "feast": percentile(feast_t, q) * 1000})
+            results.append({"backend": name, "side": side.label, "what": f"{label} mean", "unit": "ms",
+                            "ours": statistics.fmean(ours_t) * 1000, "feast": statistics.fmean(feast_t) * 1000})
     return results
 
 
@@ -168,14 +194,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300, help="lookups per side and key count, after 10 warm-ups")
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--rows-per-customer", type=int, default=4)
+    parser.add_argument("--before", type=Path, help="source tree of the build to compare with (see _sides.py)")
+    parser.add_argument("--backends", default="sqlite,redis")
     args = parser.parse_args()
+    from _sides import Side
+
+    load_start = os.getloadavg()
     base = Path(tempfile.mkdtemp(prefix="bench-feast-"))
+    sides = [Side("after", None)] + ([Side("before", args.before)] if args.before else [])
     redis_proc = None
+    results: list[dict[str, Any]] = []
     try:
-        results = bench_backend("sqlite", {"type": "sqlite"}, base, args)
-        redis_proc, port = start_redis(base)
-        results += bench_backend("redis", {"type": "redis", "host": "127.0.0.1", "port": port}, base, args)
+        if "sqlite" in args.backends:
+            results += bench_backend("sqlite", {"type": "sqlite"}, base, args, sides)
+        if "redis" in args.backends:
+            redis_proc, port = start_redis(base)
+            results += bench_backend("redis", {"type": "redis", "host": "127.0.0.1", "port": port}, base, args, sides)
     finally:
+        for side in sides:
+            side.close()
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
@@ -183,11 +220,12 @@ def main() -> None:
     from importlib import metadata
 
     info = versions() | {"feast": metadata.version("feast")}
-    print(" ".join(f"{k}={v}" for k, v in info.items()), f"load={os.getloadavg()[0]:.2f}", f"rounds={args.rounds}",
+    print(" ".join(f"{k}={v}" for k, v in info.items()), f"load={load_start[0]:.2f}->{os.getloadavg()[0]:.2f}", f"rounds={args.rounds}",
           f"rows={args.customers * args.rows_per_customer}")
-    print(f"{'backend':8} {'measure':22} {'ours':>12} {'feast':>12} {'unit':>6} {'ours/feast':>10}")
+    print(f"{'backend':8} {'build':7} {'measure':22} {'ours':>12} {'feast':>12} {'unit':>6} {'ours/feast':>10}")
     for r in results:
-        print(f"{r['backend']:8} {r['what']:22} {r['ours']:>12.3f} {r['feast']:>12.3f} {r['unit']:>6} {r['ours'] / r['feast']:>9.3f}x")
+        print(f"{r['backend']:8} {r['side']:7} {r['what']:22} {r['ours']:>12.3f} {r['feast']:>12.3f} {r['unit']:>6} {r['ours'] / r['feast']:>9.3f}x")
+
 
 if __name__ == "__main__":
     main()

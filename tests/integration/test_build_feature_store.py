@@ -204,6 +204,58 @@ def test_point_in_time_correctness(tmp_path: Path, backend: dict[str, Any]) -> N
     assert present.sum() > 20 and (~present).sum() > 5
 
 
+@pytest.mark.server
+def test_values_older_than_the_ttl_are_flagged_stale_with_their_age(tmp_path: Path, backend: dict[str, Any],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feast serves a value past its view's TTL as present (feast#6821); the online answer lists it as stale, with its age.
+
+    The clock the ages are measured against is set by the test: no sleeping, and both cases at once.
+    """
+    import pandas as pd
+    from feast import FeatureStore
+
+    from mlops_engineer.engines.feast import online
+
+    tools = ToolRunner(tmp_path)
+    stats = make_stats(tmp_path)
+    tools(TOOL, spec(backend))
+    tools(TOOL, {"action": "materialize", "mode": "range", "start": "2025-12-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"})
+    latest = {k: stats[stats.customer_id == k].event_timestamp.max().timestamp() for k in range(1, CUSTOMERS + 1)}
+    keys = sorted(latest, key=latest.get)[:3] + sorted(latest, key=latest.get)[-3:]  # the oldest and the newest last writes
+    ttl = TTL_HOURS * 3600
+    clock = latest[keys[-1]] + ttl / 2  # the newest are within their TTL, the oldest (written days earlier) are not
+    monkeypatch.setattr(online, "now", lambda: clock)
+    expected = {i: clock - latest[k] for i, k in enumerate(keys) if clock - latest[k] > ttl}
+    assert 0 < len(expected) < len(keys), "the data must give both stale and fresh values"
+
+    rows = [{"customer_id": k} for k in keys]
+    out = tools(TOOL, {"action": "online", "entity_rows": rows, "features": ["customer_stats:tenure_months", "customer_stats:stamp"]})
+    assert {s.row: s.age_seconds for s in out.stale} == pytest.approx(expected)
+    assert out.stale_count == len(expected)
+    for entry in out.stale:
+        assert (entry.feature_view, entry.features, entry.ttl_seconds) == ("customer_stats", ["tenure_months", "stamp"], ttl)
+        assert out.rows.rows[entry.row]["stamp"] == latest[keys[entry.row]], "the stale value itself is still returned"
+    assert "older than their view's TTL" in TOOL.summarize(out)
+
+    # Feast itself: the same values, every one of them reported present.
+    peer = FeatureStore(repo_path=str(tmp_path / "feature_repo")).get_online_features(
+        features=["customer_stats:tenure_months", "customer_stats:stamp"], entity_rows=rows)
+    assert peer.to_dict() == {name: [row[name] for row in out.rows.rows] for name in out.rows.columns}
+    assert {status for vector in peer.proto.results for status in vector.statuses} == {1}  # FieldStatus.PRESENT
+
+    # Through a feature service, with full names, and beside an on-demand feature (which has no TTL).
+    service = tools(TOOL, {"action": "online", "entity_rows": rows, "feature_service": "churn_model_v1", "full_feature_names": True})
+    assert {s.row: s.features for s in service.stale} == {i: ["customer_stats__tenure_months", "customer_stats__monthly_charges"] for i in expected}
+    odfv = tools(TOOL, {"action": "online", "entity_rows": [{**r, "discount": 0.1} for r in rows], "features": ["pricing:net_charges"]})
+    assert odfv.stale == [] and odfv.stale_count == 0
+
+    # With the clock before every TTL runs out, nothing is stale; an unknown key is missing, not stale.
+    monkeypatch.setattr(online, "now", lambda: latest[keys[-1]] + 1)
+    fresh = tools(TOOL, {"action": "online", "entity_rows": [{"customer_id": keys[-1]}, {"customer_id": 999}], "features": ["customer_stats"]})
+    assert fresh.stale == [] and fresh.rows.rows[1]["stamp"] is None
+    assert pd.Timestamp(fresh.rows.rows[0]["stamp"], unit="s") == pd.Timestamp(latest[keys[-1]], unit="s")
+
+
 def test_unreachable_redis_is_backend_unreachable(tmp_path: Path) -> None:
     from tests.fixtures.ports import free_port
 

@@ -65,7 +65,7 @@ def test_serve_renders_schema_builds_serves_and_smoke_tests(served: tuple[ToolRu
     assert [(f.name, f.type) for f in out.request_schema] == [("a", "double"), ("b", "double"), ("c", "double")]
     assert out.bento_tag.startswith(f"{out.service_name}:") and out.deployment.already_running is False
     service_py = (tools.root / out.build_dir / "service.py").read_text()
-    assert "batchable=True" in service_py and "max_batch_size=32" in service_py and 'alias="a"' in service_py
+    assert "GreedyBatcher(self.predict_rows)" in service_py and "MAX_BATCH_ROWS = 32" in service_py and 'alias="a"' in service_py
     assert out.smoke.passed and out.smoke.sample_status == 200 and out.smoke.health == {"/livez": 200, "/readyz": 200, "/metrics": 200}
     assert out.smoke.malformed_status == 400 and "Field required" in out.smoke.malformed_message
     assert out.load.requests == 40 and out.load.p50_ms > 0 and out.load.p99_ms >= out.load.p50_ms and out.load.requests_per_second > 0
@@ -75,6 +75,14 @@ def test_serve_renders_schema_builds_serves_and_smoke_tests(served: tuple[ToolRu
     assert status == 200 and predictions == [1, 0]
     with urllib.request.urlopen(f"{out.deployment.url}/metrics", timeout=10) as resp:  # noqa: S310
         assert "bentoml_service_request_total" in resp.read().decode()
+    assert _model_calls(out.deployment.url) > 0
+
+
+def _model_calls(url: str) -> float:
+    """Model calls the service counted (`mlops_engineer_batch_size` histogram, every worker)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:  # noqa: S310
+        lines = resp.read().decode().splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("mlops_engineer_batch_size_count"))
 
 
 @pytest.mark.parametrize("body, words", [
@@ -99,6 +107,21 @@ def test_serve_again_is_idempotent_and_list_shows_it(served: tuple[ToolRunner, s
     assert [(d.name, d.port, d.model_uri, d.bento_tag) for d in listed] == [(first.service_name, first.deployment.port, uri, first.bento_tag)]
     smoke = tools(TOOL, {"action": "smoke_test", "name": first.service_name, "load_requests": 10})
     assert smoke.smoke.passed and smoke.load.requests == 10
+
+
+def test_a_second_deployment_keeps_the_metrics_of_the_first(served: tuple[ToolRunner, str, Any]) -> None:
+    """`bentoml serve` empties its home's Prometheus folder at start: each deployment gets a home of its own."""
+    tools, uri, first = served
+    body = json.dumps({"rows": [{"a": 1.0, "b": 1.0, "c": 1.0}]}).encode()
+    assert _post(f"{first.deployment.url}/predict", body)[0] == 200
+    counted = _model_calls(first.deployment.url)
+    second = tools(TOOL, {"action": "serve", "model_uri": uri, "service_name": "second", "load_requests": 0})
+    try:
+        assert _post(f"{first.deployment.url}/predict", body)[0] == 200
+        assert _model_calls(first.deployment.url) == counted + 1, "the second start wiped the first one's metrics"
+        assert _model_calls(second.deployment.url) >= 1  # its own smoke test
+    finally:
+        tools(TOOL, {"action": "stop", "name": "second"})
 
 
 def test_port_in_use_is_a_clear_conflict(embedded: tuple[ToolRunner, str]) -> None:

@@ -87,6 +87,79 @@ def test_dry_run_plans_and_writes_nothing(runner: ToolRunner) -> None:
     assert not (runner.root / "reports").exists()
 
 
+# --------------------------------------------------------------------------- streaming
+
+
+def _streaming_frames(rows: int = 6000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ref, cur = _frames(rows, seed=4)
+    rng = np.random.default_rng(9)
+    ref["flat"], cur["flat"] = 7.5, 7.5
+    ref["gone"], cur["gone"] = ref["age"], np.nan
+    ref["never"], cur["never"] = np.nan, cur["age"]
+    ref["prediction"], cur["prediction"] = rng.beta(2, 5, rows), rng.beta(2, 3, rows)
+    ref.loc[::7, "income"] = np.nan  # missing values in a numerical column
+    cur.loc[::11, "plan"] = None  # and in a categorical one
+    return ref, cur
+
+
+def test_streaming_matches_the_in_memory_check_within_its_stated_bounds(runner: ToolRunner) -> None:
+    ref, cur = _streaming_frames()
+    (runner.root / "data").mkdir()
+    ref.to_csv(runner.root / "data/ref.csv", index=False)  # a CSV is read in blocks of rows
+    cur.to_parquet(runner.root / "data/cur.parquet", row_group_size=700)  # a Parquet file one row group at a time
+    numerical = ["age", "income", "flat", "gone", "never"]
+    fields = {"columns": {"numerical": numerical, "categorical": ["plan", "visits"], "prediction": "prediction"}, "html_max_rows": 400}
+    exact = _check(runner, streaming="off", name="exact", **fields)
+    streamed = _check(runner, streaming="on", name="streamed", memory_budget_mb=64, **fields)
+
+    assert exact.method.path == "in_memory" and streamed.method.path == "streaming"
+    assert streamed.method.reason == "asked (streaming: on)" and streamed.method.chunks >= 10
+    assert any("ks_statistic" in b and "ks_error_bound" in b for b in streamed.method.bounded)
+    assert "Streamed in" in TOOL.summarize(streamed) and "Computed in memory" in TOOL.summarize(exact)
+    assert streamed.rows == exact.rows == {"reference": 6000, "current": 6000}
+    assert streamed.skipped == exact.skipped and streamed.drifted_features == exact.drifted_features
+    a = {r["feature"]: r for r in exact.features.rows}
+    b = {r["feature"]: r for r in streamed.features.rows}
+    assert list(a) == list(b)
+    for feature in ("plan", "visits"):  # value counts: exact
+        for stat in ("psi", "js_distance", "chi2_statistic", "chi2_pvalue", "missing_current"):
+            assert b[feature][stat] == pytest.approx(a[feature][stat], abs=1e-9), (feature, stat)
+    for feature in ("age", "income"):
+        row = b[feature]
+        assert row["ks_statistic"] <= a[feature]["ks_statistic"] + 1e-9 <= row["ks_statistic"] + row["ks_error_bound"] + 2e-9
+        assert abs(row["wasserstein"] - a[feature]["wasserstein"]) <= row["wasserstein_error_bound"] + 1e-9
+        for stat in ("reference_mean", "current_mean", "missing_reference", "n_reference", "n_current"):
+            assert row[stat] == pytest.approx(a[feature][stat], rel=1e-9), (feature, stat)
+        assert row["severity"] == a[feature]["severity"]
+    assert (b["flat"]["severity"], b["gone"]["note"]) == (a["flat"]["severity"], a["gone"]["note"])
+    assert streamed.prediction_drift.kind == exact.prediction_drift.kind == "score"
+    assert streamed.prediction_drift.severity == exact.prediction_drift.severity
+    report = json.loads((runner.root / "reports/drift/streamed.json").read_text())
+    assert report["method"]["path"] == "streaming" and report["features"] == streamed.features.rows
+    assert "<html" in (runner.root / "reports/drift/streamed.html").read_text().lower()  # drawn from a sample of rows
+
+
+def test_auto_streams_files_over_the_memory_budget_and_refuses_concept_drift_there(runner: ToolRunner) -> None:
+    rng = np.random.default_rng(2)
+    rows, cols = 120_000, 12  # 11.5 MB a side as float64: the in-memory check needs about 46 MB
+    (runner.root / "data").mkdir()
+    for name, shift in (("ref", 0.0), ("cur", 0.5)):
+        pd.DataFrame(rng.normal(shift, 1, (rows, cols)), columns=[f"x{i}" for i in range(cols)]).to_parquet(
+            runner.root / f"data/{name}.parquet", row_group_size=30_000)
+    operation = {"action": "check", "reference": "data/ref.parquet", "current": "data/cur.parquet", "html": False}
+    roomy = runner(TOOL, {**operation, "memory_budget_mb": 1024})
+    assert roomy.method.path == "in_memory" and "fits memory_budget_mb" in roomy.method.reason
+    tight = runner(TOOL, {**operation, "memory_budget_mb": 40})
+    assert tight.method.path == "streaming" and "over memory_budget_mb (40)" in tight.method.reason
+    assert tight.method.in_memory_estimate_mb == pytest.approx(2.3 * 2 * rows * cols * 8 / 2**20, rel=0.01)
+    assert tight.drifted_features == roomy.drifted_features == [f"x{i}" for i in range(cols)]
+    planned = runner(TOOL, {**operation, "memory_budget_mb": 40}, dry_run=True)
+    assert planned.method.path == "streaming" and "streaming" in planned.planned_calls[1]
+    with pytest.raises(ToolError) as err:
+        runner(TOOL, {**operation, "memory_budget_mb": 40, "concept": {"max_drop": 0.1}})
+    assert err.value.code == "invalid_input" and "Concept drift needs both datasets in memory" in err.value.message
+
+
 # --------------------------------------------------------------------------- bad input
 
 

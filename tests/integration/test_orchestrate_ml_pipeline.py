@@ -1,5 +1,6 @@
-"""orchestrate_ml_pipeline against the real SDKs: flows run by Prefect 3 in local mode (a temporary
-local API per run, state in the workspace), DVC stages checked by `dvc dag`.
+"""orchestrate_ml_pipeline against the real SDKs: flows run by Prefect 3 in local mode (the workspace's
+kept Prefect API and warm runner, or a temporary API per run; state in the workspace), DVC stages
+checked by `dvc dag`.
 
 The churn example itself runs in tests/integration/test_demo.py (the demo's pipeline step).
 """
@@ -7,10 +8,14 @@ The churn example itself runs in tests/integration/test_demo.py (the demo's pipe
 from __future__ import annotations
 
 import json
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mlops_engineer.engines import local_services as ls
 from mlops_engineer.engines.pipeline.spec import cron_problem
 from mlops_engineer.tools.orchestrate_ml_pipeline import TOOL
 from tests.helpers import ToolRunner
@@ -72,6 +77,20 @@ def _tasks(out) -> dict[str, object]:  # noqa: ANN001
     return {t.name: t for t in out.run.tasks}
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_servers_left(tmp_path: Path) -> Iterator[None]:
+    """A local run keeps the workspace's Prefect API and runner: each test stops what it started."""
+    yield
+    state = tmp_path / ".mlops"
+    records = ls.list_services(state) if state.is_dir() else []
+    ToolRunner(tmp_path)(TOOL, {"action": "stop"})
+    assert all(ls.service_pids(r) == [] for r in records), "stop left processes behind"
+
+
+def _pids(tools: ToolRunner) -> dict[str, int]:
+    return {s.name: s.pid for s in tools(TOOL, {"action": "list"}).servers}
+
+
 def test_retry_then_cache_hit_then_rerun_on_changed_input(tmp_path: Path) -> None:
     _project(tmp_path)
     tools = ToolRunner(tmp_path)
@@ -94,11 +113,52 @@ def test_retry_then_cache_hit_then_rerun_on_changed_input(tmp_path: Path) -> Non
     second = tools(TOOL, {"action": "run", "spec": SPEC})
     assert second.run.ok and second.run.cached == 2
     assert {t.state for t in second.run.tasks} == {"Cached"} and all(t.retries == 0 for t in second.run.tasks)
+    assert (first.run.local_server, second.run.local_server) == ("started", "reused")
 
     (tmp_path / "data" / "raw.csv").write_text("a,b\n1,2\n3,4\n")
     third = tools(TOOL, {"action": "run", "spec": SPEC})
     assert [(t.name, t.state) for t in third.run.tasks] == [("clean", "Completed"), ("summarize", "Completed")]
     assert json.loads((tmp_path / "out/summary.json").read_text())["rows"] == 3
+
+
+def test_kept_server_is_reused_and_replaced_when_dead_or_hung(tmp_path: Path) -> None:
+    """The workspace's Prefect API and runner: started once, reused, replaced after a kill -9 or a hang, stopped."""
+    _project(tmp_path)
+    tools = ToolRunner(tmp_path)
+    spec = {"name": "kept", "stages": [{"name": "copy", "command": "python steps/flaky.py", "inputs": ["data/raw.csv"],
+                                        "outputs": ["out/clean.csv"], "retries": 1, "retry_delay_seconds": 0}]}
+    assert tools(TOOL, {"action": "list"}).servers == []
+    first = tools(TOOL, {"action": "run", "spec": spec})
+    assert first.run.ok and first.run.local_server == "started"
+    started = _pids(tools)
+    assert set(started) == {"prefect-api", "prefect-runner"}
+    assert "Starting temporary server" not in (tmp_path / first.run.log_path).read_text()
+
+    again = tools(TOOL, {"action": "run", "spec": spec, "refresh": True})
+    assert again.run.ok and again.run.local_server == "reused" and _pids(tools) == started
+    assert [t.state for t in again.run.tasks] == ["Completed"]
+
+    os.kill(started["prefect-runner"], signal.SIGKILL)  # a crash: the record stays, the process is gone
+    after_crash = tools(TOOL, {"action": "run", "spec": spec})
+    assert after_crash.run.ok and after_crash.run.local_server == "replaced (prefect-runner had exited)", after_crash.run.local_server
+    replaced = _pids(tools)
+    assert replaced["prefect-api"] == started["prefect-api"] and replaced["prefect-runner"] != started["prefect-runner"]
+
+    hung = replaced["prefect-api"]
+    os.kill(hung, signal.SIGSTOP)  # alive but answering nothing: must not be waited on
+    try:
+        after_hang = tools(TOOL, {"action": "run", "spec": spec})
+    finally:
+        if ls._alive(hung):
+            os.kill(hung, signal.SIGCONT)
+    assert after_hang.run.ok and after_hang.run.cached == 1
+    assert after_hang.run.local_server.startswith("replaced (prefect-api did not answer /api/health"), after_hang.run.local_server
+    assert not ls._alive(hung), "the hung server was stopped"
+    assert set(_pids(tools).values()).isdisjoint(replaced.values())
+
+    stopped = tools(TOOL, {"action": "stop"})
+    assert {s.name for s in stopped.servers} == {"prefect-api", "prefect-runner"}
+    assert tools(TOOL, {"action": "list"}).servers == []
 
 
 def test_failures_timeouts_and_skipped_downstream_are_reported(tmp_path: Path) -> None:

@@ -144,6 +144,53 @@ def test_callable_objective_with_pruning(tools: ToolRunner) -> None:
     assert best.values["score"] == pytest.approx(-(best.params["x"] - 1.0) ** 2 + (0.5 if best.params["bonus"] == "yes" else 0.0))
 
 
+def test_budget_is_one_count_query_per_check_however_large_the_study(tools: ToolRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared budget reads counts from the storage in one query; it used to list every trial of the study for each trial."""
+    import traceback
+
+    import optuna
+    from optuna.storages import RDBStorage
+    from optuna.trial import TrialState, create_trial
+
+    from mlops_engineer.engines.tuning import optuna_study as engine
+
+    _write_user_objective(tools.root)
+    target = engine.resolve_storage(tools.ctx.workspace, None)
+    with engine.storage_session(target) as storage:
+        study = optuna.create_study(storage=storage, study_name="big", direction="maximize")
+        dist = {"x": optuna.distributions.FloatDistribution(-3, 3), "bonus": optuna.distributions.CategoricalDistribution(["yes", "no"])}
+        for i in range(150):
+            state = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)[i % 3]
+            study.add_trial(create_trial(state=state, value=0.0 if state == TrialState.COMPLETE else None,
+                                         params={"x": 0.0, "bonus": "no"}, distributions=dist))
+        first, second = study.ask(), study.ask()  # two RUNNING trials, as two workers would hold
+        study_id = storage.get_study_id_from_name("big")
+        counts = engine.trial_counts(storage, study_id, second.number)
+        assert counts == engine.TrialCounts(finished=100, running=2, running_before=1)
+        assert counts.finished == len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        for trial in (first, second):
+            study.tell(trial, state=TrialState.FAIL)
+
+    listings: list[str] = []
+    real = RDBStorage._get_trials
+
+    def spy(self: RDBStorage, study_id: int, states: Any, *args: Any, **kwargs: Any) -> Any:
+        # Who listed: the last frame of our engine, and what it called (Optuna's sampler listing is not ours).
+        # Listing only the RUNNING trials (to reclaim dead workers' slots) is O(workers), not O(study).
+        stack = traceback.extract_stack()
+        ours = [i for i, f in enumerate(stack) if f.filename.endswith("optuna_study.py")]
+        if ours and tuple(states or ()) != (TrialState.RUNNING,):
+            listings.append(f"{stack[ours[-1]].name} -> {stack[ours[-1] + 1].name}")
+        return real(self, study_id, states, *args, **kwargs)
+
+    monkeypatch.setattr(RDBStorage, "_get_trials", spy)
+    out = tools(TOOL, {"action": "optimize", "study_name": "big", "space": [{"type": "float", "name": "x", "low": -3, "high": 3},
+                       {"type": "categorical", "name": "bonus", "choices": ["yes", "no"]}], "n_trials": 106, "pruner": "none",
+                       "objective": {"kind": "callable", "function": "my_objective:objective"}, "log_to_mlflow": False, "plots": False})
+    assert out.study.finished == 106 and out.study.new_trials == 6
+    assert not [call for call in listings if call.endswith("get_trials")], sorted(set(listings))
+
+
 def test_cancel_stops_the_study_and_keeps_finished_trials(tools: ToolRunner) -> None:
     dataset = _dataset(tools.root)
     op = {"action": "optimize", "study_name": "cancel-me", "space": SPACE, "objective": _logreg(dataset), "n_trials": 10, "plots": False}

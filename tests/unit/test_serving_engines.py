@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,89 @@ def test_signature_becomes_request_fields_and_a_service_that_compiles(tmp_path: 
     tree = ast.parse(text)
     row = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Row")
     assert len([n for n in row.body if isinstance(n, ast.AnnAssign)]) == 4
-    assert "max_batch_size=16, max_latency_ms=100" in text and 'alias="tenure months"' in text
+    assert "MAX_BATCH_ROWS = 16" in text and "MAX_WAIT_SECONDS = 100 / 1000" in text and 'alias="tenure months"' in text
+
+    # The batch becomes the frame the model was trained on: its columns, in order, in its dtypes.
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "rendered_service.py").write_text(text)
+    spec = importlib.util.spec_from_file_location("rendered_service", tmp_path / "svc" / "rendered_service.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["rendered_service"] = module
+    spec.loader.exec_module(module)
+    rows = [module.Row.model_validate(example) for example in ({**examples[0]}, {"tenure months": 7, "charges": 0.5, "class": "b", "fiber": False})]
+    seen = {}
+
+    class Model:
+        def predict(self, frame: pd.DataFrame) -> list[int]:
+            seen["frame"] = frame
+            return [0] * len(frame)
+
+    service = type("Service", (), {"model": Model()})()
+    assert module.M.inner.predict_rows(service, rows) == [0, 0]
+    frame = seen["frame"]
+    assert list(frame.columns) == ["tenure months", "charges", "class", "fiber"]
+    assert [str(d) for d in frame.dtypes] == ["int64", "float64", "object", "bool"]
+    assert frame.to_dict("records") == [{"tenure months": 1, "charges": 1.5, "class": "a", "fiber": True},
+                                        {"tenure months": 7, "charges": 0.5, "class": "b", "fiber": False}]
+    _greedy_batching(module)
+
+
+def _greedy_batching(module: object) -> None:
+    """The rendered batcher: a lone request is computed at once; requests that arrive while the model
+    computes share its next call; one that waited past the budget gets a 503; a model error reaches all."""
+    import asyncio
+    import threading
+    import time
+
+    from bentoml.exceptions import ServiceUnavailable
+
+    calls: list[list[int]] = []
+    gate = threading.Event()
+
+    def predict(rows: list[int]) -> list[int]:
+        calls.append(list(rows))
+        if rows[0] == 0:
+            gate.wait(5)  # the first call is slow: the others queue meanwhile
+        if -1 in rows:
+            raise ValueError("bad row")
+        return [r * 10 for r in rows]
+
+    async def scenario() -> None:
+        batcher = module.GreedyBatcher(predict)  # type: ignore[attr-defined]
+        started = time.monotonic()
+        assert await batcher.submit([3]) == [30] and time.monotonic() - started < 0.5  # alone: no wait for company
+        first = asyncio.ensure_future(batcher.submit([0]))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(batcher.submit([i, i + 100])) for i in (1, 2)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await first == [0] and [await r for r in rest] == [[10, 1010], [20, 1020]]
+        assert calls[-2:] == [[0], [1, 101, 2, 102]]  # the two that queued made one call
+        failing = [asyncio.ensure_future(batcher.submit(rows)) for rows in ([-1], [5])]  # one batch: one model error
+        results = await asyncio.gather(*failing, return_exceptions=True)
+        assert all(isinstance(r, ValueError) for r in results)
+        assert await batcher.submit([6]) == [60]  # and the next call works
+
+    asyncio.run(scenario())
+    module.MAX_WAIT_SECONDS = 0.01  # type: ignore[attr-defined]
+
+    async def overdue() -> None:
+        gate.clear()
+        batcher = module.GreedyBatcher(predict)  # type: ignore[attr-defined]
+        first = asyncio.ensure_future(batcher.submit([0]))
+        await asyncio.sleep(0.02)
+        late = asyncio.ensure_future(batcher.submit([7]))
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert await first == [0]
+        try:
+            await late
+        except ServiceUnavailable as exc:
+            assert "waited more than" in str(exc)
+        else:
+            raise AssertionError("a request past the latency budget is refused")
+
+    asyncio.run(overdue())
 
 
 def test_a_model_without_signature_is_refused(tmp_path: Path) -> None:
@@ -132,3 +216,16 @@ def test_uv_for_bentoml_build_is_found_the_way_the_server_was_started(tmp_path: 
     os.symlink(uv, bare / "bin" / "uv")  # what installing the uv package into that environment leaves
     assert bs.find_uv(nothing, python) == str(bare / "bin" / "uv")
     bs.require_uv(nothing, python)
+
+
+def test_programs_of_this_environment_are_found_without_activating_it(tmp_path: Path) -> None:
+    """`mlflow models serve` starts `uvicorn` by name: from a venv nobody activated, its bin folder must come first on PATH."""
+    import shutil
+    import sys
+
+    bare = {"PATH": str(tmp_path)}  # a shell whose PATH does not hold this environment's bin folder
+    assert shutil.which("uvicorn", path=bare["PATH"]) is None
+    env = bs.with_interpreter_scripts(bare, sys.executable)
+    assert shutil.which("uvicorn", path=env["PATH"]) == str(Path(sys.executable).parent / "uvicorn")
+    assert env["PATH"].split(":") == [str(Path(sys.executable).parent), str(tmp_path)]
+    assert bs.with_interpreter_scripts(env, sys.executable) == env  # not added twice

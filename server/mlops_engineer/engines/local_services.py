@@ -20,6 +20,7 @@ API (all paths are the workspace's state dir, `Workspace.state_dir`):
     get_service(state_dir, name) -> ServiceRecord | None
     stop_service(state_dir, name, timeout=15) -> ServiceRecord | None
     service_pids(record) -> list[int]        # live processes of a service (tests use it to prove none is left)
+    alive(record) -> bool                    # the leader process runs (cheap enough to poll)
     port_in_use(port, host) / free_port(host)
 """
 
@@ -138,6 +139,11 @@ def _marked_pids(service_id: str) -> list[int]:
         if needle in environ.split(b"\0") and _alive(int(entry.name)):
             found.append(int(entry.name))
     return sorted(found)
+
+
+def alive(record: ServiceRecord) -> bool:
+    """Whether the service's leader process still runs (cheap: one /proc read, no scan)."""
+    return _alive(record.pid)
 
 
 def service_pids(record: ServiceRecord) -> list[int]:
@@ -268,6 +274,7 @@ def start_service(
     kind: str = "service",
     health_path: str = "/readyz",
     env: dict[str, str] | None = None,
+    base_env: dict[str, str] | None = None,
     cwd: Path | None = None,
     metadata: dict[str, str] | None = None,
     timeout: float = 120.0,
@@ -275,6 +282,7 @@ def start_service(
 ) -> ServiceRecord:
     """Start `argv` detached, record it, and wait until `health_path` answers 200.
 
+    The service gets `base_env` (default: this process's environment) updated with `env`.
     Refuses (ToolError `conflict`) when a live service already has this name or
     the port is taken. If the service does not become healthy, every process it
     started is stopped and the record removed before the error is raised.
@@ -296,7 +304,7 @@ def start_service(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     service_id = uuid.uuid4().hex
-    child_env = {**os.environ, **(env or {}), MARKER: service_id}
+    child_env = {**(os.environ if base_env is None else base_env), **(env or {}), MARKER: service_id}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - argv from our own code, never a shell
             list(argv), cwd=str(cwd) if cwd else None, env=child_env, stdin=subprocess.DEVNULL,

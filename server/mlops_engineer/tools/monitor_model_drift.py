@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 Source = Annotated[str, Field(min_length=1, description="CSV or Parquet file in the workspace, or runs:/<run_id>/<artifact path> of an MLflow run.")]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Monitor name: file names and the Prometheus `monitor` label.")]
 METRIC_PREFIX = "mlops_drift"
+MB = 1024 * 1024
 
 
 class Columns(StrictModel):
@@ -85,6 +86,11 @@ class Check(StrictModel):
     html: bool = Field(default=True, description="Render the Evidently HTML report.")
     html_max_rows: int = Field(default=50_000, ge=100, description="Rows per side drawn into the HTML report (a seeded sample above this); statistics always use every row.")
     prometheus: Prometheus = Field(default_factory=Prometheus)
+    streaming: Literal["auto", "on", "off"] = Field(
+        default="auto", description="Read the files in bounded chunks into mergeable summaries (memory stays near memory_budget_mb "
+        "whatever their size; KS and Wasserstein within stated bounds; no concept drift): auto when the in-memory check "
+        "would need more than memory_budget_mb.")
+    memory_budget_mb: int = Field(default=2048, ge=16, description="Memory the check may use; decides streaming: auto and sizes its chunks.")
 
 
 class Schedule(StrictModel):
@@ -135,9 +141,20 @@ class ConceptDrift(BaseModel):
     note: str = ""
 
 
+class CheckMethod(BaseModel):
+    path: Literal["in_memory", "streaming"]
+    reason: str = Field(description="Why this path: asked, or the in-memory estimate against memory_budget_mb.")
+    in_memory_estimate_mb: float = Field(description="What the in-memory check would need at its peak (about 2.3x the two frames).")
+    memory_budget_mb: int
+    exact: list[str] = Field(default_factory=list, description="Statistics computed exactly.")
+    bounded: list[str] = Field(default_factory=list, description="Statistics within a stated bound of the exact value, and the bound.")
+    chunks: int = Field(default=0, description="streaming: chunks read (row groups, or blocks of a CSV).")
+
+
 class DriftOutput(ToolOutput):
     action: str
     name: str
+    method: CheckMethod | None = Field(default=None, description="check: in memory or streamed, why, and what is exact or bounded.")
     features: TablePreview | None = Field(default=None, description="Per-feature statistics and severity.")
     dataset_drift: bool | None = None
     drift_share: float | None = Field(default=None, description="Share of compared features that drifted.")
@@ -184,11 +201,13 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
     needs_mlflow = op.reference.startswith("runs:/") or op.current.startswith("runs:/") or bool(op.concept and op.concept.model_uri)
     target = resolve_target(ws, ctx.settings, inp.tracking_uri) if needs_mlflow else None
     if inp.dry_run:
-        for source, label in ((op.reference, "reference"), (op.current, "current")):
-            if not source.startswith("runs:/"):
-                engine.resolve_source(ws, source, None, label)
+        local = [engine.resolve_source(ws, source, None, label) for source, label in ((op.reference, "reference"), (op.current, "current"))
+                 if not source.startswith("runs:/")]
+        if len(local) == 2:
+            out.method = _method(op, *local)
         out.files = [FileChange(path=p, action="update" if ws.resolve(p).exists() else "create") for p in paths.values()]
-        out.planned_calls = [f"read {op.reference} and {op.current}", "compute per-feature drift statistics",
+        how = f" ({out.method.path.replace('_', ' ')}: {out.method.reason})" if out.method else ""
+        out.planned_calls = [f"read {op.reference} and {op.current}", f"compute per-feature drift statistics{how}",
                              *([f"load model {op.concept.model_uri} and predict both sides"] if op.concept and op.concept.model_uri else []),
                              *([f"push metrics to {op.prometheus.pushgateway_url} job={op.prometheus.job} monitor={op.name}"] if op.prometheus.pushgateway_url else [])]
         return out
@@ -196,25 +215,21 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
         _gateway_ready(op.prometheus.pushgateway_url)  # fail before computing or writing anything
 
     ctx.progress(0, None, "reading data")
-    ref = engine.load_frame(ws, op.reference, target, "reference")
-    cur = engine.load_frame(ws, op.current, target, "current")
+    paths_in = [engine.resolve_source(ws, source, target, label) for source, label in ((op.reference, "reference"), (op.current, "current"))]
+    out.method = _method(op, *paths_in)
     c = op.columns
-    roles, skipped = engine.infer_roles(ref, cur, c.numerical, c.categorical, c.target, c.prediction, c.exclude)
-    engine.check_dtypes(ref, cur, roles)
     t = op.thresholds
     thresholds = engine.Thresholds(t.psi_moderate, t.psi_severe, t.drift_share, t.bins, t.epsilon, t.ks_method)
+    if out.method.path == "streaming":
+        return _streamed(op, ctx, out, paths_in, thresholds)
+    # Read through the workspace path of the resolved file (an MLflow artifact is downloaded once, into .mlops).
+    ref = engine.load_frame(ws, ws.relative(paths_in[0]), None, "reference")
+    cur = engine.load_frame(ws, ws.relative(paths_in[1]), None, "current")
+    roles, skipped = engine.infer_roles(ref, cur, c.numerical, c.categorical, c.target, c.prediction, c.exclude)
+    engine.check_dtypes(ref, cur, roles)
 
     results = engine.all_features(ref, cur, roles, thresholds, progress=ctx.progress)
-    compared = [r for r in results if r.stats is not None or r.drifted]
-    skipped += [{"feature": r.column, "reason": r.note} for r in results if r not in compared]
-    drifted = [r.column for r in compared if r.drifted]
-    share = len(drifted) / len(compared) if compared else 0.0
-    out.rows = {"reference": int(ref.shape[0]), "current": int(cur.shape[0])}
-    out.drift_share = round(share, 6)
-    out.dataset_drift = bool(compared) and share >= t.drift_share
-    out.drifted_features = drifted
-    out.severe_features = [r.column for r in compared if r.severity == "severe"]
-    out.skipped = skipped
+    _tally(op, out, results, skipped, {"reference": int(ref.shape[0]), "current": int(cur.shape[0])})
 
     preds = None
     if op.concept and op.concept.model_uri:
@@ -232,10 +247,91 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
         elif op.concept:
             out.next_steps.append("Concept drift needs labels: add the target column to the current data (columns.target).")
 
+    return _finish(op, ctx, out, results, roles, lambda: _html(op, ref, cur, roles, t))
+
+
+def _method(op: Check, reference: Any, current: Any) -> CheckMethod:
+    from mlops_engineer.engines.drift import streaming
+
+    estimate = streaming.in_memory_peak(reference, current) / MB
+    if op.streaming != "auto":
+        path, reason = ("streaming" if op.streaming == "on" else "in_memory"), f"asked (streaming: {op.streaming})"
+    elif estimate > op.memory_budget_mb:
+        path, reason = "streaming", f"the in-memory check would need about {estimate:,.0f} MB, over memory_budget_mb ({op.memory_budget_mb})"
+    else:
+        path, reason = "in_memory", f"the in-memory check fits memory_budget_mb (about {estimate:,.0f} of {op.memory_budget_mb} MB)"
+    method = CheckMethod(path=path, reason=reason, in_memory_estimate_mb=round(estimate, 1), memory_budget_mb=op.memory_budget_mb)  # type: ignore[arg-type]
+    if path == "in_memory":
+        method.exact = ["every statistic: sorted samples (KS and Wasserstein equal scipy's), quantile bins, value counts"]
+    else:
+        method.exact, method.bounded = list(streaming.ACCURACY["exact"]), list(streaming.ACCURACY["bounded"])
+    return method
+
+
+def _streamed(op: Check, ctx: ToolContext, out: DriftOutput, paths_in: list[Any], thresholds: Any) -> DriftOutput:
+    """The check in bounded memory (engines/drift/streaming.py): same outputs, bounds stated."""
+    from mlops_engineer.engines.drift import streaming
+    from mlops_engineer.errors import ToolError
+
+    if op.concept:
+        raise ToolError("invalid_input", f"Concept drift needs both datasets in memory, and this check streams them ({out.method.reason}).",  # type: ignore[union-attr]
+                        "Raise memory_budget_mb (or set streaming: off) to load them whole, or check concept drift on a sample of rows.")
+    c = op.columns
+    done = streaming.check(paths_in[0], paths_in[1], numerical=c.numerical, categorical=c.categorical, target=c.target,
+                           prediction=c.prediction, exclude=c.exclude, thresholds=thresholds,
+                           sample_rows=op.html_max_rows if op.html else None,
+                           chunk_bytes=max(op.memory_budget_mb * MB // 8, 8 * MB), progress=ctx.progress)
+    out.method.chunks = done.chunks  # type: ignore[union-attr]
+    if done.prediction is not None:
+        s = done.prediction.stats
+        out.prediction_drift = PredictionDrift(source=f"column {done.roles.prediction}", kind=done.prediction_kind,
+                                               psi=_round(s.psi) if s else None, severity=done.prediction.severity,
+                                               drifted=done.prediction.drifted, ks_pvalue=_round(s.ks_pvalue) if s else None,
+                                               chi2_pvalue=_round(s.chi2_pvalue) if s else None)
+    if done.roles.target and done.prediction is not None:
+        out.next_steps.append("Concept drift is not computed on the streaming path: check it on a sample, or with the files in memory.")
+    samples = done.samples
+
+    def html() -> str:
+        if samples is None or samples[0] is None or samples[1] is None:
+            return "<!doctype html><html><body><p>No sample to draw.</p></body></html>\n"
+        return _html(op, samples[0], samples[1], done.roles, op.thresholds)
+
+    _tally(op, out, done.results, done.skipped, done.rows)
+    return _finish(op, ctx, out, done.results, done.roles, html, done.bounds)
+
+
+def _round(value: float | None) -> float | None:
+    from mlops_engineer.engines.drift import check as engine
+
+    return engine._r(value)
+
+
+def _tally(op: Check, out: DriftOutput, results: list[FeatureResult], skipped: list[dict[str, str]], rows: dict[str, int]) -> None:
+    """Counts, shares and the dataset verdict from per-feature results."""
+    compared = [r for r in results if r.stats is not None or r.drifted]
+    skipped = skipped + [{"feature": r.column, "reason": r.note} for r in results if r not in compared]
+    drifted = [r.column for r in compared if r.drifted]
+    share = len(drifted) / len(compared) if compared else 0.0
+    out.rows = rows
+    out.drift_share = round(share, 6)
+    out.dataset_drift = bool(compared) and share >= op.thresholds.drift_share
+    out.drifted_features = drifted
+    out.severe_features = [r.column for r in compared if r.severity == "severe"]
+    out.skipped = skipped
+
+
+def _finish(op: Check, ctx: ToolContext, out: DriftOutput, results: list[FeatureResult], roles: Any, html: Any,
+            bounds: dict[str, dict[str, float]] | None = None) -> DriftOutput:
+    """The feature table, the JSON, HTML and .prom files, the push, and next steps: the same for both paths."""
     from mlops_engineer.output import preview_table
 
-    out.features = preview_table(ws, f"drift-{op.name}", [r.row() for r in results])
-    report = _report_json(op, out, results, roles)
+    ws = ctx.workspace
+    paths = _paths(op)
+    compared = len(results) - sum(1 for r in results if r.stats is None and not r.drifted)
+    rows = [r.row() | (bounds or {}).get(r.column, {}) for r in results]
+    out.features = preview_table(ws, f"drift-{op.name}", rows)
+    report = _report_json(op, out, rows, roles)
     files: list[FileChange] = []
 
     def written(rel: str, data: str) -> None:
@@ -252,7 +348,7 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
     contents = {paths["json"]: json.dumps(report, indent=2, sort_keys=True, default=_json_default) + "\n"}
     if "html" in paths:
         ctx.progress(len(results), None, "rendering the Evidently report")
-        contents[paths["html"]] = _html(op, ref, cur, roles, t)
+        contents[paths["html"]] = html()
     samples = _samples(op, out, results)
     if "prom" in paths:
         from mlops_engineer.engines import prometheus
@@ -261,7 +357,8 @@ def _check(op: Check, inp: DriftInput, ctx: ToolContext, out: DriftOutput) -> Dr
     for rel, data in contents.items():
         written(rel, data)
     out.files = files
-    out.planned_calls = [f"compared {len(compared)} features", *(f"wrote {f.path}" for f in files)]
+    out.planned_calls = [f"compared {compared} features ({out.method.path.replace('_', ' ') if out.method else 'in memory'})",
+                         *(f"wrote {f.path}" for f in files)]
     if op.prometheus.pushgateway_url:
         from mlops_engineer.engines import prometheus
         from mlops_engineer.redact import redact_text
@@ -326,14 +423,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _report_json(op: Check, out: DriftOutput, results: list[FeatureResult], roles: Any) -> dict[str, Any]:
+def _report_json(op: Check, out: DriftOutput, rows: list[dict[str, Any]], roles: Any) -> dict[str, Any]:
     return {
         "name": op.name, "reference": op.reference, "current": op.current, "rows": out.rows,
+        "method": out.method.model_dump() if out.method else None,
         "roles": {"numerical": roles.numerical, "categorical": roles.categorical, "target": roles.target,
                   "prediction": roles.prediction, "inferred": roles.inferred},
         "thresholds": op.thresholds.model_dump(), "dataset_drift": out.dataset_drift, "drift_share": out.drift_share,
         "drifted_features": out.drifted_features, "severe_features": out.severe_features, "skipped": out.skipped,
-        "features": [r.row() for r in results],
+        "features": rows,
         "prediction_drift": out.prediction_drift.model_dump() if out.prediction_drift else None,
         "concept_drift": out.concept_drift.model_dump() if out.concept_drift else None,
         "definitions": {
@@ -466,6 +564,11 @@ def summarize(out: DriftOutput) -> str:
         cd = out.concept_drift
         head += f" Concept drift: {'YES' if cd.drifted else 'no'} ({cd.metric} {cd.reference} -> {cd.latest})."
     html = next((f.path for f in out.files if f.path.endswith(".html")), None)
+    if out.method and out.method.path == "streaming":
+        head += (f" Streamed in {out.method.chunks} chunks ({out.method.reason}): categorical statistics and means exact, "
+                 "KS and Wasserstein within the per-feature bounds in the table.")
+    elif out.method:
+        head += " Computed in memory (every statistic exact)."
     return prefix + head + (f" Report: {html}." if html else "")
 
 

@@ -4,6 +4,7 @@ mode), its scheduled deployment, the same pipeline as an Airflow DAG and as DVC 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -67,18 +68,36 @@ class Render(_SpecSource):
 class Run(_SpecSource):
     """Run the flow with Prefect locally; state of each task.
 
-    Prefect local mode in a child process (state in .mlops/prefect), or a Prefect server given
-    by prefect_api_url. Reports each task's state, duration and retries; stages whose inputs did
-    not change are Cached.
+    Local mode (state in .mlops/prefect): the first run starts the workspace's Prefect API and a
+    warm flow runner and keeps them for later runs (actions list, stop); or a Prefect server
+    given by prefect_api_url. Reports each task's state, duration and retries; stages whose
+    inputs did not change are Cached.
     """
 
     action: Literal["run"]
     refresh: bool = Field(default=False, description="Ignore cached results and run every stage.")
     timeout_seconds: float = Field(default=900, ge=10, le=86400, description="Stop the whole flow after this long.")
-    prefect_api_url: str | None = Field(default=None, description="A Prefect server's API URL (team mode). Omit for local mode: a temporary API for the run, state in .mlops/prefect.")
+    prefect_api_url: str | None = Field(default=None, description="A Prefect server's API URL (team mode). Omit for local mode, state in .mlops/prefect.")
+    local_server: bool = Field(default=True, description="Local mode: keep the workspace's Prefect API and a warm runner between runs "
+                               "(action stop ends them); false: a temporary API for this run only (10-20 s more per run).")
 
 
-Operation = Annotated[Scaffold | Render | Run, Field(discriminator="action")]
+class ListServers(StrictModel):
+    """The workspace's kept Prefect API and flow runner."""
+
+    action: Literal["list"]
+
+
+class StopServers(StrictModel):
+    """Stop the workspace's kept Prefect API and flow runner.
+
+    A flow running on them is stopped too. The next local run starts them again.
+    """
+
+    action: Literal["stop"]
+
+
+Operation = Annotated[Scaffold | Render | Run | ListServers | StopServers, Field(discriminator="action")]
 
 
 class PipelineInput(ToolInput):
@@ -100,21 +119,32 @@ class RunReport(BaseModel):
     flow_state: str
     tasks: list[TaskReport]
     cached: int = Field(description="Tasks answered from the cache.")
-    wall_seconds: float = Field(description="The whole child process: Python and Prefect start-up, the temporary API, the stages.")
+    wall_seconds: float = Field(description="The whole run: starting (or checking) Prefect's API, the flow's process, the stages.")
     flow_seconds: float | None = Field(default=None, description="Inside the flow function: scheduling and the stages.")
-    prefect_overhead_seconds: float | None = Field(default=None, description="wall_seconds - flow_seconds: interpreter, Prefect import, temporary API start and stop.")
+    prefect_overhead_seconds: float | None = Field(default=None, description="wall_seconds - flow_seconds: Prefect's API and process start-up (and stop, for a temporary API).")
+    local_server: str | None = Field(default=None, description="The workspace's kept Prefect API: started, reused, or replaced (with why). "
+                                     "None with a temporary API or prefect_api_url.")
     results_path: str
     log_path: str
     log_tail: str = Field(default="", description="Last lines of the flow's log when it failed.")
 
 
+class LocalServer(BaseModel):
+    name: str = Field(description="prefect-api (the API server) or prefect-runner (the warm flow runner).")
+    url: str
+    pid: int
+    started_at: float
+    log_path: str
+
+
 class PipelineOutput(ToolOutput):
     action: str
-    pipeline: str
+    pipeline: str = ""
     spec: PipelineSpec | None = None
     files: list[FileChange] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
     run: RunReport | None = None
+    servers: list[LocalServer] = Field(default_factory=list, description="list: running; stop: stopped.")
     next_steps: list[str] = Field(default_factory=list)
 
 
@@ -122,6 +152,8 @@ def run(inp: PipelineInput, ctx: ToolContext) -> PipelineOutput:
     op = inp.operation
     if isinstance(op, Scaffold):
         return _scaffold(op, inp, ctx)
+    if isinstance(op, ListServers | StopServers):
+        return _servers(op, inp, ctx)
     spec = _load(op, ctx)
     if isinstance(op, Render):
         return _render(op, spec, inp, ctx)
@@ -198,23 +230,26 @@ def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> P
     from mlops_engineer.engines.pipeline.prefect_runner import run_flow
     from mlops_engineer.engines.pipeline.render import paths_for
     from mlops_engineer.errors import ToolError
-    from mlops_engineer.optional import import_optional
+    from mlops_engineer.optional import install_hint, installed_version
     from mlops_engineer.render import write_files
 
     files = _files(spec, op, ctx, ("prefect",))
-    import_optional("prefect", "orchestration")  # before any write: a core-only install changes nothing
+    if installed_version("prefect") is None:  # before any write: a core-only install changes nothing
+        # Checked from metadata: importing Prefect here would cost this process seconds and ~100 MB for nothing.
+        raise ToolError("missing_dependency", "Running a flow needs the Python package 'prefect', which is not installed.",
+                        install_hint("orchestration"))
     paths = paths_for(spec)
     out = PipelineOutput(action="run", pipeline=spec.name, spec=spec, dry_run=inp.dry_run)
     out.files = write_files(ctx.workspace, files, dry_run=inp.dry_run, confirm=inp.confirm)
     out.planned_calls = [f"write {c.path} ({c.action})" for c in out.files] + [
-        f"python {paths.flow}{' --refresh' if op.refresh else ''} (Prefect {'at ' + op.prefect_api_url if op.prefect_api_url else 'local mode'})"
+        f"python {paths.flow}{' --refresh' if op.refresh else ''} (Prefect {'at ' + op.prefect_api_url if op.prefect_api_url else _mode(op)})"
     ]
     if inp.dry_run:
         return out
     flow = run_flow(
         ctx.workspace, ctx.workspace.resolve(paths.flow), spec.name, stages=len(spec.stages), refresh=op.refresh,
         timeout=op.timeout_seconds, api_url=op.prefect_api_url, tracking_uri=ctx.settings.tracking_uri, progress=ctx.progress,
-        check_cancelled=ctx.check_cancelled,
+        check_cancelled=ctx.check_cancelled, keep_server=op.local_server,
     )
     results = flow.results
     if results is None:
@@ -235,6 +270,7 @@ def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> P
         wall_seconds=round(flow.wall_seconds, 3),
         flow_seconds=flow_seconds,
         prefect_overhead_seconds=round(flow.wall_seconds - flow_seconds, 3) if flow_seconds is not None else None,
+        local_server=flow.local_server,
         results_path=ctx.workspace.relative(ctx.workspace.state_dir / "pipelines" / spec.name / "last-run.json"),
         log_path=ctx.workspace.relative(flow.log_path),
         log_tail="" if results["ok"] else redact_text(flow.log_tail),  # it may quote the Prefect API URL
@@ -245,6 +281,28 @@ def _run(op: Run, spec: PipelineSpec, inp: PipelineInput, ctx: ToolContext) -> P
                           "stage logs are in .mlops/pipelines/" + spec.name + "/logs/. Completed stages stay cached."]
     else:
         out.next_steps = ["Run again: unchanged stages come from the cache.", *_next_steps(spec, {paths.prefect_yaml: ""} if spec.schedule else {})]
+    if flow.local_server:
+        out.next_steps.append("The workspace's Prefect API and flow runner stay up for later runs: action stop ends them.")
+    return out
+
+
+def _mode(op: Run) -> str:
+    return "local mode, the workspace's kept API" if op.local_server else "local mode, a temporary API"
+
+
+def _servers(op: ListServers | StopServers, inp: PipelineInput, ctx: ToolContext) -> PipelineOutput:
+    from mlops_engineer.engines.pipeline import local_prefect
+
+    out = PipelineOutput(action=op.action, dry_run=inp.dry_run)
+    records = local_prefect.list_local(ctx.workspace.state_dir)
+    if isinstance(op, StopServers):
+        out.planned_calls = [f"stop {r.name} (pid {r.pid}) and every process it started" for r in records]
+        if not inp.dry_run:
+            records = local_prefect.stop_local(ctx.workspace.state_dir)
+    out.servers = [LocalServer(name=r.name, url=r.url, pid=r.pid, started_at=r.started_at, log_path=ctx.workspace.relative(Path(r.log_path)))
+                   for r in records]
+    if isinstance(op, ListServers) and not records:
+        out.next_steps = ["None running: the next run in local mode starts them."]
     return out
 
 
@@ -274,7 +332,12 @@ def summarize(out: PipelineOutput) -> str:
             for t in r.tasks
         )
         overhead = f", Prefect overhead {r.prefect_overhead_seconds:.1f} s" if r.prefect_overhead_seconds is not None else ""
-        return f"Pipeline {out.pipeline} {r.flow_state} in {r.wall_seconds:.1f} s ({r.cached} cached{overhead}): {tasks}."
+        server = f", local Prefect API {r.local_server}" if r.local_server else ""
+        return f"Pipeline {out.pipeline} {r.flow_state} in {r.wall_seconds:.1f} s ({r.cached} cached{overhead}{server}): {tasks}."
+    if out.action in ("list", "stop"):
+        verb = "running" if out.action == "list" else ("to stop" if out.dry_run else "stopped")
+        names = ", ".join(f"{s.name} ({s.url}, pid {s.pid})" for s in out.servers) or "none"
+        return f"{prefix}Local Prefect servers {verb}: {names}."
     changed = sum(f.action != "unchanged" for f in out.files)
     text = f"{prefix}{out.action} {out.pipeline}: {len(out.files)} file(s), {changed} changed"
     if out.checks:
@@ -292,6 +355,6 @@ TOOL = ToolSpec(
     summarize=summarize,
     # Rendering overwrites an edited file only with confirm; run executes the stages' own commands.
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint='Set operation.action to one of: scaffold, render, run; e.g. {"operation": {"action": "render", '
+    input_hint='Set operation.action to one of: scaffold, render, run, list, stop; e.g. {"operation": {"action": "render", '
     '"spec": {"name": "demo", "stages": [{"name": "train", "command": "python train.py"}]}}}.',
 )

@@ -97,9 +97,9 @@ def start_router(workspace: Workspace, experiment: str, service_dir: Path, port:
                  metadata: dict[str, str] | None = None) -> ServiceRecord:
     """`bentoml serve service:ABRouter` from `service_dir` on 127.0.0.1:port, as a local service of kind ab_router."""
     from mlops_engineer.engines.local_services import start_service
-    from mlops_engineer.engines.serving.bentoml_service import bentoml_env, serve_argv
+    from mlops_engineer.engines.serving.bentoml_service import serve_argv, serve_env
 
     argv = [*serve_argv("service:ABRouter", port), "--working-dir", str(service_dir)]
     return start_service(workspace.state_dir, service_name(experiment), argv, port=port, kind=KIND, health_path="/readyz",
-                         env={**bentoml_env(workspace), **env}, cwd=service_dir, timeout=timeout, on_wait=on_wait,
+                         env={**serve_env(workspace, service_name(experiment)), **env}, cwd=service_dir, timeout=timeout, on_wait=on_wait,
                          metadata=metadata)

@@ -220,6 +220,14 @@ class RegistryContents(BaseModel):
     feature_services: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class StaleValue(BaseModel):
+    row: int = Field(description="Index of the entity in rows (and in entity_rows).")
+    feature_view: str
+    features: list[str] = Field(description="Its features in this answer: one event time, so one age.")
+    age_seconds: float = Field(description="Now minus the values' event timestamp.")
+    ttl_seconds: float = Field(description="The feature view's TTL, which the age exceeds.")
+
+
 class FeatureStoreOutput(ToolOutput):
     action: str
     repo_path: str
@@ -232,6 +240,9 @@ class FeatureStoreOutput(ToolOutput):
     training_set: TablePreview | None = None
     output_path: str | None = None
     rows: TablePreview | None = None
+    stale: list[StaleValue] = Field(default_factory=list, description="online: values older than their feature view's TTL, which Feast "
+                                    "still returns as present (feast#6821); the first 100.")
+    stale_count: int = Field(default=0, description="online: how many (row, feature view) pairs are stale in all.")
     registry: RegistryContents | None = None
     next_steps: list[str] = Field(default_factory=list)
 

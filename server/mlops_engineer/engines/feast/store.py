@@ -1,4 +1,4 @@
-"""Feast SDK calls behind `build_feature_store`: apply, materialize, training sets, online reads, listing.
+"""Feast SDK calls behind `build_feature_store`: apply, materialize, training sets, listing (online reads: `online`).
 
 Feast is imported inside functions only: importing it costs seconds, and the
 server must start (and list its tools) without it.
@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_engineer.engines.feast import online
 from mlops_engineer.engines.feast.models import (
     Apply,
     FeatureStoreInput,
     FeatureStoreOutput,
     Materialize,
     MaterializeInfo,
-    Online,
     RegistryChange,
     RegistryContents,
     TrainingSet,
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from mlops_engineer.runtime import ToolContext
 
 EXTRA = "features"
-ONLINE_ROWS_INLINE = 100  # online answers up to this many entities inline, more go to a CSV
 ROW_ID = "__mlops_row"  # entity-row number carried through the point-in-time join
 TABLE_COMMENT = "mlops-engineer source "  # + sha256 of the Parquet file loaded into the table
 
@@ -58,8 +57,6 @@ TABLE_COMMENT = "mlops-engineer source "  # + sha256 of the Parquet file loaded 
 # lookup itself, so the online path would be many times slower than calling Feast directly.
 # The key includes the config file's mtime and size, so a re-rendered config gets a new store.
 _STORES: dict[tuple[str, int, int], FeatureStore] = {}
-_RESOLVED: dict[tuple[str, str], Path] = {}
-_ONLINE_OUTPUT: FeatureStoreOutput | None = None
 
 
 def _feast() -> Any:
@@ -351,6 +348,7 @@ def apply(op: Apply, inp: FeatureStoreInput, ctx: ToolContext, repo: Path, out: 
             store.apply(to_apply, objects_to_delete=to_delete, partial=False)
         else:
             get_store(repo, ws)
+    online.forget()  # the hot path's cached config check, column layouts and TTLs describe the old repository
     ctx.progress(4, 4, "applied")
     out.next_steps = [
         'Load the online store: {"action": "materialize"} (incremental) or {"action": "materialize", "mode": "range", "start": ..., "end": ...}.',
@@ -406,7 +404,7 @@ def materialize(op: Materialize, inp: FeatureStoreInput, ctx: ToolContext, repo:
 # ---------------------------------------------------------------- retrieval
 
 
-def _expand_refs(store: FeatureStore, refs: list[str]) -> list[str]:
+def expand_refs(store: FeatureStore, refs: list[str]) -> list[str]:
     """'view' and 'view:*' -> every feature of the view; 'view:f' stays."""
     expanded: list[str] = []
     for ref in refs:
@@ -460,7 +458,7 @@ def training_set(op: TrainingSet, inp: FeatureStoreInput, ctx: ToolContext, repo
     with translate_errors("training_set"), quiet():
         store = get_store(repo, ws)
         store.refresh_registry()
-        features: Any = store.get_feature_service(op.feature_service) if op.feature_service else _expand_refs(store, op.features)
+        features: Any = store.get_feature_service(op.feature_service) if op.feature_service else expand_refs(store, op.features)
         out.planned_calls = [f"point-in-time join of {len(frame)} entity rows with {op.feature_service or ', '.join(features)}", f"write {ws.relative(target)}"]
         if inp.dry_run:
             return out
@@ -481,52 +479,6 @@ def training_set(op: TrainingSet, inp: FeatureStoreInput, ctx: ToolContext, repo
     out.training_set = TablePreview(columns=[str(c) for c in result.columns], rows=_json_rows(result, PREVIEW_ROWS),
                                     total_rows=len(result), full_result_path=out.output_path)
     return out
-
-
-def _online_repo(ctx: ToolContext, repo_path: str) -> Path:
-    """`Workspace.resolve` once per (workspace, repo_path) and process, like the FeatureStore itself.
-
-    Resolving walks every path component (realpath), ~0.1-0.2 ms, a tenth of a one-key
-    lookup. The cached store is bound to the folder resolved on its first use anyway:
-    Feast reads that folder's files whatever the name points at later.
-    """
-    key = (str(ctx.workspace.root), repo_path)
-    repo = _RESOLVED.get(key)
-    if repo is None:
-        repo = _RESOLVED[key] = ctx.workspace.resolve(repo_path)
-    return repo
-
-
-def online(op: Online, inp: FeatureStoreInput, ctx: ToolContext) -> FeatureStoreOutput:
-    """The hot path: a cached store, one SDK call, a dict-of-lists turned into rows."""
-    from mlops_engineer.output import preview_table
-    repo = _online_repo(ctx, inp.repo_path)
-    try:  # plain try, not `with translate_errors(...)`: a generator context manager costs microseconds here
-        store = get_store(repo, ctx.workspace)
-        if op.feature_service:
-            features: Any = store.get_feature_service(op.feature_service)
-            refs = [f"{p.name_to_use()}:{f.name}" for p in features.feature_view_projections for f in p.features]
-        else:
-            features = refs = op.features if all(":" in f and not f.endswith(":*") for f in op.features) else _expand_refs(store, op.features)
-        columns = store.get_online_features(features=features, entity_rows=op.entity_rows, full_feature_names=op.full_feature_names).to_dict()
-    except ToolError:
-        raise
-    except Exception as exc:
-        with translate_errors("online"):
-            raise exc from None
-    # Feast's column order varies between calls: keys first, then features in the order asked for.
-    wanted = [*op.entity_rows[0], *(r.replace(":", "__") if op.full_feature_names else r.partition(":")[2] for r in refs)]
-    names = [c for c in wanted if c in columns] + sorted(c for c in columns if c not in wanted)
-    rows = [dict(zip(names, values, strict=True)) for values in zip(*(columns[n] for n in names), strict=True)]
-    if len(rows) <= ONLINE_ROWS_INLINE:  # Feast's values are plain JSON types already: no re-validation
-        table = TablePreview.model_construct(columns=names, rows=rows, total_rows=len(rows), full_result_path=None)
-    else:
-        table = preview_table(ctx.workspace, "online-features", rows, limit=ONLINE_ROWS_INLINE)
-    # A shallow copy of a prebuilt answer: building the output model field by field costs ~20 us.
-    global _ONLINE_OUTPUT
-    if _ONLINE_OUTPUT is None:
-        _ONLINE_OUTPUT = FeatureStoreOutput(action="online", repo_path="")
-    return _ONLINE_OUTPUT.model_copy(update={"repo_path": inp.repo_path, "rows": table})
 
 
 def list_objects(ctx: ToolContext, repo: Path, out: FeatureStoreOutput) -> FeatureStoreOutput:

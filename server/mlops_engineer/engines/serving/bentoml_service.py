@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlops_engineer.workspace import Workspace
 
 BENTOML_HOME = "bentoml"  # under the workspace's .mlops/
+SERVE_HOMES = "bentoml-serve"  # under .mlops/: one BentoML home per served service (see serve_env)
 MODEL_URI = re.compile(r"^(models:/[^/@\s]+(@[A-Za-z0-9_-]+|/[0-9]+)|runs:/[0-9a-f]{32}/\S+)$")
 
 # MLflow column types -> (pydantic annotation, pandas dtype the model was trained on).
@@ -70,21 +71,57 @@ class ModelSource:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+def with_interpreter_scripts(environ: Mapping[str, str], python: str = sys.executable) -> dict[str, str]:
+    """`environ` with the console-script folder of `python`'s environment first on PATH.
+
+    Tools that start a program by name look it up on PATH (`mlflow models serve` runs
+    `uvicorn`, `bentoml build` runs `uv`): from a virtual environment that was never
+    activated, PATH does not hold its bin folder, where those programs are installed.
+    """
+    scripts = str(Path(python).parent)  # the venv's bin (not resolved: python is often a symlink out of it)
+    path = [p for p in environ.get("PATH", os.defpath).split(os.pathsep) if p and p != scripts]
+    return {**environ, "PATH": os.pathsep.join([scripts, *path])}
+
+
 def bentoml_env(workspace: Workspace) -> dict[str, str]:
     """Environment for every BentoML subprocess of this workspace.
 
+    This interpreter's scripts folder comes first on PATH (see `with_interpreter_scripts`).
     BentoML looks for `uv` on PATH only (`bentoml build` locks the bento's packages with
     it); when uv is found elsewhere (see `find_uv`), its folder goes at the end of PATH.
     """
     home = workspace.state_dir / BENTOML_HOME
     home.mkdir(parents=True, exist_ok=True)
-    env = {
+    env = with_interpreter_scripts({
         **os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-    }
+    })
     uv = find_uv(env, sys.executable)
     if uv and shutil.which("uv", path=env.get("PATH", os.defpath)) is None:
         env["PATH"] = os.pathsep.join(p for p in (env.get("PATH"), str(Path(uv).parent)) if p)
+    return env
+
+
+def serve_env(workspace: Workspace, service: str) -> dict[str, str]:
+    """`bentoml_env` for `bentoml serve` of one service: a BentoML home of its own whose bento and
+    model stores are the workspace's (symlinks).
+
+    `bentoml serve` empties `$BENTOML_HOME/prometheus_multiproc_dir` when it starts: with one home
+    for the workspace, starting a second service (another model, an A/B router) wiped the
+    metrics of the first while it ran.
+    """
+    env = bentoml_env(workspace)
+    shared = Path(env["BENTOML_HOME"])
+    home = workspace.state_dir / SERVE_HOMES / service
+    home.mkdir(parents=True, exist_ok=True)
+    for store in ("bentos", "models"):
+        (shared / store).mkdir(parents=True, exist_ok=True)
+        link = home / store
+        if not link.is_symlink():
+            if link.is_dir():
+                shutil.rmtree(link)
+            link.symlink_to(shared / store, target_is_directory=True)
+    env["BENTOML_HOME"] = str(home)
     return env
 
 

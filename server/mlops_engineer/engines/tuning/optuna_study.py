@@ -5,7 +5,9 @@ pruners, an exact trial budget shared by every worker, and the PNG plots.
 have, not the number this call adds: calling again with the same input finds the
 budget spent and runs nothing, and two workers on one PostgreSQL study stop together
 at exactly N. Trial numbers are assigned by the storage under a row lock, so a trial
-whose number would exceed the budget knows it and steps aside.
+whose number would exceed the budget knows it and steps aside. The budget is read with
+one aggregate query per check (`trial_counts`), so its cost per trial does not grow with
+the study (listing the trials to count them did).
 """
 
 from __future__ import annotations
@@ -181,8 +183,30 @@ def finished_states() -> tuple[Any, ...]:
     return (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def count_finished(study: Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=finished_states()))
+@dataclass(frozen=True)
+class TrialCounts:
+    finished: int  # complete or pruned
+    running: int
+    running_before: int  # running trials numbered below the one asking
+
+
+# One row, whatever the study's size: the budget check is O(1) work for this process (the
+# database counts the study's index entries). Optuna stores TrialState by name.
+_COUNTS_SQL = """
+SELECT COALESCE(SUM(CASE WHEN state IN ('COMPLETE', 'PRUNED') THEN 1 ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN state = 'RUNNING' THEN 1 ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN state = 'RUNNING' AND number < :number THEN 1 ELSE 0 END), 0)
+FROM trials WHERE study_id = :study_id
+"""
+
+
+def trial_counts(storage: RDBStorage, study_id: int, number: int = -1) -> TrialCounts:
+    """Finished and running trials of a study, read in one query (Optuna's API would list them all)."""
+    from sqlalchemy import text
+
+    with storage.engine.connect() as connection:
+        row = connection.execute(text(_COUNTS_SQL), {"study_id": study_id, "number": number}).one()
+    return TrialCounts(int(row[0]), int(row[1]), int(row[2]))
 
 
 @dataclass
@@ -210,10 +234,18 @@ def reclaim_stale_trials(study: Study) -> list[str]:
 
     from mlops_engineer.locks import owner_alive
 
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    storage = study._storage
+    # Optuna's cached storage lists every trial of the study and filters in Python; its database
+    # backend filters in SQL, so this costs O(running trials), not O(study).
+    backend = getattr(storage, "_backend", storage)
+    study_id = study._study_id
+
+    def running_trials() -> list[Any]:
+        return backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+
+    running = running_trials()
     if not running:
         return []
-    storage = study._storage
     failed: list[tuple[int, str]] = []
     for trial in running:
         record = trial.user_attrs.get(OWNER)
@@ -229,9 +261,9 @@ def reclaim_stale_trials(study: Study) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fail_stale_trials is flagged experimental
         optuna.storages.fail_stale_trials(study)
-    gone = before - {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    gone = before - {t.number for t in running_trials()}
     if gone:
-        fails = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        fails = {t.number for t in backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))}
         failed += [(n, f"no heartbeat for over {GRACE_S} s") for n in sorted(gone & fails)]
     return [f"trial {n} was left RUNNING ({why}); marked FAIL, its slot runs again" for n, why in failed]
 
@@ -241,6 +273,7 @@ class _OverBudget(Exception):
 
 
 def optimize(
+    storage: RDBStorage,
     study: Study,
     objective: Objective,
     space: list[Any],
@@ -262,15 +295,16 @@ def optimize(
     stats = RunStats()
     started = time.monotonic()
     consecutive_failures = 0
+    study_id = storage.get_study_id_from_name(study.study_name)
+    best = _Best.of(study)
     aborted: list[UserCodeExit] = []
 
     def wrapped(trial: optuna.Trial) -> Any:
         # Who runs it: if this process dies, the next call sees it and fails the trial.
         trial.set_user_attr(OWNER, owner())
         # Exact budget: finished trials plus running trials numbered before this one.
-        others = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
-        ahead = sum(1 for t in others if t.state != TrialState.RUNNING or t.number < trial.number)
-        if ahead >= n_trials:
+        counts = trial_counts(storage, study_id, trial.number)
+        if counts.finished + counts.running_before >= n_trials:
             trial.set_user_attr(OVER_BUDGET, True)
             raise _OverBudget()
         params = suggest(trial, space)
@@ -321,6 +355,7 @@ def optimize(
         if trial.user_attrs.get(OVER_BUDGET):
             s.stop()  # another worker took the last slot
             return
+        finished = trial_counts(storage, study_id).finished
         if trial.state == TrialState.FAIL:
             if not cancelled():
                 stats.failures += 1
@@ -329,14 +364,16 @@ def optimize(
         else:
             consecutive_failures = 0
             stats.new_trials += 1
-            progress(count_finished(s), n_trials, _describe(trial, objective.metric_names, s))
-        if cancelled() or timed_out() or consecutive_failures >= MAX_CONSECUTIVE_FAILURES or count_finished(s) >= n_trials:
+            best.update(trial, s)
+            progress(finished, n_trials, _describe(trial, objective.metric_names, best))
+        if cancelled() or timed_out() or consecutive_failures >= MAX_CONSECUTIVE_FAILURES or finished >= n_trials:
             s.stop()
 
     stats.recovered += reclaim_stale_trials(study)
     waiting_since: tuple[int, float] | None = None  # (finished count, when the wait began)
     while True:
-        done = count_finished(study)
+        counts = trial_counts(storage, study_id)
+        done = counts.finished
         if done >= n_trials or consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
             break
         if cancelled():
@@ -345,8 +382,7 @@ def optimize(
         if timed_out():
             stats.timed_out = True
             break
-        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-        if done + running >= n_trials:
+        if done + counts.running >= n_trials:
             # Other workers hold the last slots: wait until they finish, fail, or die (then
             # reclaim the slot), but never longer than WAIT_FOR_OTHERS_S without a finished trial.
             if waiting_since is None or waiting_since[0] != done:
@@ -366,16 +402,42 @@ def optimize(
     return stats
 
 
-def _describe(trial: Any, names: list[str], study: Study) -> str:
+@dataclass
+class _Best:
+    """The best value for progress messages: the study's at the start, then this worker's trials
+    (asking the storage after every trial costs two queries; another worker's better trial shows
+    in the final answer, which reads the study)."""
+
+    value: float | None = None
+    number: int | None = None
+    maximize: bool = False
+
+    @classmethod
+    def of(cls, study: Study) -> _Best:
+        if len(study.directions) != 1:
+            return cls()
+        best = cls(maximize=study.direction.name == "MAXIMIZE")
+        with contextlib.suppress(ValueError):
+            best.value, best.number = study.best_value, study.best_trial.number
+        return best
+
+    def update(self, trial: Any, study: Study) -> None:
+        if len(study.directions) != 1 or not trial.values:
+            return
+        value = trial.values[0]
+        if self.value is None or (value > self.value if self.maximize else value < self.value):
+            self.value, self.number = value, trial.number
+
+
+def _describe(trial: Any, names: list[str], best: _Best) -> str:
     state = trial.state.name
     if trial.values:
         shown = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, trial.values, strict=False))
         text = f"trial {trial.number} {state.lower()}: {shown}"
     else:
         text = f"trial {trial.number} {state.lower()}"
-    if len(study.directions) == 1:
-        with contextlib.suppress(ValueError):
-            text += f" (best {study.best_value:.4g} in trial {study.best_trial.number})"
+    if best.value is not None:
+        text += f" (best {best.value:.4g} in trial {best.number})"
     return text
 
 

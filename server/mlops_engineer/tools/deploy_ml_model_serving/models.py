@@ -25,8 +25,8 @@ class BuildOptions(StrictModel):
     model_uri: ModelUri
     service_name: ServiceName = None
     output_dir: str | None = Field(default=None, description="Workspace folder for service.py, bentofile.yaml and the model. Default: mlops/serving/<service>.")
-    max_batch_size: int = Field(default=32, ge=2, le=10000, description="Adaptive batching: most rows merged into one model call.")
-    max_latency_ms: int = Field(default=1000, ge=1, le=60000, description="Adaptive batching latency budget: BentoML sheds requests (503) it expects to miss it.")
+    max_batch_size: int = Field(default=32, ge=2, le=10000, description="Batching: most rows in one model call (requests that arrive while it computes share the next).")
+    max_latency_ms: int = Field(default=1000, ge=1, le=60000, description="A request that waited longer than this for the model is answered 503.")
     workers: int = Field(default=1, ge=1, le=32, description="Server worker processes.")
     concurrency: int = Field(default=32, ge=1, le=10000, description="Requests one worker handles at once.")
     timeout_seconds: int = Field(default=30, ge=1, le=3600, description="Request timeout.")
@@ -36,7 +36,7 @@ class Build(BuildOptions):
     """Render and build a BentoML service for an MLflow model.
 
     models:/name@alias (or /version, or runs:/id/path); the request schema comes from the model
-    signature; predict uses adaptive batching. The same model and settings give the same bento
+    signature; predict batches requests that arrive while the model computes. The same model and settings give the same bento
     tag, built once.
     """
 

@@ -18,7 +18,7 @@ from mlops_engineer.tools.deploy_ml_model_serving.smoke import check_deployment
 
 def run_serve(op: Serve, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
     from mlops_engineer.engines import local_services as ls
-    from mlops_engineer.engines.serving.bentoml_service import bentoml_env, serve_argv
+    from mlops_engineer.engines.serving.bentoml_service import serve_argv, serve_env
     from mlops_engineer.errors import ToolError
 
     state = ctx.workspace.state_dir
@@ -46,7 +46,7 @@ def run_serve(op: Serve, inp: ServingInput, ctx: ToolContext, out: ServingOutput
         ctx.progress(3, 4, f"starting bentoml serve on 127.0.0.1:{port}")
         record = ls.start_service(
             state, name, serve_argv(out.bento_tag, port), port=port, kind=KIND, health_path="/readyz",
-            env=bentoml_env(ctx.workspace), cwd=ctx.workspace.root, timeout=op.startup_timeout,
+            env=serve_env(ctx.workspace, name), cwd=ctx.workspace.root, timeout=op.startup_timeout,
             metadata={"model_uri": op.model_uri, "bento_tag": out.bento_tag, "sample": _json(source.example_rows[:3])},
             on_wait=lambda waited: ctx.check_cancelled(),
         )

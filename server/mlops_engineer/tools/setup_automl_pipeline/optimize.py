@@ -53,7 +53,7 @@ def run_optimize(op: Optimize, inp: AutomlInput, ctx: ToolContext, out: AutomlOu
         if tracker is not None:
             _backfill(study, objective.metric_names, tracker)
         stats = engine.optimize(
-            study, objective, op.space, op.n_trials, timeout_s=op.timeout_s,
+            storage, study, objective, op.space, op.n_trials, timeout_s=op.timeout_s,
             cancelled=ctx.cancelled.is_set,
             progress=lambda done, total, msg: ctx.on_progress(done, total, msg),
             log_trial=tracker.log if tracker is not None else None,
