@@ -8,6 +8,7 @@ hint about backends sends the reader the wrong way.
 
 from __future__ import annotations
 
+import csv
 import errno
 import logging
 import socket
@@ -44,7 +45,7 @@ def classify(exc: BaseException) -> tuple[ErrorCode, str]:
     names = _names(exc)
     if isinstance(exc, UnicodeDecodeError):
         return "invalid_input", "A file could not be read as UTF-8 text: check its format (CSV and JSON must be UTF-8 text; Parquet files need the .parquet extension)."
-    if names & _UNREADABLE_DATA:
+    if names & _UNREADABLE_DATA or isinstance(exc, csv.Error):  # csv.Error's class name is just "Error"
         return "invalid_input", "An input file could not be parsed: check that its content matches its extension (CSV, Parquet, JSON, YAML) and that it is not empty or truncated."
     if isinstance(exc, ValueError) and "null byte" in str(exc):
         return "invalid_input", "A path or value contains a NUL character; remove it."

@@ -17,7 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "monitoring": ("evidently", "scipy", "prometheus-client"),
     "tuning": ("optuna", "ray", "cmaes", "matplotlib"),
     "serving": ("bentoml", "kubernetes-validate"),
-    "forecasting": ("statsmodels", "matplotlib"),
+    "forecasting": ("statsmodels", "matplotlib", "pyarrow"),
     "labeling": ("label-studio-sdk",),
     "containers": ("docker",),
     "orchestration": ("prefect",),

@@ -52,6 +52,17 @@ def test_a_parquet_reader_on_a_text_file_says_the_file_is_wrong(tmp_path) -> Non
     assert error.code == "invalid_input" and "parsed" in error.hint
 
 
+def test_a_malformed_csv_says_the_file_is_wrong(tmp_path) -> None:
+    import csv
+
+    path = tmp_path / "series.csv"
+    path.write_text('timestamp,value\n"2026-01-01,1\n' + "x" * 10 + "\0\n")
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        error = tool_error_for("forecast_operational_metrics", _real(lambda: list(reader)))
+    assert error.code == "invalid_input" and "parsed" in error.hint
+
+
 def test_long_sdk_messages_are_bounded() -> None:
     error = tool_error_for("t", RuntimeError("x" * 100_000))
     assert len(error.message) < MAX_DETAIL_CHARS + 100 and "100000 characters" in error.message

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -272,6 +273,38 @@ class _OverBudget(Exception):
     pass
 
 
+class _QuietExpectedEnds(logging.Filter):
+    """Drops Optuna's two warning lines (one with a traceback) for a trial that ended as we meant it to.
+
+    Optuna logs every trial whose objective raised. A trial that found the budget spent (another
+    worker took the last slot) or was cancelled is not a failure, and the tool's output reports
+    both; on stderr they read like crashes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._follow_ups: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        if isinstance(error, (_OverBudget, Cancelled)):
+            # "Trial 7 failed with parameters: ..." is followed by "Trial 7 failed with value None."
+            self._follow_ups.add(" ".join(message.split()[:2]) + " failed with value")
+            return False
+        for prefix in self._follow_ups:
+            if message.startswith(prefix):
+                self._follow_ups.discard(prefix)
+                return False
+        return True
+
+
+def _quiet_expected_trial_ends() -> None:
+    logger = logging.getLogger("optuna.study._optimize")  # where Optuna logs a failed trial
+    if not any(isinstance(f, _QuietExpectedEnds) for f in logger.filters):
+        logger.addFilter(_QuietExpectedEnds())
+
+
 def optimize(
     storage: RDBStorage,
     study: Study,
@@ -291,6 +324,7 @@ def optimize(
     from mlops_engineer.locks import owner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_expected_trial_ends()
     multi = len(objective.directions) > 1
     stats = RunStats()
     started = time.monotonic()
