@@ -61,3 +61,13 @@ def test_numbers_refuse_booleans() -> None:
 def test_non_finite_numbers_are_refused(tool: str, operation: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="finite number"):
         REGISTRY.tool(tool).input_model.model_validate({"operation": operation})
+
+
+def test_a_model_version_may_be_written_as_a_number_but_not_as_a_flag() -> None:
+    from mlops_engineer.tools.register_ml_model import TOOL
+
+    promote = {"action": "promote", "name": "churn-classifier", "alias": "champion", "metric": "val_roc_auc", "goal": "maximize"}
+    assert TOOL.input_model.model_validate({"operation": {**promote, "version": 3}}).operation.version == "3"
+    for wrong in (True, 2.5, 0, "v3"):
+        with pytest.raises(ValidationError):
+            TOOL.input_model.model_validate({"operation": {**promote, "version": wrong}})

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from mlops_engineer.engines.mlflow.backend import MlflowTarget
 
 ModelName = Annotated[str, Field(min_length=1, max_length=256, description="Registered model name.")]
-Version = Annotated[str, Field(pattern=r"^[1-9][0-9]*$", description="Model version number, e.g. \"3\".")]
+# A version is a string in MLflow's API; a bare number (3) is read as "3" (people and models both write it so).
+Version = Annotated[str, Field(pattern=r"^[1-9][0-9]*$", coerce_numbers_to_str=True, description="Model version number, e.g. \"3\".")]
 Alias = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,255}$", description="Alias, e.g. champion.")]
 Goal = Literal["maximize", "minimize"]
 
