@@ -105,6 +105,8 @@ def test_readme_demo_from_a_fresh_clone_twice(tmp_path: Path) -> None:
         assert check in out, check
     assert out.count("data status: clean") == 2, "after the data step and after the pipeline"
     assert re.search(r"Completed: 0/5 tasks.*\npushed \d+ file\(s\)", out), "the pipeline's data is pushed in the same run"
+    stopped = re.search(r"stopped the workspace's kept Prefect services: (.*)", out)
+    assert stopped and "prefect-api" in stopped.group(1) and "prefect-runner" in stopped.group(1), "the demo leaves nothing running"
 
     # mlops-demo/ is its own repository; our clone sees nothing but its ignored folders.
     assert _git(demo, "rev-parse", "--show-toplevel").strip() == str(demo)

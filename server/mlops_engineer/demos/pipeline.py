@@ -29,10 +29,10 @@ def run(session: DemoSession) -> None:
         say(f"  task {task.name:9} {task.state:9} {task.duration_seconds:6.1f} s{retries}")
     say(f"pipeline {result.flow_state}: {result.cached}/{len(result.tasks)} tasks from the cache; "
         f"{result.wall_seconds:.1f} s in all, of which Prefect start-up {result.prefect_overhead_seconds or 0:.1f} s")
+    push_and_report(session)
     # A session keeps the workspace's Prefect API for its next runs; the demo leaves nothing running.
     stopped = call("orchestrate_ml_pipeline", {"action": "stop"}).servers
     say(f"  stopped the workspace's kept Prefect services: {', '.join(s.name for s in stopped) or 'none'}")
-    push_and_report(session)
     session.facts.update(pipeline_spec=SPEC, pipeline_flow=f"{DIRECTORY}/flow.py")
     session.where("pipeline", root / DIRECTORY / "flow.py")
     session.where("pipeline (Airflow, DVC)", f"{root / DIRECTORY / 'airflow_dag.py'}, {root / DIRECTORY / 'dvc.yaml'}")
