@@ -54,6 +54,11 @@ class HelpEnvelope(BaseModel):
 # --- actions ------------------------------------------------------------------------------------
 
 
+def action_hint(input_model: type[BaseModel], example: str) -> str:
+    """The hint of an `invalid_input`: the tool's actions, read from its model, and one example input."""
+    return f"Set operation.action to one of: {', '.join(operation_variants(input_model))}; e.g. {example}."
+
+
 def operation_variants(input_model: type[BaseModel]) -> dict[str, type[BaseModel]]:
     """action name -> its model, in declaration order, from the `operation` discriminated union.
 

@@ -22,6 +22,7 @@ from mlops_engineer.engines.feast.models import (
 )
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.runtime import ToolContext
+from mlops_engineer.schemas import action_hint
 
 
 def run(inp: FeatureStoreInput, ctx: ToolContext) -> FeatureStoreOutput:
@@ -91,5 +92,5 @@ TOOL = ToolSpec(
     # destructive: apply with confirm=true deletes registry objects dropped from the spec
     # and overwrites edited repository files.
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint='Set operation.action to one of: apply, materialize, training_set, online, list; e.g. {"repo_path": "feature_repo", "operation": {"action": "list"}}.',
+    input_hint=action_hint(FeatureStoreInput, '{"repo_path": "feature_repo", "operation": {"action": "list"}}'),
 )

@@ -16,6 +16,7 @@ from mlops_engineer.redact import redact_text
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
+from mlops_engineer.schemas import action_hint
 
 if TYPE_CHECKING:
     from mlops_engineer.engines.pipeline.render import Target
@@ -355,6 +356,6 @@ TOOL = ToolSpec(
     summarize=summarize,
     # Rendering overwrites an edited file only with confirm; run executes the stages' own commands.
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint='Set operation.action to one of: scaffold, render, run, list, stop; e.g. {"operation": {"action": "render", '
-    '"spec": {"name": "demo", "stages": [{"name": "train", "command": "python train.py"}]}}}.',
+    input_hint=action_hint(PipelineInput, '{"operation": {"action": "render", '
+                           '"spec": {"name": "demo", "stages": [{"name": "train", "command": "python train.py"}]}}}'),
 )

@@ -15,6 +15,7 @@ from mlops_engineer.engines.mlflow.registry import GateDecision
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
+from mlops_engineer.schemas import action_hint
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -450,6 +451,5 @@ TOOL = ToolSpec(
     run=run,
     summarize=summarize,
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint="Set operation.action to one of: register, set_alias, delete_alias, transition_stage, request_approval, "
-    'review, promote, model_card, delete_version, describe; e.g. {"operation": {"action": "describe", "name": "churn"}}.',
+    input_hint=action_hint(RegisterInput, '{"operation": {"action": "describe", "name": "churn"}}'),
 )

@@ -24,6 +24,7 @@ from mlops_engineer.output import PREVIEW_ROWS, TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
+from mlops_engineer.schemas import action_hint
 
 EXTRA = "experiments"
 Experiment = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Experiment name; also the default hash salt and router folder.")]
@@ -502,6 +503,5 @@ TOOL = ToolSpec(
     run=run,
     summarize=summarize,
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint="Set operation.action to one of: design, assign, check_srm, render_router, serve_router, stop_router, "
-    'analyze, simulate_aa; e.g. {"operation": {"action": "design", "baseline": 0.1, "mde": 0.02}}.',
+    input_hint=action_hint(ABTestInput, '{"operation": {"action": "design", "baseline": 0.1, "mde": 0.02}}'),
 )

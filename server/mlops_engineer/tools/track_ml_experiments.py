@@ -14,6 +14,7 @@ from mlops_engineer.output import PREVIEW_ROWS, TablePreview
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.render import FileChange
 from mlops_engineer.runtime import ToolContext
+from mlops_engineer.schemas import action_hint
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -445,5 +446,5 @@ TOOL = ToolSpec(
     summarize=summarize,
     # destructive: `setup` with confirm=true overwrites a rendered file the user edited.
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint='Set operation.action to one of: setup, create_experiment, log_run, compare_runs; e.g. {"operation": {"action": "create_experiment", "name": "churn"}}.',
+    input_hint=action_hint(TrackInput, '{"operation": {"action": "create_experiment", "name": "churn"}}'),
 )

@@ -47,7 +47,6 @@ PRESENT = 1  # feast.serving.FieldStatus.PRESENT
 _SCALARS = frozenset({"int64_val", "int32_val", "double_val", "float_val", "bool_val", "string_val", "bytes_val"})
 _UUID_TYPES = frozenset({"UUID", "TIME_UUID"})  # string_val with these types becomes uuid.UUID in Feast
 
-_HOT: dict[tuple[str, str], tuple[float, FeatureStore]] = {}
 _LAYOUTS: dict[tuple[Any, ...], _Layout] = {}
 _TTLS: dict[int, tuple[tuple[Any, ...], dict[str, float]]] = {}
 # The last call's store, features and layout: consecutive lookups usually ask the same thing of
@@ -63,7 +62,6 @@ def now() -> float:
 
 def forget() -> None:
     """Drop what the hot path holds; `apply` calls it after changing the repository or registry."""
-    _HOT.clear()
     _LAYOUTS.clear()
     _TTLS.clear()
     _LAST.update(store=None, features=None, layout=None)
@@ -91,13 +89,8 @@ def _store(ctx: ToolContext, repo_path: str) -> FeatureStore:
         return last[3]
     from mlops_engineer.engines.feast.store import get_store
 
-    key = (str(ctx.workspace.root), repo_path)
-    hot = _HOT.get(key)
-    if hot is not None and clock - hot[0] < RECHECK_SECONDS:
-        store = hot[1]
-    else:  # resolving walks every path component (realpath, ~0.1-0.2 ms): once per check, not per call
-        store = get_store(ctx.workspace.resolve(repo_path), ctx.workspace)
-        _HOT[key] = (clock, store)
+    # Resolving walks every path component (realpath, ~0.1-0.2 ms): once per check, not per call.
+    store = get_store(ctx.workspace.resolve(repo_path), ctx.workspace)
     _LAST["store"] = (ctx.workspace, repo_path, clock, store)
     return store
 

@@ -18,6 +18,7 @@ from mlops_engineer.tools.deploy_ml_model_serving.k8s_manifests import run_k8s_m
 from mlops_engineer.tools.deploy_ml_model_serving.models import ServingInput, ServingOutput
 from mlops_engineer.tools.deploy_ml_model_serving.serve import run_serve
 from mlops_engineer.tools.deploy_ml_model_serving.smoke import run_smoke_test
+from mlops_engineer.schemas import action_hint
 
 
 def run(inp: ServingInput, ctx: ToolContext) -> ServingOutput:
@@ -64,6 +65,5 @@ TOOL = ToolSpec(
     run=run,
     summarize=summarize,
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint="Set operation.action to one of: build, serve, smoke_test, list, stop, containerize, k8s_manifests; "
-    'e.g. {"operation": {"action": "serve", "model_uri": "models:/churn@champion"}}.',
+    input_hint=action_hint(ServingInput, '{"operation": {"action": "serve", "model_uri": "models:/churn@champion"}}'),
 )

@@ -22,6 +22,7 @@ from mlops_engineer.tools.setup_automl_pipeline.optimize import run_optimize
 from mlops_engineer.tools.setup_automl_pipeline.ray_tune import run_ray_tune
 from mlops_engineer.tools.setup_automl_pipeline.render_script import run_render_script
 from mlops_engineer.tools.setup_automl_pipeline.status import run_status
+from mlops_engineer.schemas import action_hint
 
 
 def run(inp: AutomlInput, ctx: ToolContext) -> AutomlOutput:
@@ -64,7 +65,8 @@ TOOL = ToolSpec(
     summarize=summarize,
     # destructive: render_script with confirm=true overwrites a script the user edited.
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint='Set operation.action to one of: optimize, ray_tune, render_script, status; e.g. {"operation": {"action": "optimize", "study_name": "churn", '
-    '"space": [{"type": "float", "name": "learning_rate", "low": 0.01, "high": 0.3, "log": true}], '
-    '"objective": {"kind": "estimator", "estimator": "hist_gradient_boosting", "dataset": "data/train.csv", "target": "churned"}, "n_trials": 10}}.',
+    input_hint=action_hint(AutomlInput, '{"operation": {"action": "optimize", "study_name": "churn", '
+                           '"space": [{"type": "float", "name": "learning_rate", "low": 0.01, "high": 0.3, "log": true}], '
+                           '"objective": {"kind": "estimator", "estimator": "hist_gradient_boosting", "dataset": "data/train.csv", '
+                           '"target": "churned"}, "n_trials": 10}}'),
 )

@@ -19,6 +19,7 @@ from mlops_engineer.tools.version_ml_data.status import run_status
 from mlops_engineer.tools.version_ml_data.track import run_track
 from mlops_engineer.tools.version_ml_data.transfer import run_pull, run_push
 from mlops_engineer.tools.version_ml_data.write_pipeline import run_write_pipeline
+from mlops_engineer.schemas import action_hint
 
 
 def run(inp: VersionDataInput, ctx: ToolContext) -> VersionDataOutput:
@@ -84,5 +85,5 @@ TOOL = ToolSpec(
     summarize=summarize,
     # destructive: gc deletes cache objects and checkout/pull with confirm overwrite data (all need confirm).
     hints=Hints(read_only=False, destructive=True, idempotent=True, open_world=True),
-    input_hint='Set operation.action to one of: init, add_remote, track, push, pull, status, checkout, write_pipeline, repro, diff, gc; e.g. {"operation": {"action": "track", "paths": ["data/train.csv"]}}.',
+    input_hint=action_hint(VersionDataInput, '{"operation": {"action": "track", "paths": ["data/train.csv"]}}'),
 )
