@@ -158,6 +158,15 @@ def test_file_with_bad_timestamps_and_missing_columns(tmp_path: Path) -> None:
         ms.load([source], Workspace(tmp_path), ms.Cleaning())
 
 
+@pytest.mark.parametrize("bad", ["1e300", "inf", "1e12"])
+def test_unix_seconds_out_of_range_are_bad_input(tmp_path: Path, bad: str) -> None:
+    rows = [f"{1767225600 + 3600 * h},{h}" for h in range(10)]
+    rows[3] = f"{bad},3"
+    with pytest.raises(ToolError, match="out of range") as err:
+        ms.load([_csv(tmp_path, rows)], Workspace(tmp_path), ms.Cleaning())
+    assert err.value.code == "invalid_input"
+
+
 def test_unix_seconds_parquet_and_blank_cells(tmp_path: Path) -> None:
     start = 1767225600
     frame = pd.DataFrame({"ts": [start + 3600 * i for i in range(30)], "v": seasonal(30)})

@@ -184,7 +184,11 @@ def _parse_timestamps(column: pd.Series, where: str) -> tuple[pd.DatetimeIndex, 
     numeric = pd.to_numeric(text, errors="coerce")
     local_clock = False
     if len(text) and numeric.notna().all():
-        parsed = pd.to_datetime(numeric, unit="s", utc=True)
+        try:
+            parsed = pd.to_datetime(numeric, unit="s", utc=True)
+        except (OverflowError, ValueError, FloatingPointError) as exc:  # 1e300, inf, year 300000
+            raise ToolError("invalid_input", f"{where}: unix seconds out of range ({exc})",
+                            "Use unix seconds between 1677 and 2262, or ISO 8601 timestamps.") from None
     else:
         parsed = pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
         local_clock = not bool(text.str.contains(_ZONE_SUFFIX, case=False, regex=True).any())
