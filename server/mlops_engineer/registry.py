@@ -149,9 +149,8 @@ class Registry:
 
 
 def tool_module_names(folder: Path) -> list[str]:
-    """Tools in a folder: `<name>.py`, or a package `<name>/` (a tool split by action)."""
-    modules = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
-    return sorted(m for m in modules if not m.startswith("_"))
+    """Tools in a folder: every `<name>.py`. A tool that grew keeps its parts in `_<name>/`, which is not a tool."""
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
 
 
 def _tool_modules(tools_package: str) -> Iterable[str]:
@@ -160,7 +159,7 @@ def _tool_modules(tools_package: str) -> Iterable[str]:
 
 
 def load_registry(skills_dir: Path | None = None, tools_package: str = "mlops_engineer.tools") -> Registry:
-    """Bind every skill folder to `tools/<skill_id>.py` or the package `tools/<skill_id>/` (its `TOOL`), or fail listing all mismatches."""
+    """Bind every skill folder to `tools/<skill_id>.py` (its `TOOL`), or fail listing all mismatches."""
     skills = discover_skills(skills_dir or bundle_path("skills"))
     modules = set(_tool_modules(tools_package))
     problems = [f"skill {s.id!r} has no module {tools_package}.{s.tool_name}" for s in skills if s.tool_name not in modules]

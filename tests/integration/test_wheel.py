@@ -55,8 +55,8 @@ def test_wheel_carries_the_bundle(wheel_install: Installed) -> None:
     templates = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "templates").rglob("*") if p.is_file()}
     assert templates, "the checkout has templates"
     assert {f"{bundle}/{t}" for t in templates} <= names, sorted({f"{bundle}/{t}" for t in templates} - names)
-    for tool in TOOL_NAMES:  # a module, or a package split by action
-        assert {f"mlops_engineer/tools/{tool}.py", f"mlops_engineer/tools/{tool}/__init__.py"} & names, tool
+    for tool in TOOL_NAMES:
+        assert f"mlops_engineer/tools/{tool}.py" in names, tool
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names), "no bytecode in the wheel"
     assert not any(n.startswith(("tests/", "server/")) for n in names), "only the package is shipped"
 

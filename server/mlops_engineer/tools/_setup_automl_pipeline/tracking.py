@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.setup_automl_pipeline.models import (
+from mlops_engineer.tools._setup_automl_pipeline.models import (
     AutomlInput,
     MlflowLink,
     Optimize,

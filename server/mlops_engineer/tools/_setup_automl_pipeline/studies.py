@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.engines.tuning.objective import EstimatorObjective
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.setup_automl_pipeline.models import StudyFields, StudyInfo, TrialSummary
+from mlops_engineer.tools._setup_automl_pipeline.models import StudyFields, StudyInfo, TrialSummary
 
 if TYPE_CHECKING:
     from mlops_engineer.engines.tuning.objective import Objective

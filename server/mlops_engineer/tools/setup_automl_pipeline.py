@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.setup_automl_pipeline.models import (
+from mlops_engineer.tools._setup_automl_pipeline.models import (
     AutomlInput,
     AutomlOutput,
     Optimize,
     RenderScript,
     Status,
 )
-from mlops_engineer.tools.setup_automl_pipeline.optimize import run_optimize
-from mlops_engineer.tools.setup_automl_pipeline.ray_tune import run_ray_tune
-from mlops_engineer.tools.setup_automl_pipeline.render_script import run_render_script
-from mlops_engineer.tools.setup_automl_pipeline.status import run_status
+from mlops_engineer.tools._setup_automl_pipeline.optimize import run_optimize
+from mlops_engineer.tools._setup_automl_pipeline.ray_tune import run_ray_tune
+from mlops_engineer.tools._setup_automl_pipeline.render_script import run_render_script
+from mlops_engineer.tools._setup_automl_pipeline.status import run_status
 from mlops_engineer.schemas import action_hint
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.errors import ToolError
-from mlops_engineer.tools.version_ml_data.models import RemoteInfo
+from mlops_engineer.tools._version_ml_data.models import RemoteInfo
 
 if TYPE_CHECKING:
     from dvc.repo import Repo

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.models import (
     MAX_LIST,
     Checkout,
     VersionDataInput,
     VersionDataOutput,
 )
-from mlops_engineer.tools.version_ml_data.paths import (
+from mlops_engineer.tools._version_ml_data.paths import (
     changed_paths,
     refuse_overwriting,
     resolve_tracked,

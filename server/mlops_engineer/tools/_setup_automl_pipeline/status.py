@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.setup_automl_pipeline.models import AutomlOutput, Status
-from mlops_engineer.tools.setup_automl_pipeline.studies import study_info
+from mlops_engineer.tools._setup_automl_pipeline.models import AutomlOutput, Status
+from mlops_engineer.tools._setup_automl_pipeline.studies import study_info
 
 
 def run_status(op: Status, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:

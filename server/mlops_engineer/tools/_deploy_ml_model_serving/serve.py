@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.deploy_ml_model_serving.build import build_service, service_name
-from mlops_engineer.tools.deploy_ml_model_serving.deployments import deployment_of
-from mlops_engineer.tools.deploy_ml_model_serving.models import (
+from mlops_engineer.tools._deploy_ml_model_serving.build import build_service, service_name
+from mlops_engineer.tools._deploy_ml_model_serving.deployments import deployment_of
+from mlops_engineer.tools._deploy_ml_model_serving.models import (
     KIND,
     Serve,
     ServingInput,
     ServingOutput,
 )
-from mlops_engineer.tools.deploy_ml_model_serving.smoke import check_deployment
+from mlops_engineer.tools._deploy_ml_model_serving.smoke import check_deployment
 
 
 def run_serve(op: Serve, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.deploy_ml_model_serving.build import service_name
-from mlops_engineer.tools.deploy_ml_model_serving.models import (
+from mlops_engineer.tools._deploy_ml_model_serving.build import service_name
+from mlops_engineer.tools._deploy_ml_model_serving.models import (
     K8sManifests,
     ManifestInfo,
     ServingInput,

@@ -8,8 +8,8 @@ from typing import Any
 from mlops_engineer.engines.dvc.pipeline import DvcStage
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.commit import commit
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.commit import commit
+from mlops_engineer.tools._version_ml_data.models import (
     VersionDataInput,
     VersionDataOutput,
     WritePipeline,

@@ -6,15 +6,15 @@ from typing import Any
 
 from mlops_engineer.engines.tuning.objective import EstimatorObjective
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.setup_automl_pipeline.models import (
+from mlops_engineer.tools._setup_automl_pipeline.models import (
     AutomlInput,
     AutomlOutput,
     RayTune,
     StudyInfo,
     TrialSummary,
 )
-from mlops_engineer.tools.setup_automl_pipeline.studies import load_objective
-from mlops_engineer.tools.setup_automl_pipeline.tracking import Tracker
+from mlops_engineer.tools._setup_automl_pipeline.studies import load_objective
+from mlops_engineer.tools._setup_automl_pipeline.tracking import Tracker
 
 
 def run_ray_tune(op: RayTune, inp: AutomlInput, ctx: ToolContext, out: AutomlOutput) -> AutomlOutput:

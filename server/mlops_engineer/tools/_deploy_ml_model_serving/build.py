@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.deploy_ml_model_serving.models import (
+from mlops_engineer.tools._deploy_ml_model_serving.models import (
     Build,
     BuildOptions,
     SchemaField,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.commit import commit
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.commit import commit
+from mlops_engineer.tools._version_ml_data.models import (
     Track,
     TrackedPath,
     VersionDataInput,
     VersionDataOutput,
 )
-from mlops_engineer.tools.version_ml_data.paths import resolve_tracked
+from mlops_engineer.tools._version_ml_data.paths import resolve_tracked
 
 
 def run_track(op: Track, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:

@@ -8,17 +8,17 @@ from typing import Any
 
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.add_remote import run_add_remote
-from mlops_engineer.tools.version_ml_data.checkout import run_checkout
-from mlops_engineer.tools.version_ml_data.diff import run_diff
-from mlops_engineer.tools.version_ml_data.gc import run_gc
-from mlops_engineer.tools.version_ml_data.init import run_init
-from mlops_engineer.tools.version_ml_data.models import VersionDataInput, VersionDataOutput
-from mlops_engineer.tools.version_ml_data.repro import run_repro
-from mlops_engineer.tools.version_ml_data.status import run_status
-from mlops_engineer.tools.version_ml_data.track import run_track
-from mlops_engineer.tools.version_ml_data.transfer import run_pull, run_push
-from mlops_engineer.tools.version_ml_data.write_pipeline import run_write_pipeline
+from mlops_engineer.tools._version_ml_data.add_remote import run_add_remote
+from mlops_engineer.tools._version_ml_data.checkout import run_checkout
+from mlops_engineer.tools._version_ml_data.diff import run_diff
+from mlops_engineer.tools._version_ml_data.gc import run_gc
+from mlops_engineer.tools._version_ml_data.init import run_init
+from mlops_engineer.tools._version_ml_data.models import VersionDataInput, VersionDataOutput
+from mlops_engineer.tools._version_ml_data.repro import run_repro
+from mlops_engineer.tools._version_ml_data.status import run_status
+from mlops_engineer.tools._version_ml_data.track import run_track
+from mlops_engineer.tools._version_ml_data.transfer import run_pull, run_push
+from mlops_engineer.tools._version_ml_data.write_pipeline import run_write_pipeline
 from mlops_engineer.schemas import action_hint
 
 

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.models import (
     MAX_LIST,
     Pull,
     Push,
     VersionDataInput,
     VersionDataOutput,
 )
-from mlops_engineer.tools.version_ml_data.paths import (
+from mlops_engineer.tools._version_ml_data.paths import (
     changed_paths,
     dvc_targets,
     refuse_overwriting,
     resolve_tracked,
     unrecorded_edits,
 )
-from mlops_engineer.tools.version_ml_data.remotes import checked_remote
-from mlops_engineer.tools.version_ml_data.status import data_status
+from mlops_engineer.tools._version_ml_data.remotes import checked_remote
+from mlops_engineer.tools._version_ml_data.status import data_status
 
 
 def run_push(op: Push, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:

@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.models import (
     MAX_LIST,
     DataStatus,
     Status,
     VersionDataInput,
     VersionDataOutput,
 )
-from mlops_engineer.tools.version_ml_data.paths import dvc_targets, resolve_tracked
-from mlops_engineer.tools.version_ml_data.remotes import checked_remote
+from mlops_engineer.tools._version_ml_data.paths import dvc_targets, resolve_tracked
+from mlops_engineer.tools._version_ml_data.remotes import checked_remote
 
 if TYPE_CHECKING:
     from dvc.repo import Repo

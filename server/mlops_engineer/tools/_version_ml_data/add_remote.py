@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.models import (
     AddRemote,
     RemoteInfo,
     VersionDataInput,

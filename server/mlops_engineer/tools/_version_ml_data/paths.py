@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import MAX_LIST
+from mlops_engineer.tools._version_ml_data.models import MAX_LIST
 
 if TYPE_CHECKING:
     from dvc.repo import Repo

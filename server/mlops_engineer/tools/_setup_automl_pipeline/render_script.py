@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlops_engineer.engines.tuning.objective import CallableObjective, EstimatorObjective
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.setup_automl_pipeline.models import (
+from mlops_engineer.tools._setup_automl_pipeline.models import (
     AutomlInput,
     AutomlOutput,
     RenderScript,

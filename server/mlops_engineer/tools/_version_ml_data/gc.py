@@ -6,14 +6,14 @@ from typing import Any
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.models import (
     MAX_LIST,
     Gc,
     GcResult,
     VersionDataInput,
     VersionDataOutput,
 )
-from mlops_engineer.tools.version_ml_data.remotes import checked_remote
+from mlops_engineer.tools._version_ml_data.remotes import checked_remote
 
 
 def run_gc(op: Gc, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:

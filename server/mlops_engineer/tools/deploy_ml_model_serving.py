@@ -11,13 +11,13 @@ from typing import Any
 
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.deploy_ml_model_serving.build import run_build
-from mlops_engineer.tools.deploy_ml_model_serving.containerize import run_containerize
-from mlops_engineer.tools.deploy_ml_model_serving.deployments import run_list, run_stop
-from mlops_engineer.tools.deploy_ml_model_serving.k8s_manifests import run_k8s_manifests
-from mlops_engineer.tools.deploy_ml_model_serving.models import ServingInput, ServingOutput
-from mlops_engineer.tools.deploy_ml_model_serving.serve import run_serve
-from mlops_engineer.tools.deploy_ml_model_serving.smoke import run_smoke_test
+from mlops_engineer.tools._deploy_ml_model_serving.build import run_build
+from mlops_engineer.tools._deploy_ml_model_serving.containerize import run_containerize
+from mlops_engineer.tools._deploy_ml_model_serving.deployments import run_list, run_stop
+from mlops_engineer.tools._deploy_ml_model_serving.k8s_manifests import run_k8s_manifests
+from mlops_engineer.tools._deploy_ml_model_serving.models import ServingInput, ServingOutput
+from mlops_engineer.tools._deploy_ml_model_serving.serve import run_serve
+from mlops_engineer.tools._deploy_ml_model_serving.smoke import run_smoke_test
 from mlops_engineer.schemas import action_hint
 
 

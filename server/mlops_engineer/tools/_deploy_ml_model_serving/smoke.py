@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.deploy_ml_model_serving.deployments import deployment_of
-from mlops_engineer.tools.deploy_ml_model_serving.models import (
+from mlops_engineer.tools._deploy_ml_model_serving.deployments import deployment_of
+from mlops_engineer.tools._deploy_ml_model_serving.models import (
     LoadFigures,
     LoadOptions,
     ServingInput,

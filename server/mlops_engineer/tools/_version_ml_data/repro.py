@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.commit import commit
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.commit import commit
+from mlops_engineer.tools._version_ml_data.models import (
     Repro,
     StageRun,
     VersionDataInput,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import Diff, VersionDataInput, VersionDataOutput
+from mlops_engineer.tools._version_ml_data.models import Diff, VersionDataInput, VersionDataOutput
 
 
 def _flatten(diff: dict[str, Any]) -> list[dict[str, Any]]:

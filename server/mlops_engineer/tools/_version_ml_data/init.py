@@ -6,13 +6,13 @@ from pathlib import Path
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.version_ml_data.models import (
+from mlops_engineer.tools._version_ml_data.models import (
     Init,
     RemoteInfo,
     VersionDataInput,
     VersionDataOutput,
 )
-from mlops_engineer.tools.version_ml_data.remotes import remote_info
+from mlops_engineer.tools._version_ml_data.remotes import remote_info
 
 
 def run_init(op: Init, inp: VersionDataInput, ctx: ToolContext, base: VersionDataOutput) -> VersionDataOutput:

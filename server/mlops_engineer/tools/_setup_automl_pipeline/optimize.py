@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.engines.tuning.objective import EstimatorObjective
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools.setup_automl_pipeline.models import (
+from mlops_engineer.tools._setup_automl_pipeline.models import (
     AutomlInput,
     AutomlOutput,
     Optimize,
@@ -14,8 +14,8 @@ from mlops_engineer.tools.setup_automl_pipeline.models import (
     StudyInfo,
     TrialSummary,
 )
-from mlops_engineer.tools.setup_automl_pipeline.studies import load_objective, study_info
-from mlops_engineer.tools.setup_automl_pipeline.tracking import Tracker
+from mlops_engineer.tools._setup_automl_pipeline.studies import load_objective, study_info
+from mlops_engineer.tools._setup_automl_pipeline.tracking import Tracker
 
 if TYPE_CHECKING:
     from mlops_engineer.engines.tuning.objective import Objective
