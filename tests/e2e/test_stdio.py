@@ -247,6 +247,18 @@ def _drift_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _review_example(mcp: Session) -> CallToolResult:
+    (mcp.workspace / "review").mkdir(exist_ok=True)
+    (mcp.workspace / "review/train.py").write_text(
+        "from sklearn.preprocessing import StandardScaler\nfrom sklearn.model_selection import train_test_split\n"
+        "X = StandardScaler().fit_transform(X)\nX_train, X_test = train_test_split(X, random_state=0)\n")
+    result = mcp.call_tool("review_data_analysis", {"operation": {"action": "code", "name": "e2e", "paths": ["review"]}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["findings"]["rows"][0]["check"] == "code.preprocessing_before_split"  # type: ignore[index]
+    assert (mcp.workspace / ".mlops/reviews/e2e/report.md").is_file()
+    return result
+
+
 def _abtest_example(mcp: Session) -> CallToolResult:
     result = mcp.call_tool("run_ab_test_models", {"operation": {"action": "design", "baseline": 0.2, "mde": 0.02, "daily_units": 3000}})
     assert not result.is_error, text_of(result)
@@ -299,6 +311,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
+    "review_data_analysis": _review_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
