@@ -71,11 +71,10 @@ def contract(workspace: Workspace, given: str, tables: list[Loaded]) -> list[Fin
     """Validate each table against a declared pandera schema (YAML), lazily: every failure counted."""
     from mlops_engineer.optional import import_optional
 
-    io = import_optional("pandera.io", "review")
-    errors = import_optional("pandera.errors", "review")
+    pa = import_optional("pandera.pandas", "review")
     path = workspace.resolve(given, must_exist=True)
     try:
-        schema = io.from_yaml(path.read_text())
+        schema = pa.DataFrameSchema.from_yaml(path.read_text())
     except Exception as exc:  # pandera raises several types for a bad schema file
         raise ToolError("invalid_input", f"{given} is not a pandera YAML schema: {exc}",
                         "Write it with `schema.to_yaml()` from a pandera DataFrameSchema.") from exc
@@ -83,7 +82,7 @@ def contract(workspace: Workspace, given: str, tables: list[Loaded]) -> list[Fin
     for table in tables:
         try:
             schema.validate(table.frame, lazy=True)
-        except errors.SchemaErrors as exc:
+        except pa.errors.SchemaErrors as exc:
             cases = exc.failure_cases
             by_check = cases.groupby(["column", "check"], dropna=False).size().sort_index()
             for (column, check), count in by_check.items():
@@ -92,7 +91,7 @@ def contract(workspace: Workspace, given: str, tables: list[Loaded]) -> list[Fin
                     f"Fix the data feeding {table.ref.file}, or change the contract {given} if the rule is wrong.",
                     numbers={"failures": int(count), "rows": len(table.frame)}, file=table.ref.file,
                     detail=f"contract {workspace.relative(path)}; column {column}; check {check}",
-                    command=f"python -c \"import pandas as pd, pandera.io as p; p.from_yaml(open({workspace.relative(path)!r}).read())"
+                    command=f"python -c \"import pandas as pd, pandera.pandas as pa; pa.DataFrameSchema.from_yaml(open({workspace.relative(path)!r}).read())"
                             f".validate(pd.read_{table.ref.reader}({table.ref.file!r}), lazy=True)\"",
                     key=f"{table.ref.label}:{column}:{check}",
                 ))
