@@ -317,8 +317,8 @@ class Flow:
                  numbers={"test_evaluations": len(self.evals), "models": len(models), "in_loop": len(looped)})
 
     def seed(self, call: ast.Call, name: str, receiver: ast.expr | None) -> None:
-        if self.global_seed:
-            return
+        if self.global_seed or any(k.arg is None for k in call.keywords):
+            return  # seeded once for all, or `**params` may carry random_state: under-report rather than guess
         unseeded = False
         if name in SEEDED:
             unseeded = _is_none(_keyword(call, "random_state")) and not (
