@@ -56,7 +56,13 @@ def row_hashes(frame: pd.DataFrame) -> pd.Series:
 
 
 def normalized(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strings lowercased with spaces collapsed, floats rounded: what near-duplicates compare."""
+    """Strings lowercased with spaces collapsed, floats rounded: what near-duplicates compare.
+
+    Strings are normalised once per distinct value, then each row gets the id of its
+    normalised value: a million rows with a few thousand distinct strings cost a few thousand
+    string operations, not a million.
+    """
+    import pandas as pd
     from pandas.api import types
 
     out = {}
@@ -65,11 +71,12 @@ def normalized(frame: pd.DataFrame) -> pd.DataFrame:
         if types.is_float_dtype(series):
             series = series.round(NEAR_DECIMALS)
         elif types.is_object_dtype(series) or types.is_string_dtype(series):
-            series = series.astype("string").str.strip().str.lower().str.replace(r"\s+", " ", regex=True)
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            folded = pd.Series(uniques, dtype="object").astype(str).str.strip().str.lower().str.replace(r"\s+", " ", regex=True)
+            ids, _ = pd.factorize(folded)
+            series = pd.Series(ids, dtype="int64").take(codes.clip(min=0)).where(codes >= 0, -1).to_numpy() if len(uniques) else codes
         out[column] = series
-    import pandas as pd
-
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, index=frame.index)
 
 
 def duplicates(frame: pd.DataFrame, ref: TableRef) -> list[Finding]:
@@ -218,13 +225,14 @@ def _conflicting(frame: pd.DataFrame, ref: TableRef, roles: Roles) -> list[Findi
         return []
     import pandas as pd
 
-    keys = row_hashes(frame[features])
-    per_key = pd.DataFrame({"k": keys.to_numpy(), "y": frame[roles.target].astype("string").to_numpy()})
-    labels_per_key = per_key.groupby("k")["y"].nunique()
-    conflicting = labels_per_key[labels_per_key > 1]
+    keys = row_hashes(frame[features]).to_numpy()
+    labels_codes = pd.factorize(frame[roles.target])[0]
+    pairs = pd.DataFrame({"k": keys, "y": labels_codes})
+    pairs = pairs[pairs["y"] >= 0].drop_duplicates()  # unlabelled rows are reported by labels.missing
+    conflicting = pd.Index(pairs.loc[pairs["k"].duplicated(), "k"].unique())
     if conflicting.empty:
         return []
-    rows = int(per_key["k"].isin(conflicting.index).sum())
+    rows = int(pd.Series(keys).isin(conflicting).sum())
     return [finding(
         "labels.conflicting", "medium" if rows / len(frame) >= 0.005 else "low",
         f"{len(conflicting)} feature rows appear with different labels ({rows} {ref.label} rows)",

@@ -18,6 +18,7 @@ from mlops_engineer.engines.review.data_quality import Roles, TableRef, is_class
 from mlops_engineer.engines.review.findings import Finding, finding
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 SAMPLE_ROWS = 50_000
@@ -29,58 +30,73 @@ HIGH, CRITICAL = 0.95, 0.99
 AFTER_WORDS = ("outcome", "result", "label", "target", "future", "after", "post", "final_status")
 
 
-def _folds(n: int) -> "object":
+def _folds(n: int) -> np.ndarray:
     import numpy as np
 
     return np.random.default_rng(SEED).permutation(n) % FOLDS
 
 
-def _encoded(series: pd.Series) -> pd.Series:
-    """The bin (numbers) or the value (anything else) as a string key; missing is its own key."""
+def _encoded(series: pd.Series) -> tuple[np.ndarray, int]:
+    """(an integer key per row, the number of keys): quantile bins for numbers, the value otherwise.
+
+    Missing values get a key of their own, so missingness that predicts the target counts too.
+    """
+    import numpy as np
     import pandas as pd
     from pandas.api import types
 
     if types.is_numeric_dtype(series) and not types.is_bool_dtype(series) and series.nunique() > BINS:
-        codes = pd.qcut(series.rank(method="first"), BINS, labels=False)
-        return codes.astype("float").fillna(-1).astype(int).astype(str)
-    return series.astype("string").fillna("<NA>")
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(values)
+        edges = np.unique(np.quantile(values[present], np.linspace(0, 1, BINS + 1)[1:-1])) if present.any() else np.array([])
+        keys = np.where(present, np.searchsorted(edges, values, side="right"), len(edges) + 1)
+        return keys.astype(np.int64), len(edges) + 2
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.where(codes < 0, len(uniques), codes).astype(np.int64), len(uniques) + 1
 
 
-def feature_score(x: pd.Series, y: "object", classify: bool) -> float:
+def feature_score(x: pd.Series, y: np.ndarray, classify: bool) -> float:
     """Cross-validated AUC (classification, one-vs-rest macro) or R² of one feature alone."""
     import numpy as np
-    import pandas as pd
 
-    keys = _encoded(x).to_numpy()
+    keys, size = _encoded(x)
     folds = _folds(len(keys))
     if classify:
         classes = np.unique(y)
-        onehot = (np.asarray(y)[:, None] == classes[None, :]).astype(float)
+        targets = (np.asarray(y)[:, None] == classes[None, :]).astype(float)
     else:
-        onehot = np.asarray(y, dtype=float)[:, None]
-    predicted = np.zeros_like(onehot)
+        targets = np.asarray(y, dtype=float)[:, None]
+    predicted = np.zeros_like(targets)
     for k in range(FOLDS):
         held = folds == k
-        train = pd.DataFrame(onehot[~held]).groupby(keys[~held]).mean()
-        prior = onehot[~held].mean(axis=0)
-        predicted[held] = train.reindex(keys[held]).fillna(pd.Series(prior)).to_numpy()
+        counts = np.bincount(keys[~held], minlength=size)
+        prior = targets[~held].mean(axis=0)
+        for j in range(targets.shape[1]):
+            sums = np.bincount(keys[~held], weights=targets[~held, j], minlength=size)
+            means = np.divide(sums, counts, out=np.full(size, prior[j]), where=counts > 0)
+            predicted[held, j] = means[keys[held]]
     if not classify:
-        return r2(onehot[:, 0], predicted[:, 0])
+        return r2(targets[:, 0], predicted[:, 0])
     if len(classes) == 2:
-        return auc(onehot[:, 1], predicted[:, 1])
-    scores = [auc(onehot[:, i], predicted[:, i]) for i in range(len(classes)) if 0 < onehot[:, i].sum() < len(y)]
+        return auc(targets[:, 1], predicted[:, 1])
+    scores = [auc(targets[:, i], predicted[:, i]) for i in range(len(classes)) if 0 < targets[:, i].sum() < len(y)]
     return float(np.mean(scores))
 
 
-def auc(truth: "object", score: "object") -> float:
-    """ROC AUC by the rank-sum (Mann-Whitney) formula, ties averaged: equals sklearn's roc_auc_score."""
+def auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC with ties counted half (the Mann-Whitney form): equals sklearn's roc_auc_score.
+
+    Computed per distinct score (a target encoding has a few dozen), so it costs one sort.
+    """
     import numpy as np
-    from scipy.stats import rankdata
 
     truth = np.asarray(truth, dtype=bool)
-    ranks = rankdata(score)
-    positives, negatives = int(truth.sum()), int((~truth).sum())
-    return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    levels, inverse = np.unique(np.asarray(score, dtype=float), return_inverse=True)
+    positives = np.bincount(inverse, weights=truth, minlength=len(levels))
+    negatives = np.bincount(inverse, weights=~truth, minlength=len(levels))
+    below = np.cumsum(negatives) - negatives
+    total = positives.sum() * negatives.sum()
+    return float((positives * (below + negatives / 2)).sum() / total) if total else 0.5
 
 
 def r2(truth: "object", predicted: "object") -> float:
@@ -92,6 +108,9 @@ def r2(truth: "object", predicted: "object") -> float:
 
 
 def single_feature_leaks(frame: pd.DataFrame, ref: TableRef, roles: Roles, progress: "object" = None) -> list[Finding]:
+    import numpy as np
+    import pandas as pd
+
     target = roles.target
     if not target or target not in frame.columns:
         return []
@@ -102,8 +121,8 @@ def single_feature_leaks(frame: pd.DataFrame, ref: TableRef, roles: Roles, progr
     if len(data) < 4 * FOLDS:
         return []
     classify = is_classification(data[target])
-    y = data[target].astype("string").to_numpy() if classify else data[target].to_numpy()
-    if classify and len(set(y)) < 2:
+    y = pd.factorize(data[target].astype("string"))[0] if classify else data[target].to_numpy(dtype=float)
+    if classify and len(np.unique(y)) < 2:
         return []
     metric = "cv_auc" if classify else "cv_r2"
     features = [c for c in data.columns if c not in roles.reserved()]
