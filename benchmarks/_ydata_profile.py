@@ -2,7 +2,7 @@
 
 Run in a throwaway environment, never in the project's (ydata-profiling is not a dependency):
 
-    uv run --no-project --with ydata-profiling --with pyarrow python benchmarks/_ydata_profile.py OUT_DIR a.parquet [b.parquet]
+    uv run --no-project --with ydata-profiling --with pyarrow --with 'setuptools<81' python benchmarks/_ydata_profile.py OUT_DIR a.parquet [b.parquet]
 
 With two files it profiles both and renders ydata's comparison report, the closest it has to a
 train/test review. The time covers reading, profiling and writing the HTML report.

@@ -67,9 +67,11 @@ def review_once(root: Path) -> tuple[float, object]:
     return time.perf_counter() - started, out
 
 
-def ydata(root: Path, timeout: float) -> dict:
-    command = ["uv", "run", "--no-project", "--with", "ydata-profiling", "--with", "pyarrow", "python",
-               str(HERE / "_ydata_profile.py"), str(root), str(root / "train.parquet"), str(root / "test.parquet")]
+def ydata(root: Path, timeout: float, full: bool = False) -> dict:
+    # ydata-profiling 4.18 still imports pkg_resources, which setuptools 81 removed.
+    command = ["uv", "run", "--no-project", "--with", "ydata-profiling", "--with", "pyarrow", "--with", "setuptools<81", "python",
+               str(HERE / "_ydata_profile.py"), str(root), str(root / "train.parquet")]
+    command += ["--full"] if full else [str(root / "test.parquet")]
     started = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-ydata", action="store_true")
     parser.add_argument("--ydata-timeout", type=float, default=1800)
+    parser.add_argument("--ydata-full", action="store_true", help="also ydata's default (full) mode on the training file")
     parser.add_argument("--json")
     args = parser.parse_args()
     print_header()
@@ -120,6 +123,15 @@ def main() -> None:
                       f"{peer['seconds']:.1f} s ({peer['wall_seconds_with_env']:.1f} s with the uv environment); "
                       f"ratio ydata / review = {peer['seconds'] / median:.1f}x")
                 print("  ydata alerts on train:", "; ".join(peer["alerts"]) or "none")
+        if args.ydata_full:
+            full = ydata(root, args.ydata_timeout, full=True)
+            results["ydata_full"] = full
+            if "error" in full:
+                print("ydata-profiling full mode: could not finish:", full["error"])
+            else:
+                print(f"ydata-profiling full mode, training file only: {full['seconds']:.1f} s; "
+                      f"ratio ydata / review = {full['seconds'] / median:.1f}x")
+                print("  ydata alerts:", "; ".join(full["alerts"]) or "none")
     finish(results, args.json)
 
 

@@ -441,3 +441,16 @@ def test_finding_ids_and_order_are_stable() -> None:
     b = finding("x.check", "high", "title 2", "fix", file="a.py", line=9)
     assert a.id == finding("x.check", "low", "title 1", "other fix", file="a.py", line=3).id
     assert [f.id for f in sort_findings([a, b, a])] == [b.id, a.id]
+
+
+def test_rank_auc_equals_scikit_learn() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from mlops_engineer.engines.review.leakage import auc
+
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 2, 3000)
+    tied = rng.integers(0, 7, 3000) + truth  # many ties, as a target encoding has
+    smooth = rng.normal(size=3000) + truth
+    for score in (tied, smooth):
+        assert auc(truth, score) == pytest.approx(roc_auc_score(truth, score), abs=1e-12)
