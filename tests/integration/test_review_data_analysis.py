@@ -237,7 +237,8 @@ def test_each_injected_data_problem_is_found(tools: ToolRunner, label: str, inje
     assert expected in {f["check"] for f in raised}, raised
     assert {f["check"] for f in raised} <= {expected, *also}, raised  # one problem, not a cascade of alarms
     hit = next(f for f in raised if f["check"] == expected)
-    assert hit["evidence"]["file"] and hit["fix"] and (hit["evidence"]["numbers"] or hit["evidence"]["detail"])
+    assert hit["evidence"]["file"] and hit["fix"] and hit["evidence"]["command"]
+    assert hit["evidence"]["numbers"] or hit["evidence"]["detail"]
 
 
 def test_declared_pandera_contract_is_enforced(tools: ToolRunner) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,6 +145,11 @@ def review(inp: ReviewInput, ctx: ToolContext) -> ReviewOutput:
         root = ctx.workspace.root
         found += repro.dependencies(root) + repro.data_versioning(root) + repro.run_tracking(root, texts)
 
+    # Every finding can be reproduced: those without a narrower command get this very call.
+    rerun = "mlops-engineer call review_data_analysis --input " + shlex.quote(
+        json.dumps({"operation": op.model_dump(mode="json", exclude_defaults=True) | {"action": op.action}}, sort_keys=True))
+    for f in found:
+        f.evidence.command = f.evidence.command or rerun
     ordered = fm.sort_findings(found)
     target = ctx.workspace.resolve(folder)
     fm.write_findings(ordered, target)
