@@ -196,6 +196,9 @@ def _untested_findings(graph: ImportGraph, test_dirs: list[str], files: int, unt
             "architecture.untested", "info", f"No tests folder found for {graph.codebase.name}",
             "Give `tests` (folders of test files in the workspace) to measure which modules the tests reach.",
             numbers={"modules": total}, key="no-tests",
+            command="find " + shlex.quote(str(Path(graph.display_file(graph.codebase.name)).parent)) + " -type d -name 'test*'"
+            if graph.codebase.origin == "workspace" else
+            "python -c " + shlex.quote(f'import importlib.util as u, pathlib; print(sorted(str(p) for p in pathlib.Path(u.find_spec("{graph.codebase.name}").origin).parent.rglob("test*")))'),
         )]
     groups: dict[str, list[str]] = defaultdict(list)
     for module in untested:
