@@ -1,7 +1,5 @@
-"""Review a Python/ML package's architecture from its import graph (grimp): cycles with their
-import lines, inferred layers and violations, ML boundaries (serving vs training, models vs
-web, config in one place), coupling, test reach; typed findings and a Markdown report.
-Proposes import-linter contracts and checks them against lint-imports.
+"""Architecture review of a Python/ML package from its import graph (grimp): findings with
+evidence and a Markdown report; import-linter contracts verified with lint-imports.
 """
 
 from __future__ import annotations

@@ -34,9 +34,17 @@ def _shown(findings: list[Finding], floor: str = "info") -> tuple[list[Finding],
     return ordered[:MAX_FINDINGS_SHOWN], count_by_severity(findings)
 
 
-def _write(ctx: ToolContext, files: dict[Path, str], out: ArchitectureOutput, dry_run: bool) -> None:
+def _write(ctx: ToolContext, files: dict[Path, str], out: ArchitectureOutput, dry_run: bool, confirm: bool = False) -> None:
+    """Our own files under .mlops are replaced freely; a file elsewhere (the report, the
+    import-linter configuration) goes through `write_files`, which needs confirm to replace
+    a file someone edited."""
+    from mlops_engineer.render import write_files
+
+    state = ctx.workspace.state_dir
+    user = {ctx.workspace.relative(p): text for p, text in files.items() if state not in p.parents}
+    write_files(ctx.workspace, user, dry_run=dry_run, confirm=confirm)
     for path, text in files.items():
-        if not dry_run:
+        if not dry_run and state in path.parents:
             ctx.workspace.write_text(path, text)
         out.files.append(ctx.workspace.relative(path))
 
@@ -58,7 +66,7 @@ def run_review(op: Review, inp: ArchitectureInput, ctx: ToolContext) -> Architec
     }
     if report_path is not None:
         files[report_path] = report
-    _write(ctx, files, out, inp.dry_run)
+    _write(ctx, files, out, inp.dry_run, inp.confirm)
     out.layers = common.layer_rows(review)
     out.findings, out.by_severity = _shown(review.findings, op.severity)
     out.findings_total = len(review.findings)
@@ -155,7 +163,7 @@ def _check_and_record(graph: ImportGraph, contracts: list[Contract], config: Pat
     from mlops_engineer.engines.review.architecture_review import contract_findings
 
     results = common.check_contracts(graph, contracts, ctx)
-    _write(ctx, to_write, out, False)  # lint-imports reads the configuration from disk
+    _write(ctx, to_write, out, False, inp.confirm)  # lint-imports reads the configuration from disk
     out.contracts = common.compare_with_lint_imports(graph, config, results, ctx)
     found = contract_findings(graph, results, out.lint_imports_command or "")
     folder = common.out_dir(inp, graph, ctx) / "contracts"

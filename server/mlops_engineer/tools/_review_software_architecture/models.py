@@ -10,11 +10,11 @@ from mlops_engineer.contract import StrictModel, ToolInput, ToolOutput
 from mlops_engineer.engines.review.architecture_contracts import Contract
 from mlops_engineer.engines.review.findings import Finding, Severity
 
-PackageName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="An installed top-level package, read in place (read-only), e.g. optuna.")]
+PackageName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class Review(StrictModel):
-    """Cycles, layers, ML boundaries, coupling, test reach.
+    """Cycles, layers, serving/training/web boundaries, coupling, test reach.
 
     Writes findings.json/csv, modules.csv and report.md (with a Mermaid diagram of the
     layers) under `out_dir`, and the report also to `report` when given.
@@ -27,7 +27,7 @@ class Review(StrictModel):
 
 
 class ProposeContracts(StrictModel):
-    """Write layer contracts (confirm), check with lint-imports.
+    """Write import-linter contracts (confirm), verify them.
 
     The inferred layers as an import-linter layers contract, plus forbidden contracts for the
     ML boundaries (serving must not import training or notebooks, models not the web layer).
@@ -38,7 +38,7 @@ class ProposeContracts(StrictModel):
 
 
 class Check(StrictModel):
-    """Check contracts; compare with lint-imports.
+    """Check contracts here and with lint-imports.
 
     Runs our check (grimp) and `lint-imports` on the same contracts and reports whether ours
     holds every pair and import lint-imports reports.
@@ -60,7 +60,7 @@ Operation = Annotated[Review | ProposeContracts | Check, Field(discriminator="ac
 
 class ArchitectureInput(ToolInput):
     operation: Operation = Field(description="What to do; `action` selects the operation.")
-    package: PackageName | None = None
+    package: PackageName | None = Field(default=None, description="An installed top-level package, read in place (read-only), e.g. optuna.")
     path: str | None = Field(default=None, description="A package folder in the workspace (holding __init__.py), e.g. src/mypkg.")
     out_dir: str | None = Field(default=None, description="Workspace folder for the review's files; default .mlops/review/architecture/<package>.")
 
