@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -286,3 +287,39 @@ def test_refusals(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as err:
         tools(TOOL, {"action": "check", "config": ".importlinter"}, package="optuna")
     assert err.value.code == "invalid_input" and "protected" in err.value.message
+
+
+def test_random_contracts_agree_with_lint_imports(tmp_path: Path) -> None:
+    """Seeded random layers, forbidden and independence contracts over optuna's children."""
+    import random
+
+    from mlops_engineer.engines.review.architecture_contracts import ForbiddenContract, IndependenceContract, LayersContract, render_ini
+
+    rng = random.Random(11)
+    children = sorted(p.name.removesuffix(".py") for p in Path(importlib.util.find_spec("optuna").origin).parent.iterdir()
+                      if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file())
+    children = [f"optuna.{c}" for c in children]
+    contracts = []
+    for i in range(8):
+        picked = rng.sample(children, 5)
+        contracts.append(LayersContract(name=f"layers {i}", layers=[picked[0], f"{picked[1]} | {picked[2]}", picked[3], picked[4]]))
+        contracts.append(ForbiddenContract(name=f"forbidden {i}", source_modules=picked[:2], forbidden_modules=picked[2:4]))
+        contracts.append(IndependenceContract(name=f"independence {i}", modules=picked[1:4]))
+    out = _check(ToolRunner(tmp_path), "random.ini", render_ini("optuna", contracts), package="optuna")
+    _assert_agrees(out)
+    assert sum(not r.kept for r in out.contracts) >= 10
+
+
+def test_same_findings_in_another_process(tmp_path: Path) -> None:
+    """Hash seeds differ between processes; the findings and the report must not."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    ToolRunner(here)(TOOL, {"action": "review"}, package="optuna")
+    cli = Path(sys.executable).with_name("mlops-engineer")
+    call = json.dumps({"operation": {"action": "review"}, "package": "optuna"})
+    subprocess.run([str(cli), "--workspace", str(there), "call", "review_software_architecture", "--input", call],
+                   env={**os.environ, "PYTHONHASHSEED": "12345"}, capture_output=True, check=True, timeout=300)
+    for name in ("findings.json", "findings.csv", "modules.csv", "report.md"):
+        relative = f".mlops/review/architecture/optuna/{name}"
+        assert (here / relative).read_bytes() == (there / relative).read_bytes(), name

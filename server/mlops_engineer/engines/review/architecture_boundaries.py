@@ -24,7 +24,7 @@ ROLE_PATTERNS: dict[str, re.Pattern[str]] = {
     "serving": re.compile(r"^(serve|server|servers|serving|inference|predict|predictor|prediction|endpoints?|api)$|_(server|serving|inference|api)$|^(serving|inference)_"),
     "training": re.compile(r"^(train|trainer|trainers|training|fit|fitting)$|^train_|_(train|trainer|training)$"),
     "notebook": re.compile(r"^(notebooks?|nb)$|^notebook_|_notebook$"),
-    "model": re.compile(r"^(model|models|network|networks|nn|estimators?|architectures?)$|_(model|models|network)$"),
+    "model": re.compile(r"^(model|models|network|networks|nn|estimators?|architectures?)$"),
     "web": re.compile(r"^(web|http|routes|routers?|views|handlers|rest)$|^(web|http|rest)_|_(web|http|routes|views)$"),
     "config": re.compile(r"^(config|configs|configuration|settings|conf|env|environment|secrets?)$|_(config|settings|conf)$|^(config|settings)_"),
 }

@@ -9,9 +9,11 @@ Three contract types, with import-linter's meaning:
   through any chain (or directly only, with `allow_indirect_imports`).
 - `independence`: no listed module may import another.
 
-For each broken pair the check keeps every direct import that lies on some illegal chain, not
-one shortest chain: lint-imports picks one chain per pair of modules and breaks ties its own
-way, so only the full set is certain to hold every import it reports.
+For each broken pair the check keeps every direct import that lies on some illegal chain (one
+that leaves the importer package, passes only modules outside both packages and other layers,
+and stops at the imported package), not one shortest chain: lint-imports picks one chain per
+pair of modules and breaks ties its own way, so only the full set is certain to hold every
+import it reports.
 """
 
 from __future__ import annotations
@@ -168,16 +170,18 @@ def _pair(graph: ImportGraph, importer: str, imported: str, removed: set[str], d
                     edges[(source, target)] = graph.lines(source, target)
         chain = list(min(edges)) if edges else None
     else:
-        def allowed(module: str) -> bool:
-            return module not in removed
+        # A chain leaves the importer package once and ends at its first module of the imported
+        # one: the modules between are neither, nor in another layer.
+        def between(module: str) -> bool:
+            return module not in removed and module not in sources and module not in targets
 
-        forward = graph.reach(sources, graph.imports, allowed)
-        backward = graph.reach(targets, graph.imported_by, allowed)
-        for a in sorted(forward):
+        forward = graph.reach(sources, graph.imports, between)
+        backward = graph.reach(targets, graph.imported_by, between)
+        for a in sorted(forward - targets):
             for b in graph.imports[a]:
-                if b in backward and allowed(b):
+                if b in backward and b not in sources and (b in targets or between(b)):
                     edges[(a, b)] = graph.lines(a, b)
-        chain = graph.shortest_path(sources, targets, allowed) if edges else None
+        chain = graph.shortest_path(sources, targets, between) if edges else None
     if not edges or chain is None:
         return None
     return PairViolation(importer, imported, chain, edges)

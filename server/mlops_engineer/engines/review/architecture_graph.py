@@ -72,8 +72,9 @@ def workspace_codebase(workspace: Workspace, path: str) -> Codebase:
     return Codebase(name=folder.name, package_dir=folder, origin="workspace", display_prefix=workspace.relative(folder))
 
 
-def build_graph(codebase: Codebase) -> grimp.ImportGraph:
-    """The import graph of the package in `codebase.package_dir`, external imports squashed.
+def build_graph(codebase: Codebase, *, external: bool = False) -> grimp.ImportGraph:
+    """The import graph of the package in `codebase.package_dir` (with `external`: plus the
+    external packages it imports, each squashed to its top-level name).
 
     grimp's `build_graph` finds a package by name through `sys.path` (and `sys.modules`), which
     would read an installed copy instead of the workspace's folder of the same name; the same
@@ -91,7 +92,7 @@ def build_graph(codebase: Codebase) -> grimp.ImportGraph:
     imports = usecases._scan_packages(  # noqa: SLF001 - the name-free half of grimp.build_graph
         found_packages={found},
         file_system=file_system.convert_to_basic(),
-        include_external_packages=True,
+        include_external_packages=external,
         exclude_type_checking_imports=False,
         cache_dir=None,
     )
@@ -179,16 +180,23 @@ class ImportGraph:
 
 
 def load_graph(codebase: Codebase) -> ImportGraph:
+    """The internal graph as lint-imports builds it, and each module's external imports apart.
+
+    Built with external packages, grimp also maps an import of a missing submodule (a generated
+    or optional one) to the root package, an edge lint-imports' internal graph does not have;
+    so the two are built separately.
+    """
     graph = build_graph(codebase)
+    with_external = build_graph(codebase, external=True)
     internal = sorted(m for m in graph.modules if m == codebase.name or m.startswith(codebase.name + "."))
     inside = set(internal)
     imports: dict[str, list[str]] = {}
     imported_by: dict[str, list[str]] = {m: [] for m in internal}
     externals: dict[str, list[str]] = {}
     for module in internal:
-        targets = graph.find_modules_directly_imported_by(module)
-        imports[module] = sorted(t for t in targets if t in inside)
-        externals[module] = sorted(t for t in targets if t not in inside)
+        imports[module] = sorted(t for t in graph.find_modules_directly_imported_by(module) if t in inside)
+        outside = with_external.find_modules_directly_imported_by(module) if module in with_external.modules else set()
+        externals[module] = sorted(t for t in outside if not (t == codebase.name or t.startswith(codebase.name + ".")))
         for target in imports[module]:
             imported_by[target].append(module)
     for module in internal:

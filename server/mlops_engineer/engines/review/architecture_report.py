@@ -54,7 +54,8 @@ def test_reach(review: Review) -> str:
         return "No test files found: test reach not measured."
     total = len(review.untested) + len([m for m in review.graph.modules if m not in review.untested])
     return (f"{review.test_files} test files in {', '.join(f'`{d}`' for d in review.test_dirs)}; "
-            f"{len(review.untested)} of {total} modules are imported by no test, directly or through other modules.")
+            f"{len(review.untested)} of {total} modules are imported by no test, directly or through other modules "
+            "(a module that tests only run in a child process, such as a CLI, counts as not reached).")
 
 
 def contracts_table(rows: Sequence[Any]) -> str:
@@ -66,9 +67,12 @@ def contracts_table(rows: Sequence[Any]) -> str:
     return "\n".join(out)
 
 
-def sections(review: Review) -> dict[str, str]:
+def sections(review: Review, command: str | None = None) -> dict[str, str]:
+    """The report's sections after the findings; `command` is the call that reproduces the report."""
     graph = review.graph
     summary = (f"`{graph.codebase.name}`: {len(graph.modules)} modules, {sum(len(v) for v in graph.imports.values())} internal imports, "
                f"{len(review.layering.layers)} inferred layers, {len(review.breakers)} import(s) closing cycles.")
+    if command:
+        summary += f"\n\nReproduce: `` {command} ``"
     out = {"Package": summary, "Layers (inferred)": mermaid_layers(review), "Size and coupling": coupling_tables(review), "Test reach": test_reach(review)}
     return out

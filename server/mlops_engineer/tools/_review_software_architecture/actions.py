@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,7 +59,9 @@ def run_review(op: Review, inp: ArchitectureInput, ctx: ToolContext) -> Architec
     review = common.run_review(graph, ctx, op.tests)
     folder = common.out_dir(inp, graph, ctx)
     title = f"Architecture review: {graph.codebase.name}"
-    report = findings.render_report(review.findings, title, architecture_report.sections(review))
+    call = json.dumps(inp.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
+    command = f"mlops-engineer call review_software_architecture --input {shlex.quote(call)}"
+    report = findings.render_report(review.findings, title, architecture_report.sections(review, command))
     files = {
         folder / "findings.json": findings.findings_json(review.findings),
         folder / "findings.csv": findings.findings_csv(review.findings),
