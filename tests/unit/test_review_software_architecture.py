@@ -117,3 +117,11 @@ def test_layers_cycles_and_contracts_on_a_small_package(tmp_path: Path) -> None:
     assert check_contract(graph, IndependenceContract(name="I", modules=["pkg.api", "pkg.leaf"])).kept
     with pytest.raises(ToolError):
         check_contract(graph, ForbiddenContract(name="F", source_modules=["pkg.nope"], forbidden_modules=["pkg.core"]))
+
+
+def test_optional_and_missing_layers(tmp_path: Path) -> None:
+    graph = load_graph(_package(tmp_path, {"__init__.py": "", "a.py": "from pkg import b\n", "b.py": ""}))
+    assert check_contract(graph, LayersContract(name="L", layers=["pkg.a", "(pkg.gone)", "pkg.b"])).kept
+    with pytest.raises(ToolError) as err:
+        check_contract(graph, LayersContract(name="L", layers=["pkg.a", "pkg.gone"]))
+    assert "pkg.gone" in err.value.message

@@ -30,7 +30,8 @@ from mlops_engineer.engines.review.architecture_graph import ImportGraph
 from mlops_engineer.errors import ToolError
 
 ModuleName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
-LayerLine = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*(\s*[|:]\s*[A-Za-z_][A-Za-z0-9_.]*)*$")]
+_TAIL = r"(\([A-Za-z_][A-Za-z0-9_.]*\)|[A-Za-z_][A-Za-z0-9_.]*)"  # `(name)`: optional, may be missing
+LayerLine = Annotated[str, Field(pattern=rf"^{_TAIL}(\s*[|:]\s*{_TAIL})*$")]
 ContractName = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\n\r\[\]]+$")]
 
 
@@ -187,12 +188,24 @@ def _pair(graph: ImportGraph, importer: str, imported: str, removed: set[str], d
     return PairViolation(importer, imported, chain, edges)
 
 
-def _layer_groups(contract: LayersContract, container: str | None) -> list[tuple[list[str], bool]]:
-    groups = []
+def _layer_groups(graph: ImportGraph, contract: LayersContract, container: str | None) -> list[tuple[list[str], bool]]:
+    """Each layer's modules (those present) and whether they are independent siblings."""
+    groups, missing = [], []
     for line in contract.layers:
         independent = "|" in line
-        names = [n.strip() for n in line.replace(":", "|").split("|")]
-        groups.append(([f"{container}.{n}" if container else n for n in names], independent))
+        present = []
+        for raw in (n.strip() for n in line.replace(":", "|").split("|")):
+            optional = raw.startswith("(")
+            name = raw.strip("()")
+            full = f"{container}.{name}" if container else name
+            if full in graph.modules:
+                present.append(full)
+            elif not optional:
+                missing.append(full)
+        groups.append((present, independent))
+    if missing:
+        raise ToolError("invalid_input", f"Contract '{contract.name}' names layers that do not exist: {', '.join(missing)}.",
+                        "Fix the names, or mark a layer optional with parentheses: (name).")
     return groups
 
 
@@ -226,11 +239,10 @@ def check_contract(graph: ImportGraph, contract: Contract) -> ContractResult:
                         result.violations.append(violation)
     else:
         for container in contract.containers or [None]:
-            groups = _layer_groups(contract, container)
-            present = [([n for n in names if n in graph.modules], independent) for names, independent in groups]
-            everything = [n for names, _ in present for n in names]
             if container is not None:
                 _check_exists(graph, [container], contract.name)
+            present = _layer_groups(graph, contract, container)
+            everything = [n for names, _ in present for n in names]
             for high_index, (highs, independent) in enumerate(present):
                 pairs = [(low, high) for lows, _ in present[high_index + 1:] for low in lows for high in highs]
                 if independent:
