@@ -126,10 +126,6 @@ class ImportGraph:
         details = self.grimp_graph.get_import_details(importer=importer, imported=imported)
         return sorted({d["line_number"] for d in details if d["line_number"] is not None})
 
-    def line_text(self, importer: str, imported: str) -> str:
-        details = sorted(self.grimp_graph.get_import_details(importer=importer, imported=imported), key=lambda d: d["line_number"] or 0)
-        return details[0]["line_contents"].strip() if details else ""
-
     def in_package(self, module: str, package: str) -> bool:
         return module == package or module.startswith(package + ".")
 
