@@ -10,6 +10,7 @@ every path the review shows is found here, by breadth-first search over sorted n
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -109,6 +110,7 @@ class ImportGraph:
     imports: dict[str, list[str]]
     imported_by: dict[str, list[str]]
     externals: dict[str, list[str]]
+    _lazy_lines: dict[str, set[int]] = field(default_factory=dict)
 
     def is_internal(self, module: str) -> bool:
         return module == self.codebase.name or module.startswith(self.codebase.name + ".")
@@ -125,6 +127,26 @@ class ImportGraph:
         """The lines of `importer` that import `imported`, sorted."""
         details = self.grimp_graph.get_import_details(importer=importer, imported=imported)
         return sorted({d["line_number"] for d in details if d["line_number"] is not None})
+
+    def is_lazy(self, importer: str, imported: str) -> bool:
+        """True when every import of `imported` in `importer` sits inside a function (it runs
+        when the function is called, not when the module is imported)."""
+        lines = self.lines(importer, imported)
+        return bool(lines) and set(lines) <= self._function_import_lines(importer)
+
+    def _function_import_lines(self, module: str) -> set[int]:
+        if module not in self._lazy_lines:
+            found: set[int] = set()
+            path = self.file_of(module)
+            try:
+                tree = ast.parse(path.read_bytes(), filename=str(path))
+            except (OSError, SyntaxError, ValueError):
+                tree = None
+            for node in ast.walk(tree) if tree else []:
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    found.update(n.lineno for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom))
+            self._lazy_lines[module] = found
+        return self._lazy_lines[module]
 
     def in_package(self, module: str, package: str) -> bool:
         return module == package or module.startswith(package + ".")

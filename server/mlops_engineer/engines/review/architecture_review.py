@@ -98,9 +98,16 @@ def _structure_findings(graph: ImportGraph, breakers: list[structure.CycleBreak]
         else:
             title = f"Import cycle in {package}: {importer_child} <-> {imported_child} ({len(items)} import(s) to break)"
             fix = f"Break the cycle at {first.importer} -> {first.imported}: move the shared code to a module both import, or import lazily inside the function that needs it."
+        lazy = [f"{a} -> {b}" for a, b in zip(first.cycle, first.cycle[1:], strict=False) if graph.is_lazy(a, b)]
+        numbers["lazy_imports_in_cycle"] = len(lazy)
+        if lazy:
+            # Python never meets this cycle while importing, but the modules still depend on each other.
+            fix = (f"{lazy[0]} is imported inside a function, so importing does not fail, but the modules still depend on "
+                   f"each other: move what both need into a module of its own that neither imports back." if not root else
+                   f"{lazy[0]} is imported inside a function (no import-time failure). " + fix)
         out.append(finding(
             "architecture.layer_violation" if root else "architecture.cycle",
-            "medium" if root or len(first.cycle) == 3 else "low",
+            "low" if lazy and not root else ("medium" if root or len(first.cycle) == 3 else "low"),
             title, fix, numbers=numbers, file=graph.display_file(first.importer), line=first.lines[0] if first.lines else None,
             command=_chain_command(graph, first.imported, first.importer),
             detail="cycle: " + graph.chain_text(list(first.cycle)), key=f"{package}:{importer_child}->{imported_child}",
