@@ -125,3 +125,17 @@ def test_optional_and_missing_layers(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as err:
         check_contract(graph, LayersContract(name="L", layers=["pkg.a", "pkg.gone"]))
     assert "pkg.gone" in err.value.message
+
+
+def test_a_cycle_closed_inside_a_function_is_low(tmp_path: Path) -> None:
+    from mlops_engineer.engines.review.architecture_review import review
+
+    graph = load_graph(_package(tmp_path, {
+        "__init__.py": "", "sub/__init__.py": "",
+        "sub/a.py": "from pkg.sub import b\n",
+        "sub/b.py": "def f():\n    from pkg.sub import a\n    return a\n",
+    }))
+    done = review(graph, [], [], lambda _message: None)
+    (cycle,) = [f for f in done.findings if f.check == "architecture.cycle"]
+    assert cycle.severity == "low" and cycle.evidence.numbers["lazy_imports_in_cycle"] == 1
+    assert "inside a function" in cycle.fix

@@ -155,12 +155,13 @@ def _config_findings(graph: ImportGraph) -> list[Finding]:
         if module == home or boundaries.is_config_module(module):
             continue
         secrets = [r for r in items if r.secret]
-        names = sorted({r.name or r.what for r in items})
+        names = sorted({r.name for r in items if r.name}) or ["its environment variables"]
+        names += ["the names it computes"] if any(r.name is None for r in items) and names[0] != "its environment variables" else []
         first = secrets[0] if secrets else items[0]
         out.append(finding(
             "architecture.config_scattered", "medium" if secrets else "low",
             f"{module} reads {'secrets' if secrets else 'configuration'} from the environment itself ({len(items)} read(s))",
-            f"Read {', '.join(names[:5])} in {home} (the package's configuration module) and pass the values in; one place to validate, document and redact them.",
+            f"Read {', '.join(names[:6])} in {home} (the package's configuration module) and pass the values in; one place to validate, document and redact them.",
             numbers={"reads": len(items), "secret_reads": len(secrets), "modules_reading_environment": len(by_module)},
             file=graph.display_file(module), line=first.line,
             command=f"grep -nE 'environ|getenv|dotenv' {shlex.quote(graph.display_file(module))}",
