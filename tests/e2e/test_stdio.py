@@ -286,6 +286,21 @@ def _automl_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _architecture_example(mcp: Session) -> CallToolResult:
+    package = mcp.workspace / "src" / "shop"
+    for name, text in {"__init__.py": "", "config.py": "import os\nHOME = os.environ.get('SHOP_HOME')\n",
+                       "serving.py": "import os\nfrom shop import training\nTOKEN = os.environ.get('SHOP_TOKEN')\n",
+                       "training.py": "from shop import config\n"}.items():
+        package.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    result = mcp.call_tool("review_software_architecture", {"operation": {"action": "review"}, "path": "src/shop"})
+    assert not result.is_error, text_of(result)
+    checks = {f["check"] for f in result.structured_content["findings"]}  # type: ignore[index]
+    assert {"architecture.serving_imports_training", "architecture.config_scattered"} <= checks, checks
+    assert (mcp.workspace / ".mlops/review/architecture/shop/report.md").is_file()
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -296,6 +311,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "forecast_operational_metrics": _forecast_example,
     "deploy_ml_model_serving": _serving_example,
     "monitor_model_drift": _drift_example,
+    "review_software_architecture": _architecture_example,
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
@@ -326,6 +342,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "log_run", "experiment": "e2e", "datasets": [{"path": _escaping_link(s) + "/passwd"}]}},
             "escape/passwd",
         ),
+    ],
+    "review_software_architecture": [
+        lambda s: ({"operation": {"action": "review"}, "path": "../shop"}, "../shop"),
+        lambda s: ({"operation": {"action": "review", "report": "/etc/review.md"}, "package": "json"}, "/etc/review.md"),
     ],
     "deploy_ml_model_serving": [
         lambda s: ({"operation": {"action": "k8s_manifests", "model_uri": "models:/e2e@champion", "image": "e2e:1", "output_dir": "../k8s"}}, "../k8s"),
