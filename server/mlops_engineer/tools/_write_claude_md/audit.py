@@ -29,7 +29,7 @@ _SECRETS = [
     re.compile(r"://[^/\s:@]+:(?![$<{*])([^@\s/]{3,})@"),
 ]
 _PLACEHOLDER_VALUE = re.compile(r"(?i)^(x+|\.+|changeme|example|redacted|secret|password|your[\w-]*|<.*>|\*+)$")
-_DIRECTIVE = re.compile(r"(?i)\b(always|never|do not|don't)\s+([a-z][\w-]*(?:\s+[a-z][\w-]*)?)")
+_DIRECTIVE = re.compile(r"(?i)\b(always|never|do not|don't)\s+([a-z][\w-]*(?:\s+[a-z][\w-]*){0,2})")
 
 
 def run_audit(inp: ClaudeMdInput, op: Audit, ctx: ToolContext) -> ClaudeMdOutput:

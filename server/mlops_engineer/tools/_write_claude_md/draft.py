@@ -170,7 +170,7 @@ def run_update(inp: ClaudeMdInput, op: Update, ctx: ToolContext) -> ClaudeMdOutp
             new = before + compose.block(inner) + "\n" + after
             ours = compose.load_blocks(ctx.workspace).get(rel) == compose.sha(current)
             action = "unchanged" if new == old else ("update" if ours else "overwrite")
-        if action == "overwrite" and not inp.confirm:
+        if action == "overwrite" and not inp.confirm and not inp.dry_run:
             why = "has no generated block (one would be appended)" if parts is None else "has a generated block someone edited"
             raise ToolError("needs_confirm", f"{rel} {why}.",
                             "Call again with dry_run=true to see the diff, then with confirm=true to write it; text outside the block is kept.")

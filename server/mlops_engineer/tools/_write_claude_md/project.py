@@ -38,7 +38,8 @@ def list_files(root: Path) -> list[str]:
                 ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                 capture_output=True, timeout=30, check=True, stdin=subprocess.DEVNULL,
             )
-            names = [n for n in done.stdout.decode("utf-8", "replace").split("\0") if n]
+            # Our own state (.mlops) never counts as the project's, ignored or not.
+            names = [n for n in done.stdout.decode("utf-8", "replace").split("\0") if n and not n.startswith(".mlops/")]
             return sorted(n for n in names if (root / n).exists())[:MAX_FILES]
         except (OSError, subprocess.SubprocessError):
             pass  # no git, or not a repository after all: walk instead
@@ -181,7 +182,7 @@ def layout(files: list[str], limit: int = 12) -> list[tuple[str, int, list[str]]
     exts: dict[str, Counter[str]] = {}
     for name in files:
         head, sep, rest = name.partition("/")
-        if not sep or head.startswith(".") and head not in (".github", ".ci", ".claude"):
+        if not sep or head.startswith(".") and head not in (".github", ".ci"):
             continue
         counts[head] += 1
         suffix = Path(rest).suffix.lstrip(".") or Path(rest).name
