@@ -13,7 +13,7 @@ from mlops_engineer.tools._write_claude_md.commands import Found, check, markdow
 from mlops_engineer.tools._write_claude_md.draft import _normal, project_dir
 from mlops_engineer.tools._write_claude_md.models import Audit, ClaudeMdInput, ClaudeMdOutput, Finding
 from mlops_engineer.tools._write_claude_md.project import Component, components, list_files, read_text
-from mlops_engineer.tools._write_claude_md.verify import verify
+from mlops_engineer.tools._write_claude_md.verify import bounded, verify
 
 MAX_FINDINGS = 100
 MAX_CHARS = 40_000  # Claude Code warns at start-up past this ("Large CLAUDE.md will impact performance")
@@ -67,10 +67,11 @@ def run_audit(inp: ClaudeMdInput, op: Audit, ctx: ToolContext) -> ClaudeMdOutput
     findings += _contradictions(text, root, [c.command for c in checks])
     findings += _rules(project, files)
     findings.sort(key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.line or 0))
-    out = ClaudeMdOutput(action="audit", file=rel, lines=len(text.splitlines()), dry_run=inp.dry_run, commands=checks)
+    out = ClaudeMdOutput(action="audit", file=rel, lines=len(text.splitlines()), dry_run=inp.dry_run)
+    out.commands, skipped = bounded(checks)
     out.errors = sum(f.severity == "error" for f in findings)
     out.warnings = sum(f.severity == "warning" for f in findings)
-    out.findings, out.omitted = findings[:MAX_FINDINGS], max(0, len(findings) - MAX_FINDINGS)
+    out.findings, out.omitted = findings[:MAX_FINDINGS], skipped + max(0, len(findings) - MAX_FINDINGS)
     if out.errors or out.warnings:
         out.next_steps = ["Fix the findings by hand, or refresh the generated block with action update."]
     return out
@@ -187,7 +188,7 @@ def _agents(text: str, project: Path) -> list[Finding]:
     if not agents.is_file():
         return []
     findings = []
-    if not any(name == "AGENTS.md" for _, line in _prose(text) for name in _IMPORT.findall(line)):
+    if not any(Path(name).name == "AGENTS.md" for _, line in _prose(text) for name in _IMPORT.findall(line)):
         findings.append(Finding(severity="warning", kind="agents_import",
                                 message="AGENTS.md exists but is not imported: add a line `@AGENTS.md` and drop what it already says."))
     return findings + _duplicates(text, agents, "duplicates_agents", "AGENTS.md")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from mlops_engineer.tools._write_claude_md import compose
 from mlops_engineer.tools._write_claude_md.commands import discover
 from mlops_engineer.tools._write_claude_md.models import ClaudeMdInput, ClaudeMdOutput, CommandCheck, Draft, Update, _Project
 from mlops_engineer.tools._write_claude_md.project import Component, components, detect_tools, layout, list_files, read_text
-from mlops_engineer.tools._write_claude_md.verify import WRITTEN, note_for, verify
+from mlops_engineer.tools._write_claude_md.verify import WRITTEN, bounded, note_for, verify
 
 MAX_COMMANDS = 20  # in the root file; the 100-line target leaves room for layout, tools and notes
 MAX_RULE_COMMANDS = 12
@@ -103,10 +104,14 @@ def compose_all(ctx: ToolContext, op: _Project, facts: Facts, file_rel: str, tex
     commands = _written(facts.checks, root_rel, facts.agents, op, MAX_COMMANDS)
     tools = detect_tools(facts.components[0])
     dirs = [{"name": d, "count": n, "exts": ", ".join(e)} for d, n, e in layout(facts.files)]
-    imported = facts.agents is not None and "@AGENTS.md" not in text_outside
+    # Imports and links are relative to the file's own folder (.claude/CLAUDE.md sits one down).
+    here = ws.resolve(file_rel).parent
+    agents_path = os.path.relpath(facts.project / "AGENTS.md", here)
+    imported = facts.agents is not None and f"@{agents_path}" not in text_outside
+    links = {r.name: os.path.relpath(facts.project / ".claude" / "rules" / f"{r.name}.md", here) for r in rules}
     inner = compose.render(
-        "facts.md.j2", agents_import=imported, commands=commands, verified=_header(op, commands),
-        rules=[r for r in rules if r.commands], dirs=dirs, tools=sorted(tools.found.items())[:12],
+        "facts.md.j2", agents_import=imported, agents_path=agents_path, commands=commands, verified=_header(op, commands),
+        rules=[r for r in rules if r.commands], links=links, dirs=dirs, tools=sorted(tools.found.items())[:12],
     )
     prefix = "" if root_rel == "." else f"{root_rel}/"
     rule_files = {
@@ -134,7 +139,7 @@ def run_draft(inp: ClaudeMdInput, op: Draft, ctx: ToolContext) -> ClaudeMdOutput
     inner, rule_files = compose_all(ctx, op, facts, rel, "")
     text = compose.render("CLAUDE.md.j2", title=_title(facts), block=compose.block(inner), notes=_notes(op, facts.agents))
     out = ClaudeMdOutput(action="draft", file=rel, lines=len(text.splitlines()), dry_run=inp.dry_run)
-    out.commands = facts.checks
+    out.commands, out.omitted = bounded(facts.checks)
     files = {rel: text, **rule_files}
     if inp.dry_run:
         out.files = write_files(ctx.workspace, files, dry_run=True, confirm=inp.confirm)
@@ -157,7 +162,7 @@ def run_update(inp: ClaudeMdInput, op: Update, ctx: ToolContext) -> ClaudeMdOutp
     outside = "" if old is None else (parts[0] + parts[2] if parts else old)
     inner, rule_files = compose_all(ctx, op, facts, rel, outside)
     out = ClaudeMdOutput(action="update", file=rel, dry_run=inp.dry_run)
-    out.commands = facts.checks
+    out.commands, out.omitted = bounded(facts.checks)
     lock = nullcontext() if inp.dry_run else workspace_lock(ctx.workspace, "claude-md", check_cancelled=ctx.check_cancelled)
     with lock:
         if old is None:

@@ -70,3 +70,10 @@ def note_for(check: CommandCheck, ran: bool, timeout: int) -> str | None:
 
 
 WRITTEN = {"passed", "timed_out", "checked"}
+MAX_LISTED = 60  # commands in an answer: with their output tails, a few thousand tokens at most
+
+
+def bounded(checks: list[CommandCheck]) -> tuple[list[CommandCheck], int]:
+    """The first MAX_LISTED checks, those that did not pass first (they are what needs reading), and how many were left out."""
+    order = sorted(checks, key=lambda c: c.status in ("passed", "checked", "planned"))
+    return order[:MAX_LISTED], max(0, len(checks) - MAX_LISTED)
