@@ -177,8 +177,11 @@ def test_update_keeps_hand_edits_and_asks_before_replacing_an_edited_block(runne
     runner(TOOL, {"action": "update", "project": "proj"}, confirm=True)
     assert "(hand edit)" not in path.read_text() and "Scores are probabilities" in path.read_text()
 
-    # A hand-written file without a block: the block is appended only with confirm.
+    # A hand-written file without a block: draft will not replace it, update appends the block only with confirm.
     path.write_text("# Churn\n\nWritten by hand.\n")
+    with pytest.raises(ToolError) as replace:
+        runner(TOOL, {"action": "draft", "project": "proj"})
+    assert replace.value.code == "needs_confirm" and "action update" in replace.value.hint
     with pytest.raises(ToolError):
         runner(TOOL, {"action": "update", "project": "proj"})
     runner(TOOL, {"action": "update", "project": "proj"}, confirm=True)
@@ -313,3 +316,13 @@ def test_a_file_one_folder_down_imports_and_links_relative_to_itself(runner: Too
     assert "@../AGENTS.md" in text and "[.claude/rules/web.md](rules/web.md)" in text
     assert runner(TOOL, {"action": "audit", "project": "proj", "file": ".claude/CLAUDE.md"}).errors == 0
     assert skillsaw_errors(project) == []
+
+
+def test_a_file_only_the_tool_wrote_stays_its_own_across_update_and_draft(runner: ToolRunner, tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    runner(TOOL, {"action": "draft", "project": "proj"})
+    (project / "Makefile").write_text((project / "Makefile").read_text() + "fmt:\n\tpython3 -c 'print(0)'\n")
+    assert runner(TOOL, {"action": "update", "project": "proj"}).files[0].action == "update"
+    (project / "Makefile").write_text((project / "Makefile").read_text() + "docs:\n\tpython3 -c 'print(0)'\n")
+    again = runner(TOOL, {"action": "draft", "project": "proj"})  # no confirm needed: nobody edited it
+    assert again.files[0].action == "update" and "make docs" in (project / "CLAUDE.md").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.locks import workspace_lock
-from mlops_engineer.render import FileChange, write_files
+from mlops_engineer.render import MANIFEST, FileChange, write_files
 from mlops_engineer.runtime import ToolContext
 from mlops_engineer.tools._write_claude_md import compose
 from mlops_engineer.tools._write_claude_md.commands import discover
@@ -132,10 +132,29 @@ def _diff(path: str, old: str, new: str) -> str:
     return "".join(lines[:80] + ([f"... {len(lines) - 80} more diff lines\n"] if len(lines) > 80 else []))
 
 
+def _foreign(ctx: ToolContext, target: Path, rel: str) -> bool:
+    """The file exists and its content is not what we last wrote (render's manifest of hashes)."""
+    import hashlib
+    import json
+
+    if not target.is_file():
+        return False
+    try:
+        manifest = json.loads(ctx.workspace.resolve(MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    return not isinstance(manifest, dict) or manifest.get(rel) != hashlib.sha256(target.read_bytes()).hexdigest()
+
+
 def run_draft(inp: ClaudeMdInput, op: Draft, ctx: ToolContext) -> ClaudeMdOutput:
-    facts = gather(ctx, op, inp)
-    target = ctx.workspace.resolve(facts.project / op.file)
+    target = ctx.workspace.resolve(project_dir(ctx, op) / op.file)
     rel = ctx.workspace.relative(target)
+    if not inp.confirm and not inp.dry_run and _foreign(ctx, target, rel):
+        # Before any command runs: replacing a hand-written file is the caller's decision.
+        raise ToolError("needs_confirm", f"{rel} exists and was not written by this tool (or was edited since).",
+                        "Use action update to add the generated block and keep the file's text; "
+                        "or see the draft with dry_run=true and replace the whole file with confirm=true.")
+    facts = gather(ctx, op, inp)
     inner, rule_files = compose_all(ctx, op, facts, rel, "")
     text = compose.render("CLAUDE.md.j2", title=_title(facts), block=compose.block(inner), notes=_notes(op, facts.agents))
     out = ClaudeMdOutput(action="draft", file=rel, lines=len(text.splitlines()), dry_run=inp.dry_run)
@@ -182,7 +201,10 @@ def run_update(inp: ClaudeMdInput, op: Update, ctx: ToolContext) -> ClaudeMdOutp
         change = FileChange(path=rel, action=action, diff=_diff(rel, old, new) if old is not None and action != "unchanged" else None)  # type: ignore[arg-type]
         rules = write_files(ctx.workspace, rule_files, dry_run=inp.dry_run, confirm=inp.confirm)
         if not inp.dry_run:
-            if action != "unchanged":
+            if action != "unchanged" and old is not None and not _foreign(ctx, target, rel):
+                # The whole file is still as draft wrote it: it stays ours (draft may replace it later unasked).
+                write_files(ctx.workspace, {rel: new}, dry_run=False, confirm=True)
+            elif action != "unchanged":
                 ctx.workspace.write_text(target, new)
             compose.save_block(ctx.workspace, rel, inner)
     out.files = [change, *rules]
