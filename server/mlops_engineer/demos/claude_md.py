@@ -7,16 +7,19 @@ writes only those that passed. A second demo refreshes the block and keeps hand 
 
 from __future__ import annotations
 
+import sys
+
 from mlops_engineer.demos import DemoSession
 
 MAKEFILE = """\
-# Commands for the churn demo project.
+# Commands for the churn demo project. PYTHON: the environment the demo ran in (override it: make PYTHON=python3 ...).
+PYTHON ?= {python}
 check-pipeline:
-\tpython -c "import yaml; spec = yaml.safe_load(open('pipelines/churn/pipeline.yaml')); print(len(spec['stages']), 'stages')"
+\t"$(PYTHON)" -c "import yaml; spec = yaml.safe_load(open('pipelines/churn/pipeline.yaml')); print(len(spec['stages']), 'stages')"
 check-data:
-\tpython -c "import pandas as pd; print(len(pd.read_csv('data/churn_train.csv')), 'training rows')"
+\t"$(PYTHON)" -c "import pandas as pd; print(len(pd.read_csv('data/churn_train.csv')), 'training rows')"
 pipeline:
-\tpython pipelines/churn/flow.py
+\t"$(PYTHON)" pipelines/churn/flow.py
 """
 
 
@@ -24,7 +27,7 @@ def run(session: DemoSession) -> None:
     call, say, facts, ws = session.call, session.say, session.facts, session.workspace
     say("\nCLAUDE.md for this project, from commands checked here")
     if not ws.resolve("Makefile").exists():
-        ws.write_text("Makefile", MAKEFILE)
+        ws.write_text("Makefile", MAKEFILE.format(python=sys.executable))
     operation = {"run_commands": True, "timeout_seconds": 120, "skip_commands": ["make pipeline"]}
     if ws.resolve("CLAUDE.md").exists():
         out = call("write_claude_md", {"action": "update", **operation}, confirm=True)
