@@ -105,7 +105,7 @@ def markdown_commands(text: str, scripts: set[str], *, inline: bool) -> list[tup
                 continue
             line = pending + clean(raw)
             if line.endswith("\\"):
-                pending = line[:-1] + " "
+                pending = line[:-1].rstrip() + " "
                 continue
             pending = ""
             here = _HEREDOC.search(line)
