@@ -146,7 +146,7 @@ _NODE_TOOLS = ("typescript", "eslint", "prettier", "jest", "vitest", "mocha", "p
 _FILE_TOOLS = (
     ("uv.lock", "uv"), ("poetry.lock", "poetry"), ("pdm.lock", "pdm"), ("Pipfile.lock", "pipenv"),
     ("tox.ini", "tox"), ("noxfile.py", "nox"), ("Dockerfile", "Docker"), ("docker-compose.yml", "Docker Compose"),
-    ("compose.yaml", "Docker Compose"), (".pre-commit-config.yaml", "pre-commit"), ("dvc.yaml", "DVC"),
+    ("compose.yaml", "Docker Compose"), (".pre-commit-config.yaml", "pre-commit"), ("dvc.yaml", "DVC"), (".dvc/config", "DVC"),
     ("go.mod", "Go"), ("Cargo.toml", "Cargo"), ("justfile", "just"), (".github/workflows", "GitHub Actions"),
     (".gitlab-ci.yml", "GitLab CI"), ("pnpm-lock.yaml", "pnpm"), ("yarn.lock", "yarn"), ("package-lock.json", "npm"),
 )
@@ -185,7 +185,7 @@ def layout(files: list[str], limit: int = 12) -> list[tuple[str, int, list[str]]
         if not sep or head.startswith(".") and head not in (".github", ".ci"):
             continue
         counts[head] += 1
-        suffix = Path(rest).suffix.lstrip(".") or Path(rest).name
-        exts.setdefault(head, Counter())[suffix] += 1
+        if not Path(rest).name.startswith("."):  # .gitignore, .keep: not a kind of content
+            exts.setdefault(head, Counter())[Path(rest).suffix.lstrip(".") or "no extension"] += 1
     top = sorted(counts, key=lambda d: (-counts[d], d))[:limit]
-    return [(d, counts[d], [e for e, _ in exts[d].most_common(2)]) for d in sorted(top)]
+    return [(d, counts[d], [e for e, _ in exts.get(d, Counter()).most_common(2)]) for d in sorted(top)]
