@@ -326,3 +326,35 @@ def test_a_file_only_the_tool_wrote_stays_its_own_across_update_and_draft(runner
     (project / "Makefile").write_text((project / "Makefile").read_text() + "docs:\n\tpython3 -c 'print(0)'\n")
     again = runner(TOOL, {"action": "draft", "project": "proj"})  # no confirm needed: nobody edited it
     assert again.files[0].action == "update" and "make docs" in (project / "CLAUDE.md").read_text()
+
+
+def test_after_a_crash_the_next_call_stops_the_command_the_dead_call_left_running(tmp_path: Path) -> None:
+    import signal
+
+    project = tmp_path / "crash"
+    project.mkdir()
+    (project / "slow.py").write_text("import os, time\nopen('leader.pid', 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
+    (project / "README.md").write_text("```bash\npython3 slow.py\n```\n")
+    arguments = {"operation": {"action": "draft", "project": "crash", "run_commands": True, "timeout_seconds": 120}, "confirm": True}
+    (tmp_path / "input.json").write_text(json.dumps(arguments))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_ENGINEER_")}
+    victim = subprocess.Popen([sys.executable, "-m", "mlops_engineer", "--workspace", str(tmp_path), "call", "write_claude_md",
+                               "--input", "@input.json"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid_file = project / "leader.pid"
+    for _ in range(600):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)  # the call dies; the command, in its own session, does not
+    victim.wait()
+    leader = int(pid_file.read_text())
+    assert _alive(leader)
+
+    out = ToolRunner(tmp_path)(TOOL, {"action": "draft", "project": "crash"})  # static checks: runs nothing
+    assert any("python3 slow.py" in r and str(leader) in r for r in out.recovered), out.recovered
+    for _ in range(50):
+        if not _alive(leader):
+            break
+        time.sleep(0.1)
+    assert not _alive(leader)
+    assert not list((tmp_path / ".mlops/claude_md/running").glob("*.json"))

@@ -14,12 +14,19 @@ def run(inp: ClaudeMdInput, ctx: ToolContext) -> ClaudeMdOutput:
     from mlops_engineer.tools._write_claude_md.audit import run_audit
     from mlops_engineer.tools._write_claude_md.draft import run_draft, run_update
 
+    from mlops_engineer.tools._write_claude_md.verify import stop_orphans
+
+    # A call killed while a command ran (kill -9) left that command's group running: stop it first.
+    recovered = [] if inp.dry_run else stop_orphans(ctx)
     op = inp.operation
     if isinstance(op, Draft):
-        return run_draft(inp, op, ctx)
-    if isinstance(op, Audit):
-        return run_audit(inp, op, ctx)
-    return run_update(inp, op, ctx)
+        out = run_draft(inp, op, ctx)
+    elif isinstance(op, Audit):
+        out = run_audit(inp, op, ctx)
+    else:
+        out = run_update(inp, op, ctx)
+    out.recovered = recovered + out.recovered
+    return out
 
 
 def summarize(out: ClaudeMdOutput) -> str:

@@ -267,8 +267,12 @@ def _missing_path(argv: list[str], cwd: Path) -> str | None:
     return None
 
 
-def execute(argv: list[str], cwd: Path, project: Path, timeout: float, check_cancelled: Callable[[], None]) -> Result:
-    """Run one command in its own process group; a timeout or a cancelled call kills the group."""
+def execute(
+    argv: list[str], cwd: Path, project: Path, timeout: float, check_cancelled: Callable[[], None],
+    on_start: Callable[[int], None] = lambda pid: None,
+) -> Result:
+    """Run one command in its own process group; a timeout or a cancelled call kills the group.
+    `on_start(pid)` records the group, so a call after a crash of this one can stop it."""
     env = {**os.environ, "PATH": search_path(cwd, project), "CI": os.environ.get("CI", "1")}
     started = time.monotonic()
     with tempfile.TemporaryFile() as out:
@@ -279,6 +283,7 @@ def execute(argv: list[str], cwd: Path, project: Path, timeout: float, check_can
             return Result("failed", f"could not start: {exc.strerror or exc}")
         timed_out = False
         try:
+            on_start(proc.pid)
             while proc.poll() is None:
                 if time.monotonic() - started > timeout:
                     timed_out = True
@@ -299,13 +304,17 @@ def execute(argv: list[str], cwd: Path, project: Path, timeout: float, check_can
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            proc.wait(timeout=3)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """TERM, a moment to exit, then KILL for whatever of the group is left (children included)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()

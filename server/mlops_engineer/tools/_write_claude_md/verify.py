@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from pathlib import Path
 
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
+from mlops_engineer.workspace import STATE_DIR
 from mlops_engineer.tools._write_claude_md.commands import Found, Result, argv_of, check, execute, needs_shell, risk
 from mlops_engineer.tools._write_claude_md.models import CommandCheck, _Project
 from mlops_engineer.tools._write_claude_md.project import Component
@@ -13,6 +17,54 @@ from mlops_engineer.tools._write_claude_md.project import Component
 
 def _skipped_by_caller(command: str, skip: list[str]) -> bool:
     return any(command == s.strip() or command.startswith(s.strip()) for s in skip if s.strip())
+
+
+RUNNING = f"{STATE_DIR}/claude_md/running"
+
+
+def _record(ctx: ToolContext, pid: int, command: str) -> Path:
+    """Who runs which process group: a call that finds the caller dead stops the group."""
+    from mlops_engineer.locks import owner
+
+    record = {"caller": owner(), "group": owner(pid), "pid": pid, "command": command[:200]}
+    return ctx.workspace.write_text(f"{RUNNING}/{pid}.json", json.dumps(record))
+
+
+def stop_orphans(ctx: ToolContext) -> list[str]:
+    """Process groups a crashed call (kill -9) left running: stopped, and said so in `recovered`."""
+    from mlops_engineer.locks import owner_alive
+
+    folder = ctx.workspace.resolve(RUNNING)
+    recovered: list[str] = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text("utf-8"))
+            caller, group, pid = str(record["caller"]), str(record["group"]), int(record["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        if owner_alive(caller) is not False:
+            continue  # its call still runs (or ran on another host): not ours to stop
+        leader = owner_alive(group)
+        if leader is not False or not _pid_exists(pid):
+            # The leader is the recorded process, or it is gone and only its group can hold this id.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                recovered.append(f"stopped `{record.get('command', '?')}` (process group {pid}), left running by a call that died")
+            except (ProcessLookupError, PermissionError):
+                pass
+        path.unlink(missing_ok=True)
+    return recovered
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def verify(
@@ -52,7 +104,13 @@ def verify(
         if result.status == "planned" and not dry_run and argv is not None:
             ctx.progress(n, len(checks), f"running {item.command[:80]}")
             cwd = ctx.workspace.resolve(item.cwd)
-            result = execute(argv, cwd, project, op.timeout_seconds, ctx.check_cancelled)
+            records: list[Path] = []
+            try:
+                result = execute(argv, cwd, project, op.timeout_seconds, ctx.check_cancelled,
+                                 on_start=lambda pid, c=item.command: records.append(_record(ctx, pid, c)))
+            finally:
+                for record in records:
+                    record.unlink(missing_ok=True)
         out.append(CommandCheck(
             command=item.command, source=item.source, cwd=item.cwd, status=result.status,  # type: ignore[arg-type]
             exit_code=result.exit_code, seconds=result.seconds, reason=result.reason, output_tail=result.output_tail,
