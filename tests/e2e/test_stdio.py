@@ -301,6 +301,17 @@ def _architecture_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _claude_md_example(mcp: Session) -> CallToolResult:
+    project = mcp.workspace / "e2e_claude"
+    project.mkdir(exist_ok=True)
+    (project / "Makefile").write_text("check:\n\tpython3 -c 'print(1)'\n")
+    result = mcp.call_tool("write_claude_md", {"operation": {"action": "draft", "project": "e2e_claude"}})
+    assert not result.is_error, text_of(result)
+    assert [c["command"] for c in result.structured_content["commands"] if c["written"]] == ["make check"]  # type: ignore[index]
+    assert "make check" in (project / "CLAUDE.md").read_text()
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -315,6 +326,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
+    "write_claude_md": _claude_md_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -371,6 +383,9 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "forecast_operational_metrics": [
         lambda s: ({"operation": {"action": "forecast", "series": {"kind": "file", "path": "/etc/hostname"}, "horizon": 3}}, "/etc/hostname"),
+    ],
+    "write_claude_md": [
+        lambda s: ({"operation": {"action": "audit", "project": "../elsewhere"}}, "../elsewhere"),
     ],
     "orchestrate_ml_pipeline": [
         lambda s: ({"operation": {"action": "render", "spec": {"name": "e2e-out", "stages": [
