@@ -32,6 +32,7 @@ STEPS = [
     "pipeline",
     "tuning",
     "review",
+    "claude_md",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 

@@ -298,6 +298,32 @@ def _automl_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _architecture_example(mcp: Session) -> CallToolResult:
+    package = mcp.workspace / "src" / "shop"
+    for name, text in {"__init__.py": "", "config.py": "import os\nHOME = os.environ.get('SHOP_HOME')\n",
+                       "serving.py": "import os\nfrom shop import training\nTOKEN = os.environ.get('SHOP_TOKEN')\n",
+                       "training.py": "from shop import config\n"}.items():
+        package.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    result = mcp.call_tool("review_software_architecture", {"operation": {"action": "review"}, "path": "src/shop"})
+    assert not result.is_error, text_of(result)
+    checks = {f["check"] for f in result.structured_content["findings"]}  # type: ignore[index]
+    assert {"architecture.serving_imports_training", "architecture.config_scattered"} <= checks, checks
+    assert (mcp.workspace / ".mlops/review/architecture/shop/report.md").is_file()
+    return result
+
+
+def _claude_md_example(mcp: Session) -> CallToolResult:
+    project = mcp.workspace / "e2e_claude"
+    project.mkdir(exist_ok=True)
+    (project / "Makefile").write_text("check:\n\tpython3 -c 'print(1)'\n")
+    result = mcp.call_tool("write_claude_md", {"operation": {"action": "draft", "project": "e2e_claude"}})
+    assert not result.is_error, text_of(result)
+    assert [c["command"] for c in result.structured_content["commands"] if c["written"]] == ["make check"]  # type: ignore[index]
+    assert "make check" in (project / "CLAUDE.md").read_text()
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -308,10 +334,12 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "forecast_operational_metrics": _forecast_example,
     "deploy_ml_model_serving": _serving_example,
     "monitor_model_drift": _drift_example,
+    "review_software_architecture": _architecture_example,
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
     "review_data_analysis": _review_example,
+    "write_claude_md": _claude_md_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -340,6 +368,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             "escape/passwd",
         ),
     ],
+    "review_software_architecture": [
+        lambda s: ({"operation": {"action": "review"}, "path": "../shop"}, "../shop"),
+        lambda s: ({"operation": {"action": "review", "report": "/etc/review.md"}, "package": "json"}, "/etc/review.md"),
+    ],
     "deploy_ml_model_serving": [
         lambda s: ({"operation": {"action": "k8s_manifests", "model_uri": "models:/e2e@champion", "image": "e2e:1", "output_dir": "../k8s"}}, "../k8s"),
     ],
@@ -364,6 +396,9 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "forecast_operational_metrics": [
         lambda s: ({"operation": {"action": "forecast", "series": {"kind": "file", "path": "/etc/hostname"}, "horizon": 3}}, "/etc/hostname"),
+    ],
+    "write_claude_md": [
+        lambda s: ({"operation": {"action": "audit", "project": "../elsewhere"}}, "../elsewhere"),
     ],
     "orchestrate_ml_pipeline": [
         lambda s: ({"operation": {"action": "render", "spec": {"name": "e2e-out", "stages": [
