@@ -31,6 +31,7 @@ STEPS = [
     "ab_test",
     "pipeline",
     "tuning",
+    "commit",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 
