@@ -316,3 +316,21 @@ def test_status_dry_run_and_a_repo_outside_the_workspace(ws: Path, run, tmp_path
     with pytest.raises(ToolError) as err:
         run({"action": "status"}, repo="../")
     assert err.value.code == "outside_workspace"
+
+
+def test_a_cancelled_commit_leaves_no_commit_and_the_index_as_it_was(ws: Path) -> None:
+    import threading
+
+    runner = ToolRunner(ws)
+    first_commit(ws)
+    write(ws, "a.txt", "a\n")
+    write(ws, "b.txt", "b\n")
+    git(ws, "add", "a.txt")
+    _hook(ws, "pre-commit", "git add b.txt\nsleep 30\n")
+    before = index_state(ws)
+    threading.Timer(1.0, runner.ctx.cancelled.set).start()
+    with pytest.raises(ToolError) as err:
+        runner(TOOL, {"action": "commit", "message": "chore: add a"})
+    assert err.value.code == "cancelled"
+    assert index_state(ws) == before and git(ws, "rev-list", "--count", "HEAD") == "1\n"
+    assert not (ws / ".git" / "index.lock").exists()
