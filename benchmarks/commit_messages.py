@@ -18,13 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "server")]
 
-from mlops_engineer.engines.git.conventional import validate  # noqa: E402
 from tests.oracles.commit_messages import (  # noqa: E402
     commitizen_verdicts,
     commitlint_verdicts,
     corpus_dir,
     read_corpus,
 )
+
+from mlops_engineer.engines.git.conventional import validate  # noqa: E402
 
 
 def main() -> int:
@@ -51,7 +52,7 @@ def main() -> int:
 
     lines: list[str] = []
     verdict_same = rules_same = cz_same = warn_same = 0
-    for rec, oracle, mine, cz_ok, mine_cz in zip(records, cl, ours_cl, cz, ours_cz):
+    for rec, oracle, mine, cz_ok, mine_cz in zip(records, cl, ours_cl, cz, ours_cz, strict=True):
         mine_rules = sorted(p.rule for p in mine.errors)
         if oracle["valid"] is None:
             lines.append(f"[commitlint crashed: {oracle['crash']}; ours: valid={mine.valid}] {rec.source} {rec.sha}\n{rec.message!r}")
@@ -77,7 +78,7 @@ def main() -> int:
           f"({100 * verdict_same / n:.2f}%), on the exact failing rules for {rules_same}/{n} ({100 * rules_same / n:.2f}%)")
     print(f"commitlint warnings (body/footer-leading-blank, not part of the verdict): same on {warn_same}/{n} ({100 * warn_same / n:.2f}%)")
     print(f"cz check (commitizen): {cz_valid}/{n} valid; ours agrees on {cz_same}/{n} ({100 * cz_same / n:.2f}%)")
-    print(f"both oracles agree with each other on {sum(1 for o, c in zip(cl, cz) if o['valid'] == c)}/{n}")
+    print(f"both oracles agree with each other on {sum(1 for o, c in zip(cl, cz, strict=True) if o['valid'] == c)}/{n}")
     print(f"time: commitlint (node, one process) {t1 - t0:.2f} s; cz Check {t2 - t1:.2f} s; "
           f"ours {t3 - t2:.3f} s (commitlint rules) + {t4 - t3:.3f} s (commitizen rules)")
     print(f"disagreements: {len(lines)}")

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from mlops_engineer.engines.git.conventional import build_message, parse, validate
-from tests.oracles.commit_messages import commitizen_verdicts, commitlint_verdicts, corpus_dir, read_corpus
+from tests.oracles.commit_messages import (
+    commitizen_verdicts,
+    commitlint_verdicts,
+    corpus_dir,
+    read_corpus,
+)
 
 # Messages chosen to hit each rule's edges: cases, stops, trims, lengths in UTF-16 units, ignores,
 # references that move lines to the footer, breaking changes, gpg and scissors lines.
@@ -30,7 +35,7 @@ EDGE_MESSAGES = [
 def test_edge_messages_agree_with_commitlint_and_cz_check() -> None:
     lint = commitlint_verdicts(EDGE_MESSAGES)
     cz = commitizen_verdicts(EDGE_MESSAGES)
-    for message, oracle, cz_ok in zip(EDGE_MESSAGES, lint, cz):
+    for message, oracle, cz_ok in zip(EDGE_MESSAGES, lint, cz, strict=True):
         mine = validate(message, "commitlint")
         assert (oracle["valid"], sorted(oracle["errors"])) == (mine.valid, sorted(p.rule for p in mine.errors)), message
         assert sorted(oracle["warnings"]) == sorted(p.rule for p in mine.warnings), message
@@ -46,8 +51,8 @@ def test_the_full_corpus_agrees_with_both_oracles() -> None:
     assert len(messages) > 5000
     lint = commitlint_verdicts(messages)
     cz = commitizen_verdicts(messages)
-    wrong = [r.sha for r, o in zip(records, lint) if o["valid"] != validate(r.message, "commitlint").valid]
-    wrong += [r.sha for r, ok in zip(records, cz) if ok != validate(r.message, "commitizen").valid]
+    wrong = [r.sha for r, o in zip(records, lint, strict=True) if o["valid"] != validate(r.message, "commitlint").valid]
+    wrong += [r.sha for r, ok in zip(records, cz, strict=True) if ok != validate(r.message, "commitizen").valid]
     assert wrong == []
 
 

@@ -75,7 +75,7 @@ def definitions(patch: str) -> tuple[dict[str, str], dict[str, str]]:
 def _scope(paths: list[str]) -> tuple[str | None, str]:
     dirs = [PurePosixPath(p).parent.parts for p in paths]
     common: list[str] = []
-    for parts in zip(*dirs):
+    for parts in zip(*dirs, strict=False):
         if len(set(parts)) != 1:
             break
         common.append(parts[0])

@@ -13,7 +13,10 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from mlops_engineer.redact import _SECRET_WORD, _USERINFO  # the same words and URL shapes as our redaction
+from mlops_engineer.redact import (  # the same words and URL shapes as our redaction
+    _SECRET_WORD,
+    _USERINFO,
+)
 
 ALLOW_MARKER = "pragma: allowlist secret"
 

@@ -12,7 +12,14 @@ from mlops_engineer.engines.git.conventional import validate
 from mlops_engineer.engines.git.propose import propose
 from mlops_engineer.engines.git.runner import GitError, run_git
 from mlops_engineer.engines.git.secrets import Finding, scan_patch, secret_file_kind
-from mlops_engineer.engines.git.staging import Change, IndexSnapshot, head_sha, staged_changes, staged_patch, status
+from mlops_engineer.engines.git.staging import (
+    Change,
+    IndexSnapshot,
+    head_sha,
+    staged_changes,
+    staged_patch,
+    status,
+)
 from mlops_engineer.errors import ToolError
 from mlops_engineer.locks import file_lock
 from mlops_engineer.output import OUTPUT_DIR
@@ -27,7 +34,12 @@ from mlops_engineer.tools._commit_changes.models import (
     MessageCheck,
     SecretFinding,
 )
-from mlops_engineer.tools._commit_changes.repo import entries, fill_status, ignore_outputs, open_repo
+from mlops_engineer.tools._commit_changes.repo import (
+    entries,
+    fill_status,
+    ignore_outputs,
+    open_repo,
+)
 
 HOOKS = ("pre-commit", "commit-msg")  # the only hooks a commit may run; post-commit and the rest never do
 HOOK_TIMEOUT = 900.0  # pre-commit's first run installs its environments

@@ -10,8 +10,17 @@ from mlops_engineer.engines.git.staging import staged_changes, status
 from mlops_engineer.output import OUTPUT_DIR
 from mlops_engineer.redact import redact_text
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools._commit_changes.models import CommitChangesInput, CommitChangesOutput, Diff
-from mlops_engineer.tools._commit_changes.repo import fill_status, ignore_outputs, open_repo, pathspecs
+from mlops_engineer.tools._commit_changes.models import (
+    CommitChangesInput,
+    CommitChangesOutput,
+    Diff,
+)
+from mlops_engineer.tools._commit_changes.repo import (
+    fill_status,
+    ignore_outputs,
+    open_repo,
+    pathspecs,
+)
 
 
 def run_status(op: object, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:

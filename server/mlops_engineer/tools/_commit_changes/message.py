@@ -10,7 +10,12 @@ from mlops_engineer.errors import ToolError
 from mlops_engineer.output import preview_table
 from mlops_engineer.runtime import ToolContext
 from mlops_engineer.tools._commit_changes.commit import check_message
-from mlops_engineer.tools._commit_changes.models import CheckMessages, CommitChangesInput, CommitChangesOutput, Message
+from mlops_engineer.tools._commit_changes.models import (
+    CheckMessages,
+    CommitChangesInput,
+    CommitChangesOutput,
+    Message,
+)
 from mlops_engineer.tools._commit_changes.repo import fill_status, ignore_outputs, open_repo
 
 _RECORD_END = "\x1e"  # git log records end with this; messages cannot hold it

@@ -8,7 +8,12 @@ from mlops_engineer.engines.git.runner import check_pathspec, repo_root
 from mlops_engineer.engines.git.staging import Change, RepoStatus
 from mlops_engineer.output import OUTPUT_DIR
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools._commit_changes.models import MAX_LIST, CommitChangesInput, CommitChangesOutput, FileEntry
+from mlops_engineer.tools._commit_changes.models import (
+    MAX_LIST,
+    CommitChangesInput,
+    CommitChangesOutput,
+    FileEntry,
+)
 
 
 def open_repo(inp: CommitChangesInput, ctx: ToolContext) -> Path:

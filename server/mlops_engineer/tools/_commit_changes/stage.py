@@ -5,10 +5,21 @@ from __future__ import annotations
 import re
 
 from mlops_engineer.engines.git.runner import run_git
-from mlops_engineer.engines.git.staging import apply_to_index, head_sha, select_hunks, staged_changes, status
+from mlops_engineer.engines.git.staging import (
+    apply_to_index,
+    head_sha,
+    select_hunks,
+    staged_changes,
+    status,
+)
 from mlops_engineer.errors import ToolError
 from mlops_engineer.runtime import ToolContext
-from mlops_engineer.tools._commit_changes.models import CommitChangesInput, CommitChangesOutput, Stage, Unstage
+from mlops_engineer.tools._commit_changes.models import (
+    CommitChangesInput,
+    CommitChangesOutput,
+    Stage,
+    Unstage,
+)
 from mlops_engineer.tools._commit_changes.repo import fill_status, open_repo, pathspecs
 
 
