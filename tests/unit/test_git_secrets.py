@@ -31,7 +31,9 @@ def test_secrets_are_found_and_masked(line: str, kind: str) -> None:
     'password = os.environ["DB_PASSWORD"]', "token = get_token(user)", "api_key: ${API_KEY}",
     'password = "<your password>"', "secret_name = settings.secret_name", "tokens = tokenizer(text)",
     "password_field = 'password'", "key = AKIAIOSFODNN7EXAMPLQ  # pragma: allowlist secret",
-    "url = https://user@github.com/org/repo.git", "monkey = banana_bread_1234",
+    "url = https://user@github.com/org/repo.git", "monkey = banana_bread_1234", "POSTGRES_PASSWORD=change-me",
+    "AWS_SECRET_ACCESS_KEY=change-me-too", "  POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}",
+    "--backend-store-uri postgresql://${POSTGRES_USER:-mlflow}:${POSTGRES_PASSWORD}@postgres:5432/mlflow",
 ])
 def test_placeholders_and_references_pass(line: str) -> None:
     assert scan_line("f", 1, line) == []

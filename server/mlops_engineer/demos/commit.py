@@ -9,17 +9,19 @@ from mlops_engineer.demos import DemoSession
 
 # What a project keeps in git: configuration and code the earlier steps wrote. Data, stores and
 # reports stay out (DVC versions the data; .mlops/ is ignored).
-FOLDERS = ("mlops/", "pipelines/", "docs/", "feature_repo/")
+FOLDERS = ("mlops", "pipelines", "docs", "feature_repo")
 TEXT = (".py", ".md", ".yml", ".yaml", ".toml", ".txt", ".cfg", ".ini", ".sh", ".example", ".gitignore", ".dvcignore")
 
 
 def run(session: DemoSession) -> None:
     call, say = session.call, session.say
-    status = call("commit_changes", {"action": "status"})
-    changed = status.untracked + [e.path for e in status.unstaged]
-    paths = sorted(p for p in changed if p.startswith(FOLDERS) and (PurePosixPath(p).name.endswith(TEXT) or "Dockerfile" in p))
+    folders = [f for f in FOLDERS if (session.root / f).is_dir()]
+    status = call("commit_changes", {"action": "status", "paths": folders}) if folders else None
+    changed = (status.untracked + [e.path for e in status.unstaged]) if status else []
+    # A copied MLflow model (serving/<name>/model/) is a build input, not source.
+    paths = sorted(p for p in changed if (PurePosixPath(p).name.endswith(TEXT) or "Dockerfile" in p) and "/model/" not in p)
     if not paths:
-        say(f"commit: the project's files are already committed (HEAD {(status.head or '')[:12]})")
+        say("commit: the project's files are already committed")
         return
     call("commit_changes", {"action": "stage", "paths": paths})
     plan = call("commit_changes", {"action": "commit"}, dry_run=True)
@@ -28,6 +30,7 @@ def run(session: DemoSession) -> None:
         call("commit_changes", {"action": "unstage", "paths": held_back})
         say(f"commit: held back {', '.join(held_back)} (possible secret or too large for git)")
         if set(held_back) >= set(paths):
+            say("commit: nothing else to commit")
             return
     proposal = call("commit_changes", {"action": "message"})
     committed = call("commit_changes", {"action": "commit", "message": proposal.message})

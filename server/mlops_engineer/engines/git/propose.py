@@ -145,7 +145,10 @@ def propose(changes: list[Change], patch: str, *, type_: str | None = None, scop
         verb = _VERB.get(statuses.pop(), "update") if len(statuses) == 1 else "update"
         prefix = f"{type_}({scope})!: " if breaking else f"{type_}({scope}): " if scope else f"{type_}: "
         budget = MAX_HEADER - len(prefix) - len(verb) - 1
-        if type_ == "feat" and new:
+        tops = sorted({p.split("/", 1)[0] for p in paths if "/" in p})
+        if len(paths) > 4 and len(tops) > 1:
+            objects = tops  # many files in several folders: name the folders, the body lists the files
+        elif type_ == "feat" and new:
             objects = new
         else:
             objects = [PurePosixPath(p).name for p in paths]

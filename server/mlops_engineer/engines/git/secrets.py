@@ -42,8 +42,8 @@ _ASSIGNMENT = re.compile(
 )
 # Values that are obviously not secrets: references to the environment, templates, placeholders.
 _PLACEHOLDER = re.compile(
-    r"^(?:\$\{?\w+\}?|<[^>]*>|\{\{.*\}\}|%\(?\w+\)?s?|os\.environ.*|getenv.*|env\(.*|(?:x+|\*+|\.+)|"
-    r"(?i:changeme|change_me|example\w*|dummy\w*|placeholder\w*|your[_-]?\w*|redacted|none|null|true|false|secret|password|"
+    r"^(?:\$\{?\w+.*|<[^>]*>|\{\{.*|%\(?\w+\)?s?|os\.environ.*|getenv.*|env\(.*|(?:x+|\*+|\.+)|"
+    r"(?i:change[-_]?me[-\w]*|example\w*|dummy\w*|placeholder\w*|your[_-]?\w*|redacted|none|null|true|false|secret|password|"
     r"\w+\(.*|self\.\w+|settings\.\w+|config\.\w+|\w+\.\w+\(?.*))$"
 )
 # Files whose presence in a commit is the leak, whatever they hold.
@@ -98,7 +98,8 @@ def scan_line(path: str, number: int | None, text: str) -> list[Finding]:
         found.append(Finding(path, number, f"secret-named value ({match['key']})", mask(value)))
     for match in _USERINFO.finditer(text):
         userinfo = match["userinfo"]
-        if ":" in userinfo and not _PLACEHOLDER.match(userinfo.split(":", 1)[1]):
+        # `${USER:-x}:${PASSWORD}@`: filled in from the environment, not a secret.
+        if ":" in userinfo and "$" not in userinfo and "{{" not in userinfo and not _PLACEHOLDER.match(userinfo.split(":", 1)[1]):
             found.append(Finding(path, number, "password in a URL", f"{match['scheme']}{mask(userinfo)}@"))
     return found
 

@@ -42,8 +42,10 @@ def head_sha(repo: Path, check: Check = None) -> str | None:
     return result.stdout.strip() or None if result.ok else None
 
 
-def status(repo: Path, check: Check = None) -> RepoStatus:
-    out = run_git(repo, ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all"], check_cancelled=check).stdout
+def status(repo: Path, check: Check = None, paths: list[str] | None = None) -> RepoStatus:
+    """Branch, upstream, and the changed files (only under `paths`, pathspecs relative to `repo`, when given)."""
+    args = ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all"]
+    out = run_git(repo, [*args, "--", *(paths or [])], check_cancelled=check).stdout
     entries = out.split("\0")
     branch_line = entries[0][3:] if entries and entries[0].startswith("## ") else ""
     result = RepoStatus(*_branch_info(branch_line))
@@ -80,9 +82,10 @@ def _branch_info(line: str) -> tuple[str | None, str | None, int, int]:
     return head.split(" ")[0] or None, upstream or None, int(ahead[1]) if ahead else 0, int(behind[1]) if behind else 0
 
 
-def staged_changes(repo: Path, check: Check = None) -> list[Change]:
-    """Every staged change with the size of its new blob."""
-    raw = run_git(repo, ["diff", "--cached", "--raw", "--no-abbrev", "-z", "--find-renames", "--no-color"], check_cancelled=check).stdout
+def staged_changes(repo: Path, check: Check = None, paths: list[str] | None = None) -> list[Change]:
+    """Every staged change (under `paths` when given) with the size of its new blob."""
+    args = ["diff", "--cached", "--raw", "--no-abbrev", "-z", "--find-renames", "--no-color"]
+    raw = run_git(repo, [*args, "--", *(paths or [])], check_cancelled=check).stdout
     parts = raw.split("\0")
     changes: list[tuple[str, str, str | None, str]] = []  # status, path, old path, new sha
     i = 0

@@ -23,10 +23,11 @@ from mlops_engineer.tools._commit_changes.repo import (
 )
 
 
-def run_status(op: object, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
+def run_status(op: Status, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
     repo = open_repo(inp, ctx)
     out.repo = str(repo)
-    return fill_status(out, status(repo, ctx.check_cancelled), staged_changes(repo, ctx.check_cancelled))
+    specs = pathspecs(op.paths, repo, ctx)
+    return fill_status(out, status(repo, ctx.check_cancelled, specs), staged_changes(repo, ctx.check_cancelled, specs))
 
 
 def _masked(text: str) -> str:

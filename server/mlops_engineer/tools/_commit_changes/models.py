@@ -22,6 +22,7 @@ class Status(StrictModel):
     """Branch and changed files."""
 
     action: Literal["status"]
+    paths: Paths = Field(default_factory=list, description="Limit to these files or folders (workspace-relative).")
 
 
 class Diff(StrictModel):
