@@ -14,6 +14,7 @@ from mlops_engineer.tools._commit_changes.models import (
     CommitChangesInput,
     CommitChangesOutput,
     Diff,
+    Status,
 )
 from mlops_engineer.tools._commit_changes.repo import (
     fill_status,
