@@ -334,3 +334,32 @@ def test_a_cancelled_commit_leaves_no_commit_and_the_index_as_it_was(ws: Path) -
     assert err.value.code == "cancelled"
     assert index_state(ws) == before and git(ws, "rev-list", "--count", "HEAD") == "1\n"
     assert not (ws / ".git" / "index.lock").exists()
+
+
+def test_the_next_call_cleans_up_after_a_commit_killed_mid_way(ws: Path, run) -> None:
+    from mlops_engineer.locks import owner
+
+    first_commit(ws)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    # What a server killed during `git commit` leaves: its record, and git's index.lock.
+    (ws / ".git" / "mlops-commit.owner").write_text(f"{owner(dead.pid)} {dead.pid}\n")
+    (ws / ".git" / "index.lock").write_text("")
+    write(ws, "a.txt", "a\n")
+    # git add itself would stop at the stale lock: stage through the index file git left unlocked.
+    (ws / ".git" / "index.lock").rename(ws / ".git" / "index.lock.keep")
+    git(ws, "add", "a.txt")
+    (ws / ".git" / "index.lock.keep").rename(ws / ".git" / "index.lock")
+    out = run({"action": "commit", "message": "chore: add a"})
+    assert out.created and out.recovered and "index.lock" in out.recovered[0]
+    assert not (ws / ".git" / "index.lock").exists() and not (ws / ".git" / "mlops-commit.owner").exists()
+
+
+def test_a_lock_held_by_someone_elses_git_is_left_alone(ws: Path, run) -> None:
+    first_commit(ws)
+    write(ws, "a.txt", "a\n")
+    git(ws, "add", "a.txt")
+    (ws / ".git" / "index.lock").write_text("")
+    with pytest.raises(ToolError) as err:
+        run({"action": "commit", "message": "chore: add a"})
+    assert "index.lock" in err.value.message and (ws / ".git" / "index.lock").exists()

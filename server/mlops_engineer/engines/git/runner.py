@@ -254,6 +254,7 @@ def run_git(
     stdout_to: Path | None = None,
     max_output: int = MAX_OUTPUT,
     ceiling: Path | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> GitResult:
     """Run `git <args>` in `repo` under the rules above and return what it said.
 
@@ -261,6 +262,7 @@ def run_git(
     (code `failed`, git's stderr in the message) on a non-zero exit. `check_cancelled` is called
     every 50 ms and may raise to stop git (its process group is killed). `ceiling` (the workspace
     root) stops repository discovery at it. `stdout_to` writes stdout to that file instead.
+    `on_start(pid)` is called once git runs (to record who holds the repository, for recovery).
     """
     check_args(args)
     env = git_env(ceiling)
@@ -271,14 +273,15 @@ def run_git(
     # External diff drivers run programs: off for every command that prints a diff.
     argv += [args[0], "--no-ext-diff", *args[1:]] if args[0] in ("diff", "show", "log") else args
     try:
-        return _run(argv, repo, env, timeout, check_cancelled, check, input_text, stdout_to, max_output, tuple(args))
+        return _run(argv, repo, env, timeout, check_cancelled, check, input_text, stdout_to, max_output, tuple(args), on_start)
     finally:
         if allow_hooks:
             shutil.rmtree(hooks, ignore_errors=True)
 
 
 def _run(argv: list[str], repo: Path, env: dict[str, str], timeout: float, check_cancelled: Callable[[], None] | None,
-         check: bool, input_text: str | None, stdout_to: Path | None, max_output: int, args: tuple[str, ...]) -> GitResult:
+         check: bool, input_text: str | None, stdout_to: Path | None, max_output: int, args: tuple[str, ...],
+         on_start: Callable[[int], None] | None = None) -> GitResult:
     # Output goes to files, not pipes: no deadlock on a big diff, and only `max_output` is read back.
     with tempfile.TemporaryFile() as err_file, tempfile.TemporaryFile() as in_file, \
             (open(stdout_to, "wb") if stdout_to else tempfile.TemporaryFile()) as out_file:  # noqa: SIM115
@@ -295,6 +298,8 @@ def _run(argv: list[str], repo: Path, env: dict[str, str], timeout: float, check
                            "Install git (apt-get install git, brew install git).") from exc
         deadline = time.monotonic() + timeout
         try:
+            if on_start is not None:
+                on_start(proc.pid)
             while True:
                 try:
                     proc.wait(timeout=0.05)

@@ -21,7 +21,7 @@ from mlops_engineer.engines.git.staging import (
     status,
 )
 from mlops_engineer.errors import ToolError
-from mlops_engineer.locks import file_lock
+from mlops_engineer.locks import file_lock, owner, owner_alive
 from mlops_engineer.output import OUTPUT_DIR
 from mlops_engineer.runtime import ToolContext
 from mlops_engineer.tools._commit_changes.models import (
@@ -85,13 +85,43 @@ def secrets(repo: Path, changes: list[Change], ctx: ToolContext) -> list[Finding
     return found + scan_patch(staged_patch(repo, context=0, check=ctx.check_cancelled))
 
 
+OWNER_FILE = "mlops-commit.owner"  # in the git dir while our `git commit` runs: `<server owner> <git pid>`
+
+
+def git_dir(repo: Path) -> Path:
+    return Path(run_git(repo, ["rev-parse", "--absolute-git-dir"]).stdout.strip())
+
+
 @contextlib.contextmanager
 def commit_lock(repo: Path, ctx: ToolContext) -> Iterator[None]:
     """One commit at a time per repository (identical concurrent calls: the second sees the first's
     commit). The lock file lives in .git, so it never shows up as an untracked file."""
-    git_dir = Path(run_git(repo, ["rev-parse", "--absolute-git-dir"]).stdout.strip())
-    with file_lock(git_dir / "mlops-commit.lock", check_cancelled=ctx.check_cancelled, name="commit"):
+    with file_lock(git_dir(repo) / "mlops-commit.lock", check_cancelled=ctx.check_cancelled, name="commit"):
         yield
+
+
+def recover(repo: Path) -> list[str]:
+    """After a call killed mid-commit: its git's `index.lock` would refuse every later commit.
+    Removed only when both the recorded server process and its git are gone (a live one is a
+    conflict); anything else holding the lock is somebody's running git and is left alone."""
+    folder = git_dir(repo)
+    record_path = folder / OWNER_FILE
+    if not record_path.exists():
+        return []
+    server, _, pid = record_path.read_text().strip().rpartition(" ")
+    git_alive = pid.isdigit() and owner_alive(owner(int(pid))) is True
+    if owner_alive(server) is not False or git_alive:
+        if git_alive:
+            raise ToolError("conflict", f"A git commit started by an interrupted call (pid {pid}) is still running.",
+                            "Wait for it to finish (its hooks may be slow) and call again.")
+        return []  # the recording server still runs (another thread of it): not ours to clean
+    done = []
+    lock = folder / "index.lock"
+    if lock.exists() and lock.stat().st_mtime >= record_path.stat().st_mtime - 1:
+        lock.unlink()
+        done.append(f"removed {lock.name}, left by a commit whose process was killed (git pid {pid})")
+    record_path.unlink(missing_ok=True)
+    return done
 
 
 def head_message(repo: Path, ctx: ToolContext) -> str:
@@ -102,6 +132,7 @@ def run_commit(op: Commit, inp: CommitChangesInput, ctx: ToolContext, out: Commi
     repo = open_repo(inp, ctx)
     out.repo = str(repo)
     with commit_lock(repo, ctx):
+        out.recovered = recover(repo)
         return _commit(op, inp, ctx, out, repo)
 
 
@@ -176,9 +207,11 @@ def _run_commit(repo: Path, message: str | None, amend: bool, hooks: bool, ctx: 
     args = ["commit", "-q", "--cleanup=verbatim"] + (["--amend"] if amend else [])
     args += ["--file=-"] if message is not None else ["--no-edit"]
     snapshot = IndexSnapshot(repo)
+    record = git_dir(repo) / OWNER_FILE
     try:
         result = run_git(repo, args, input_text=message, allow_hooks=HOOKS if hooks else (), check=False,
-                         timeout=HOOK_TIMEOUT, check_cancelled=ctx.check_cancelled)
+                         timeout=HOOK_TIMEOUT, check_cancelled=ctx.check_cancelled,
+                         on_start=lambda pid: record.write_text(f"{owner()} {pid}\n"))
         if not result.ok:
             restored = snapshot.changed()
             if restored:
@@ -200,6 +233,7 @@ def _run_commit(repo: Path, message: str | None, amend: bool, hooks: bool, ctx: 
         raise
     finally:
         snapshot.discard()
+        record.unlink(missing_ok=True)
     out.commit = head_sha(repo, ctx.check_cancelled)
     out.created = True
     out.hook_output = (result.stdout + result.stderr).strip()[-4000:] or None
