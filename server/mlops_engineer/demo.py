@@ -33,6 +33,7 @@ STEPS = [
     "tuning",
     "review",
     "claude_md",
+    "commit",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 

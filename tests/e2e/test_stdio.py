@@ -167,6 +167,23 @@ def _version_data_example(mcp: Session) -> CallToolResult:
     return tracked
 
 
+def _commit_example(mcp: Session) -> CallToolResult:
+    import subprocess
+
+    repo = mcp.workspace / "e2e-git"
+    repo.mkdir(exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    (repo / "train.py").write_text("def train():\n    return 1\n")
+    staged = mcp.call_tool("commit_changes", {"repo": "e2e-git", "operation": {"action": "stage", "paths": ["e2e-git/train.py"]}})
+    assert not staged.is_error, text_of(staged)
+    identity = {"GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.com"}
+    subprocess.run(["git", "config", "user.name", identity["GIT_AUTHOR_NAME"]], cwd=repo, check=True)
+    subprocess.run(["git", "config", "user.email", identity["GIT_AUTHOR_EMAIL"]], cwd=repo, check=True)
+    committed = mcp.call_tool("commit_changes", {"repo": "e2e-git", "operation": {"action": "commit", "message": "feat: add train"}})
+    assert committed.structured_content["created"] is True, text_of(committed)  # type: ignore[index]
+    return committed
+
+
 def _feature_store_example(mcp: Session) -> CallToolResult:
     """Apply a one-view store, materialize it and read one key online, all over stdio
     (Feast prints progress on stdout; the tool must keep that off the transport)."""
@@ -340,11 +357,15 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "setup_automl_pipeline": _automl_example,
     "review_data_analysis": _review_example,
     "write_claude_md": _claude_md_example,
+    "commit_changes": _commit_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
 _AUTOML_SPACE = [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": True}]
 OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
+    "commit_changes": [
+        lambda s: ({"repo": "../elsewhere", "operation": {"action": "status"}}, "../elsewhere"),
+    ],
     "build_feature_store": [
         lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
         lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),

@@ -105,6 +105,7 @@ def test_readme_demo_from_a_fresh_clone_twice(tmp_path: Path) -> None:
         assert check in out, check
     assert out.count("data status: clean") == 2, "after the data step and after the pipeline"
     assert re.search(r"Completed: 0/5 tasks.*\npushed \d+ file\(s\)", out), "the pipeline's data is pushed in the same run"
+    assert re.search(r"\ncommit [0-9a-f]{12} feat: add ", out), "the demo's files committed with a proposed message"
     stopped = re.search(r"stopped the workspace's kept Prefect services: (.*)", out)
     assert stopped and "prefect-api" in stopped.group(1) and "prefect-runner" in stopped.group(1), "the demo leaves nothing running"
 
@@ -124,6 +125,7 @@ def test_readme_demo_from_a_fresh_clone_twice(tmp_path: Path) -> None:
     assert "feature store: feature_repo (sqlite online, file offline); registry unchanged" in out2
     assert "pushed" not in out2 and out2.count("already has the data") == 2 and out2.count("data status: clean") == 2
     assert "resumed, nothing new to run" in out2
+    assert "commit: the project's files are already committed" in out2
     assert _state(demo) == before, "running it again changes nothing"
 
     from mlflow import MlflowClient

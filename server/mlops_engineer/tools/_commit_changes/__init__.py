@@ -1,0 +1,1 @@
+"""Parts of the commit_changes tool: models and one module per pair of close actions."""
