@@ -1,0 +1,119 @@
+"""Sort local branches into what a cleanup may delete and what it must keep.
+
+A branch is merged when the base holds its work: by ancestry (a merge commit or a
+fast-forward), or by content when the host rewrote the commits: a rebase merge leaves
+commits with the same patch ids, a squash merge leaves one commit after which every file
+the branch changed reads the same in the base as on the branch (tree comparison). Everything else is kept: unmerged work whose upstream was deleted is
+named as such, because that is the branch a careless `/clean_gone` loses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mlops_engineer.engines.git.branches import PROTECTED, Branch, Repo
+
+Status = Literal["current", "worktree", "protected", "merged", "merged_rebase", "merged_squash", "gone_unmerged", "no_commits", "active"]
+MERGED: frozenset[str] = frozenset({"merged", "merged_rebase", "merged_squash"})
+NEVER_DELETED: frozenset[str] = frozenset({"current", "worktree", "protected"})
+
+
+@dataclass(frozen=True)
+class Classified:
+    branch: Branch
+    status: Status
+    reason: str
+    merged_into: str | None = None
+    worktree: Path | None = None
+
+
+def is_ancestor(repo: Repo, commit: str, ref: str) -> bool:
+    return repo.ok("merge-base", "--is-ancestor", commit, ref)
+
+
+def content_on(repo: Repo, base_ref: str, commit: str) -> bool:
+    """Every file the branch changed (since it left the base) is the same in the base: a squash or
+    rebase merge. A base that edited those files again afterwards reads as not merged: kept, the safe side."""
+    fork = repo.git("merge-base", base_ref, commit).strip()
+    changed = [f for f in repo.git("diff", "--name-only", "-z", "--no-renames", fork, commit).split("\0") if f]
+    if not changed:
+        return False
+    return repo.run("diff", "--quiet", "--no-renames", base_ref, commit, "--", *changed).returncode == 0
+
+
+_HUNK = re.compile(rb"^@@ [^@]* @@")
+
+
+def _patch_ids(repo: Repo, revs: list[str]) -> dict[str, str] | None:
+    """commit -> a digest of its diff that ignores line numbers, blob ids and whitespace (what
+    `git patch-id` computes), for the non-merge commits `revs` select; None when too many to read."""
+    out = repo.run("show", "--format=%x00%H", "--patch", "--no-merges", "--full-index", "--no-color", *revs)
+    if not out.ok or out.truncated:
+        return None
+    ids: dict[str, str] = {}
+    for chunk in out.stdout.split("\0")[1:]:
+        sha, _, patch = chunk.partition("\n")
+        digest = hashlib.sha1()
+        for line in patch.encode().splitlines():
+            if line.startswith(b"index "):
+                continue
+            digest.update(b"".join(_HUNK.sub(b"@@", line).split()))
+        ids[sha.strip()] = digest.hexdigest()
+    return ids
+
+
+def patches_on(repo: Repo, base_ref: str, commit: str) -> bool:
+    """Every commit of the branch has a same-patch copy on the base: a rebase merge (`git cherry`'s test)."""
+    own = _patch_ids(repo, [f"{base_ref}..{commit}"])
+    theirs = _patch_ids(repo, [f"{commit}..{base_ref}"])
+    if not own or theirs is None:
+        return False
+    return set(own.values()) <= set(theirs.values())
+
+
+def classify(
+    repo: Repo, branch: Branch, bases: list[str], *, current: str | None, worktrees: dict[str, Path],
+    protected: frozenset[str] = PROTECTED,
+) -> Classified:
+    if branch.name == current:
+        return Classified(branch, "current", "checked out here")
+    if branch.name in worktrees:
+        return Classified(branch, "worktree", f"checked out in the worktree {worktrees[branch.name]}", worktree=worktrees[branch.name])
+    if branch.name in protected:
+        return Classified(branch, "protected", "the base or a trunk branch")
+    for base in bases:
+        if is_ancestor(repo, branch.commit, base):
+            if repo.git("rev-parse", base).strip() == branch.commit and not branch.upstream_gone:
+                # Nothing of its own yet (just created, or the base itself): deleting it would lose no
+                # commit but would undo someone's fresh start. With its upstream deleted it was fast-forwarded.
+                return Classified(branch, "no_commits", f"at the same commit as {_short(base)}; no commits of its own")
+            return Classified(branch, "merged", f"its commits are in {_short(base)}", merged_into=_short(base))
+    for base in bases:
+        if patches_on(repo, base, branch.commit):
+            return Classified(branch, "merged_rebase", f"every commit has a same-patch copy in {_short(base)} (rebase merge)", merged_into=_short(base))
+        if content_on(repo, base, branch.commit):
+            return Classified(branch, "merged_squash", f"every file it changed is the same in {_short(base)} (squash merge)", merged_into=_short(base))
+    if branch.upstream_gone:
+        return Classified(branch, "gone_unmerged", f"upstream {branch.upstream} was deleted but its commits are not in the base")
+    return Classified(branch, "active", "has commits the base does not")
+
+
+def classify_all(
+    repo: Repo, branches: list[Branch], bases: list[str], *, current: str | None, worktrees: dict[str, Path],
+    protected: frozenset[str], progress: Callable[[int, int, str], None] | None = None,
+) -> list[Classified]:
+    found = []
+    for n, branch in enumerate(branches):
+        if progress is not None:
+            progress(n, len(branches), f"classifying {branch.name}")
+        found.append(classify(repo, branch, bases, current=current, worktrees=worktrees, protected=protected))
+    return found
+
+
+def _short(ref: str) -> str:
+    return ref.removeprefix("refs/remotes/").removeprefix("refs/heads/")
