@@ -286,6 +286,32 @@ def _automl_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _branches_example(mcp: Session) -> CallToolResult:
+    """A clone in the workspace with a bare remote beside it: a squash-merged branch is cleaned up."""
+    def git(cwd: Path, *args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", *args], cwd=cwd, check=True, capture_output=True)
+
+    remote, repo = mcp.workspace.parent / f"{mcp.workspace.name}-remote.git", mcp.workspace / "e2e-git"
+    git(mcp.workspace.parent, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(mcp.workspace, "clone", "-q", str(remote), str(repo))
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "-q", "-m", "initial")
+    git(repo, "push", "-q", "origin", "HEAD:main")
+    git(repo, "switch", "-q", "-c", "done")
+    for name in ("b.txt", "c.txt"):  # two commits squashed into one: only the content matches
+        (repo / name).write_text(f"{name}\n")
+        git(repo, "add", name)
+        git(repo, "commit", "-q", "-m", f"add {name}")
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "--squash", "done")
+    git(repo, "commit", "-q", "-m", "done (squashed)")
+    result = mcp.call_tool("manage_git_branches", {"repo_path": "e2e-git", "operation": {"action": "cleanup"}})
+    assert not result.is_error, text_of(result)
+    assert [(d["name"], d["status"]) for d in result.structured_content["deleted"]] == [("done", "merged_squash")]  # type: ignore[index]
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -299,6 +325,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
+    "manage_git_branches": _branches_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.

@@ -87,7 +87,7 @@ class World:
         elif how == "rebase":
             for sha in git(a, "rev-list", "--reverse", f"main..origin/{name}").split():
                 git(a, "cherry-pick", sha)  # new commits, same patches: what "rebase and merge" leaves
-        git(a, "push", "-q", "origin", "main", f":{name}" if how != "keep" else "main")
+        git(a, "push", "-q", "origin", "main", f":{name}")
 
     def alice_deletes(self, name: str) -> None:
         git(self.alice, "push", "-q", "origin", f":{name}")
@@ -100,12 +100,17 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+def git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A global config of our own: an identity for commits, and none of the machine's settings."""
     config = tmp_path / "gitconfig"
     config.write_text("[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
                       "[advice]\n\tdetachedHead = false\n")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture
+def world(tmp_path: Path, git_identity: None) -> World:
     return World(tmp_path)
 
 
@@ -303,3 +308,29 @@ def test_rebasing_pushed_commits_needs_confirm(world: World) -> None:
     refused = world.error("sync")
     assert refused.code == "needs_confirm" and "origin/shared" in refused.message
     assert world("sync", strategy="merge").sync.outcome == "updated"
+
+
+def test_demo_step_squash_merges_and_cleans_up_twice(tmp_path: Path, git_identity: None) -> None:
+    import io
+
+    from mlops_engineer.demo import open_session
+    from mlops_engineer.demos import branches
+
+    root = tmp_path / "demo"
+    root.mkdir()
+    out = io.StringIO()
+    branches.run(open_session(root, out))
+    assert "skipped: the demo project is not a git repository" in out.getvalue()
+
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "README.md", "demo\n", "demo project")
+    head = git(root, "rev-parse", "HEAD")
+    for _ in range(2):
+        branches.run(open_session(root, out))
+    said = out.getvalue()
+    assert "created demo/squash-merged from origin/main (tracking origin/main)" in said
+    assert "`git branch -d` refused it; cleanup deleted demo/squash-merged (merged_squash" in said
+    assert "already done" in said
+    work = root / branches.WORK
+    assert git(work, "for-each-ref", "--format=%(refname:short)", "refs/heads") == "main"
+    assert git(root, "rev-parse", "HEAD") == head and git(root, "branch", "--format=%(refname:short)") == "main"

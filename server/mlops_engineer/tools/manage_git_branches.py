@@ -1,7 +1,7 @@
-"""Manage git branches without losing work: create with upstream tracking, switch (stashing
-only on confirm), sync by rebase or merge (stops on conflicts), list ahead/behind and merged
-state, and clean up after fetch --prune, deleting only merged branches (squash and rebase
-merges included) unless an unmerged one is named.
+"""Git branches without losing work: cleanup prunes first and deletes only merged branches
+(squash and rebase merges too); unmerged ones only when named.
+
+Each action is a module of `tools/_manage_git_branches/`; git runs through `engines.git.runner`.
 """
 
 from __future__ import annotations

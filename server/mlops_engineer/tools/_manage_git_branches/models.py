@@ -13,7 +13,7 @@ BaseName = Annotated[str | None, Field(default=None, description="Branch to star
 
 
 class Create(StrictModel):
-    """Create a branch from a base, with upstream tracking."""
+    """New branch from a base, tracking an upstream."""
 
     action: Literal["create"]
     name: BranchName
@@ -23,7 +23,7 @@ class Create(StrictModel):
 
 
 class Switch(StrictModel):
-    """Check out a branch; refuses uncommitted changes unless stashed.
+    """Check out; uncommitted changes block it unless stashed.
 
     With `stash: true` and `confirm: true`, tracked changes go to a named stash first.
     """
@@ -34,7 +34,7 @@ class Switch(StrictModel):
 
 
 class Sync(StrictModel):
-    """Fetch, then rebase or merge the base in; stops on a conflict."""
+    """Fetch, rebase or merge the base; stop on a conflict."""
 
     action: Literal["sync"]
     branch: str | None = Field(default=None, description="Branch to update; the current one when omitted.")
@@ -43,7 +43,7 @@ class Sync(StrictModel):
 
 
 class ListBranches(StrictModel):
-    """Branches: ahead/behind, upstream gone, merged or not."""
+    """Ahead/behind, upstream gone, merged or not."""
 
     action: Literal["list"]
     base: BaseName = None
@@ -51,7 +51,7 @@ class ListBranches(StrictModel):
 
 
 class Cleanup(StrictModel):
-    """fetch --prune, then delete merged branches; unmerged only by name.
+    """Prune, then delete merged branches only.
 
     Merged means by ancestry, or by content (squash and rebase merges). The current branch, one
     checked out in another worktree, and trunk branches are never deleted.
