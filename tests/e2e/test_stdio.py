@@ -367,6 +367,9 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             "../card.md",
         ),
     ],
+    "manage_git_branches": [
+        lambda s: ({"repo_path": "../outside-repo", "operation": {"action": "list"}}, "../outside-repo"),
+    ],
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),
         lambda s: ({"operation": {"action": "add_remote", "name": "out", "url": "/tmp/dvc-remote-elsewhere"}}, "/tmp/dvc-remote-elsewhere"),

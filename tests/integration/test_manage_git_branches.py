@@ -310,6 +310,67 @@ def test_rebasing_pushed_commits_needs_confirm(world: World) -> None:
     assert world("sync", strategy="merge").sync.outcome == "updated"
 
 
+def test_a_pruned_branch_with_commits_nowhere_else_is_reported_with_its_tip(world: World) -> None:
+    me = world.me
+    git(world.alice, "switch", "-q", "-c", "alice-spike")
+    tip = commit(world.alice, "spike.txt", "idea\n", "spike")
+    git(world.alice, "push", "-q", "origin", "alice-spike")
+    git(me, "fetch", "-q", "origin")
+    before = all_commits(me)
+    world.alice_deletes("alice-spike")
+    out = world("cleanup")
+    assert out.pruned == ["origin/alice-spike"] and out.deleted == []
+    assert any(f"git branch alice-spike {tip}" in step for step in out.next_steps), out.next_steps
+    assert before - all_commits(me) == {tip}, "only the reported tip left the refs"
+    git(me, "branch", "alice-spike", tip)
+    assert all_commits(me) == before
+
+
+def test_whitespace_is_not_the_same_patch(world: World) -> None:
+    """git patch-id ignores all whitespace, so an indentation change would read as merged: ours does not."""
+    me = world.me
+    git(me, "switch", "-q", "-c", "indent", "origin/main")
+    commit(me, "src/f.py", "def f():\n    return 1\n", "f")
+    git(me, "push", "-q", "-u", "origin", "indent")
+    git(me, "switch", "-q", "main")
+    world.alice_moves_main()
+    commit(world.alice, "src/f.py", "def f():\nreturn 1\n", "f")
+    git(world.alice, "push", "-q", "origin", "main", ":indent")
+    out = world("cleanup")
+    assert out.deleted == [] and out.kept_unmerged == ["indent"]
+    assert {b.name: b.status for b in out.branches}["indent"] == "gone_unmerged"
+
+
+def test_hooks_run_only_when_expected(world: World) -> None:
+    me = world.me
+    hooks = me / ".git" / "hooks"
+    for name in ("post-checkout", "pre-push"):
+        (hooks / name).write_text(f"#!/bin/sh\necho ran >> '{world.ws}/{name}.ran'\n")
+        (hooks / name).chmod(0o755)
+    world("create", name="feature/hooked", publish=True)
+    world("switch", name="main")
+    assert not (world.ws / "post-checkout.ran").exists(), "post-checkout is not ours to run"
+    assert (world.ws / "pre-push.ran").exists(), "pre-push guards what reaches the server"
+    (hooks / "pre-push").write_text("#!/bin/sh\necho refused by policy >&2\nexit 1\n")
+    refused = world.error("create", name="feature/blocked", publish=True, switch=False)
+    assert refused.code == "failed" and "refused by policy" in refused.message
+    assert not git(world.remote, "for-each-ref", "refs/heads/feature/blocked")
+
+
+def test_create_refuses_a_name_the_remote_already_has(world: World) -> None:
+    git(world.alice, "push", "-q", "origin", "main:taken")
+    git(world.me, "fetch", "-q", "origin")
+    assert world.error("create", name="taken").code == "conflict"
+    assert world("switch", name="taken").branch.upstream == "origin/taken"
+
+
+def test_sync_brings_main_up_to_its_remote(world: World) -> None:
+    world.alice_moves_main()
+    out = world("sync", base="origin/main", strategy="merge")
+    assert out.sync.outcome == "updated" and out.sync.onto == "origin/main"
+    assert git(world.me, "rev-parse", "main") == git(world.remote, "rev-parse", "main")
+
+
 def test_demo_step_squash_merges_and_cleans_up_twice(tmp_path: Path, git_identity: None) -> None:
     import io
 

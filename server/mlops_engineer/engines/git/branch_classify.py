@@ -10,7 +10,6 @@ named as such, because that is the branch a careless `/clean_gone` loses.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,23 +45,21 @@ def content_on(repo: Repo, base_ref: str, commit: str) -> bool:
     return repo.run("diff", "--quiet", "--no-renames", base_ref, commit, "--", *changed).returncode == 0
 
 
-_HUNK = re.compile(rb"^@@ [^@]* @@")
-
-
 def _patch_ids(repo: Repo, revs: list[str]) -> dict[str, str] | None:
-    """commit -> a digest of its diff that ignores line numbers, blob ids and whitespace (what
-    `git patch-id` computes), for the non-merge commits `revs` select; None when too many to read."""
+    """commit -> a digest of its diff without line numbers and blob ids, for the non-merge commits
+    `revs` select; None when too many to read. Stricter than `git patch-id`, which also drops all
+    whitespace: an indentation change is a change (Python), so it must not read as "same patch"."""
     out = repo.run("show", "--format=%x00%H", "--patch", "--no-merges", "--full-index", "--no-color", *revs)
     if not out.ok or out.truncated:
         return None
     ids: dict[str, str] = {}
     for chunk in out.stdout.split("\0")[1:]:
         sha, _, patch = chunk.partition("\n")
-        digest = hashlib.sha1()
+        digest = hashlib.sha1(usedforsecurity=False)
         for line in patch.encode().splitlines():
             if line.startswith(b"index "):
                 continue
-            digest.update(b"".join(_HUNK.sub(b"@@", line).split()))
+            digest.update((b"@@" if line.startswith(b"@@ ") else line.rstrip()) + b"\n")
         ids[sha.strip()] = digest.hexdigest()
     return ids
 

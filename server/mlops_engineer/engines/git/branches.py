@@ -158,6 +158,8 @@ def ahead_behind(repo: Repo, branch: str, other: str) -> tuple[int, int]:
     return int(left), int(right)
 
 
-def remote_tracking_refs(repo: Repo, remote: str) -> set[str]:
-    out = repo.git("for-each-ref", "--format=%(refname)", f"refs/remotes/{remote}")
-    return {r for r in out.splitlines() if not r.endswith("/HEAD")}
+def remote_tracking_refs(repo: Repo, remote: str) -> dict[str, str]:
+    """refs/remotes/<remote>/* (not its HEAD) -> the commit each points at."""
+    out = repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"refs/remotes/{remote}")
+    pairs = (line.split(" ", 1) for line in out.splitlines() if line)
+    return {ref: sha for ref, sha in pairs if not ref.endswith("/HEAD")}

@@ -87,7 +87,14 @@ def _prune(target: Target, dry_run: bool, out: BranchesOutput) -> None:
         out.pruned = sorted(line.rsplit("-> ", 1)[-1].strip() for line in answer.stderr.splitlines() if "[deleted]" in line)
     else:
         repo.git("fetch", "--prune", "--no-recurse-submodules", target.remote, timeout=300)
-        out.pruned = sorted(short(r) for r in before - git.remote_tracking_refs(repo, target.remote))
+        gone = before.keys() - git.remote_tracking_refs(repo, target.remote).keys()
+        out.pruned = sorted(short(r) for r in gone)
+        for ref in sorted(gone):
+            # Deleted on the server with commits no other ref has: say so, with the tip, before gc can take them.
+            tip = before[ref]
+            if tip and repo.git("rev-list", "--max-count=1", tip, "--not", "--all").strip():
+                out.next_steps.append(f"{short(ref)} was deleted on {target.remote} with commits no local ref has; "
+                                      f"keep them with `git branch {short(ref).split('/', 1)[1]} {tip}`.")
     out.planned_calls.append(f"git fetch --prune {target.remote}")
 
 

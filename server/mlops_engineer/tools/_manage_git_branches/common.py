@@ -74,6 +74,8 @@ def refuse_changes(target: Target, doing: str) -> None:
 
 def resolve_base(target: Target, base: str | None) -> tuple[str, list[str]]:
     """The base branch name and the refs that stand for it (remote copy first); not_found when none exists."""
+    if base and target.remote and base.startswith(f"{target.remote}/"):
+        base = base[len(target.remote) + 1:]  # "origin/main" means the branch main, as the remote has it
     name = branch_name(target, base) if base else git.default_branch(target.repo, target.remote)
     refs = git.base_refs(target.repo, name, target.remote)
     if not refs:

@@ -35,6 +35,9 @@ def run_create(op: Create, inp: BranchesInput, ctx: ToolContext, target: Target,
     current = git.current_branch(repo)
     if existing is not None:
         return _existing(op, inp, target, existing, current, out)
+    if target.remote and git.ref_exists(repo, f"refs/remotes/{target.remote}/{name}"):
+        raise ToolError("conflict", f"'{name}' already exists on {target.remote}: a new branch of that name would diverge from it.",
+                        "Check it out with action switch (it will track the remote branch), or pick another name.")
     start = git.resolve_commit(repo, refs[0])
     if op.switch and start != git.resolve_commit(repo, "HEAD"):
         refuse_changes(target, f"starting '{name}' from {short(refs[0])}")

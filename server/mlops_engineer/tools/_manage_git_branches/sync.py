@@ -43,9 +43,9 @@ def run_sync(op: SyncOp, inp: BranchesInput, ctx: ToolContext, target: Target, o
         ctx.progress(0, 3, f"fetching {target.remote}")
         repo.git("fetch", "--no-recurse-submodules", target.remote, timeout=300)
     base, refs = resolve_base(target, op.base)
-    if base == name:
-        raise ToolError("invalid_input", f"'{name}' is its own base.", "Name the branch to update and the base to bring in.")
     onto = refs[0]
+    if onto == f"refs/heads/{name}":
+        raise ToolError("invalid_input", f"'{name}' is its own base.", "Name the branch to update and the base to bring in.")
     before = branch.commit
     out.base, out.current_branch = short(onto), current
     result = SyncResult(branch=name, onto=short(onto), strategy=op.strategy, outcome="up_to_date", before=before, after=before)
