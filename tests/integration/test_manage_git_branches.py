@@ -225,6 +225,22 @@ def test_a_repository_outside_the_workspace_is_refused(world: World) -> None:
     assert caught.value.code == "not_found"
 
 
+def test_a_linked_worktree_workspace_works_a_forged_git_file_does_not(world: World) -> None:
+    """A workspace that is a `git worktree add` of a clone elsewhere (as Claude Code's worktrees are)
+    is served; a `.git` file pointing at another repository is not."""
+    linked = world.ws.parent / "linked-ws"
+    git(world.alice, "worktree", "add", "-q", "-b", "side", str(linked))
+    out = ToolRunner(linked)(TOOL, {"action": "list"})
+    assert out.current_branch == "side" and {b.name: b.status for b in out.branches}["main"] == "worktree"
+
+    forged = world.ws / "forged"
+    forged.mkdir()
+    (forged / ".git").write_text(f"gitdir: {world.alice / '.git'}\n")
+    with pytest.raises(ToolError) as caught:
+        world.runner(TOOL, {"action": "cleanup"}, repo_path="forged")
+    assert caught.value.code == "outside_workspace"
+
+
 def test_create_tracks_the_base_or_its_published_name(world: World) -> None:
     me = world.me
     world.alice_moves_main()

@@ -20,6 +20,7 @@ from mlops_engineer.engines.git.branches import PROTECTED, Branch, Repo
 Status = Literal["current", "worktree", "protected", "merged", "merged_rebase", "merged_squash", "gone_unmerged", "no_commits", "active"]
 MERGED: frozenset[str] = frozenset({"merged", "merged_rebase", "merged_squash"})
 NEVER_DELETED: frozenset[str] = frozenset({"current", "worktree", "protected"})
+MAX_BASE_COMMITS = 2000  # base commits since the fork whose patches a rebase-merge check reads
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ def _patch_ids(repo: Repo, revs: list[str]) -> dict[str, str] | None:
 
 def patches_on(repo: Repo, base_ref: str, commit: str) -> bool:
     """Every commit of the branch has a same-patch copy on the base: a rebase merge (`git cherry`'s test)."""
+    if int(repo.git("rev-list", "--count", f"{commit}..{base_ref}").strip() or 0) > MAX_BASE_COMMITS:
+        return False  # reading that many patches costs more than it tells; the tree comparison still runs
     own = _patch_ids(repo, [f"{base_ref}..{commit}"])
     theirs = _patch_ids(repo, [f"{commit}..{base_ref}"])
     if not own or theirs is None:

@@ -50,18 +50,30 @@ class Repo:
 
 
 def open_repo(path: Path, workspace: Path, check: Check = None) -> Repo:
-    """The repository at `path`. Discovery stops at the workspace, and a repository whose shared git
-    directory lies outside it (a linked worktree of an outside clone) is refused: deleting a
-    branch there would change a repository the workspace does not hold."""
+    """The repository at `path`. Discovery stops at the workspace. Its shared git directory may lie
+    outside only when the workspace is a linked worktree of that clone (`git worktree add`, as
+    Claude Code's worktrees are), proven by the clone's record pointing back at this worktree; a
+    `.git` file naming any other repository is refused."""
     root = repo_root(path, workspace, check_cancelled=check)
     repo = Repo(root=root, workspace=workspace, check=check)
     common = Path(repo.git("rev-parse", "--git-common-dir").strip())
     common = (root / common).resolve() if not common.is_absolute() else common.resolve()
     ws = workspace.resolve()
-    if common != ws and ws not in common.parents:
+    if common != ws and ws not in common.parents and not _linked_worktree_of(repo, common):
         raise ToolError("outside_workspace", f"The repository's git directory {common} is outside the workspace {ws}.",
                         "Start the server with --workspace on a folder that holds the whole clone.")
     return repo
+
+
+def _linked_worktree_of(repo: Repo, common: Path) -> bool:
+    git_dir = Path(repo.git("rev-parse", "--absolute-git-dir").strip()).resolve()
+    if git_dir.parent != common / "worktrees":
+        return False
+    try:  # the clone's own record of where this worktree is
+        back = Path((git_dir / "gitdir").read_text().strip()).resolve()
+    except OSError:
+        return False
+    return back == (repo.root / ".git").resolve()
 
 
 def current_branch(repo: Repo) -> str | None:
