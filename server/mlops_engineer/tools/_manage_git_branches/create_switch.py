@@ -26,8 +26,10 @@ def run_create(op: Create, inp: BranchesInput, ctx: ToolContext, target: Target,
     repo = target.repo
     name = branch_name(target, op.name)
     refuse_in_progress(target)
+    if op.publish and not target.remote:
+        raise ToolError("not_found", f"publish needs the remote '{inp.remote}', which {target.rel} does not have.", "Add it (git remote add) or create without publish.")
     if target.remote and not inp.dry_run:
-        repo.git("fetch", "--no-recurse-submodules", target.remote, hooks=())  # start from the base as the remote has it now
+        repo.git("fetch", "--no-recurse-submodules", target.remote)  # start from the base as the remote has it now
     out.planned_calls.append(f"git fetch {target.remote}" if target.remote else "no remote: local base")
     base, refs = resolve_base(target, op.base)
     out.base = short(refs[0])
@@ -46,8 +48,6 @@ def run_create(op: Create, inp: BranchesInput, ctx: ToolContext, target: Target,
         f"git {'switch -c' if op.switch else 'branch --no-track'} {name} {short(refs[0])}",
         *([f"git push -u {target.remote} {name}"] if op.publish and target.remote else [f"git branch --set-upstream-to={upstream} {name}"]),
     ]
-    if op.publish and not target.remote:
-        raise ToolError("not_found", f"publish needs the remote '{inp.remote}', which {target.rel} does not have.", "Add it (git remote add) or create without publish.")
     if inp.dry_run:
         return out
     with repo_lock(target, ctx):
@@ -56,7 +56,7 @@ def run_create(op: Create, inp: BranchesInput, ctx: ToolContext, target: Target,
         else:
             repo.git("branch", "--no-track", name, refs[0])
         if op.publish and target.remote:
-            repo.git("push", "-u", target.remote, name, hooks=PUSH_HOOKS, timeout=300)
+            _push(target, name)
         else:
             repo.git("branch", f"--set-upstream-to={upstream}", name)
     out.changed = True
@@ -75,9 +75,20 @@ def _existing(op: Create, inp: BranchesInput, target: Target, branch: git.Branch
     out.planned_calls += ["git " + " ".join(s) for s in steps] or [f"'{branch.name}' exists: nothing to do"]
     if not inp.dry_run:
         for step in steps:
-            repo.git(*step, hooks=PUSH_HOOKS if step[0] == "push" else (), timeout=300)
+            if step[0] == "push":
+                _push(target, branch.name)
+            else:
+                repo.git(*step)
         out.changed = bool(steps)
     return _report(target, branch.name, out)
+
+
+def _push(target: Target, name: str) -> None:
+    """push -u; a refusal (a pre-push hook, a rejected ref) leaves the branch created locally, and says so."""
+    done = target.repo.run("push", "-u", target.remote or "", name, hooks=PUSH_HOOKS, timeout=300)
+    if not done.ok:
+        raise ToolError("failed", f"'{name}' exists locally, but pushing it to {target.remote} failed: {done.stderr.strip()[:800]}",
+                        "Fix what the remote or the pre-push hook says, then repeat the call: it only pushes.")
 
 
 def run_switch(op: Switch, inp: BranchesInput, ctx: ToolContext, target: Target, out: BranchesOutput) -> BranchesOutput:

@@ -73,10 +73,14 @@ def run_sync(op: SyncOp, inp: BranchesInput, ctx: ToolContext, target: Target, o
     busy = git.operation_in_progress(repo)
     files = git.conflicted_files(repo)
     if busy is None:  # refused before it started (a hook, a missing identity): the branch is as it was
+        if name != current and current:
+            repo.run("switch", current)  # and so is the checkout: a failed call changes nothing
         raise ToolError("failed", f"git {op.strategy} stopped before changing anything: {(done.stderr or done.stdout).strip()[:800]}",
                         "Read git's message; for a merge, set user.name and user.email.")
     result.outcome, result.in_progress, result.conflicted_files = "conflict", busy, files
     result.after = git.resolve_commit(repo, "HEAD") or before
+    if not files:
+        out.next_steps.append(f"git stopped the {busy}: {(done.stderr or done.stdout).strip()[:500]}")
     out.next_steps += [
         f"Resolve the conflicts in {', '.join(files[:10]) or 'the files git status lists'}, `git add` them, then `git {busy} --continue`.",
         f"Or undo the whole {busy} with `git {busy} --abort` (back to {before[:12]}).",
