@@ -42,7 +42,7 @@ _LOG_FORMAT = {"--format=", "--pretty=", "--max-count=", "-z", "--no-merges", "-
                "--no-color", "--name-only", "--name-status", "--numstat", "--date=", "--abbrev-commit"}
 _DIFF = {"--cached", "--staged", "--no-color", "--no-ext-diff", "--no-textconv", "--stat", "--numstat",
          "--name-only", "--name-status", "--shortstat", "--unified=", "-z", "--binary", "--find-renames",
-         "--no-renames", "--diff-filter=", "--quiet", "--exit-code", "--full-index", "--patch", "-p"}
+         "--no-renames", "--diff-filter=", "--raw", "--no-abbrev", "--quiet", "--exit-code", "--full-index", "--patch", "-p"}
 ALLOWED: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "status": {"--porcelain=v1", "--porcelain=v2", "--porcelain", "-z", "--branch", "--untracked-files=",
                "--ignored", "--no-renames", "--short"},
@@ -55,7 +55,7 @@ ALLOWED: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "restore": {"--staged", "--worktree", "--source=", "-q"},
     "read-tree": {"-m", "--reset", "-u"},
     "write-tree": set(),
-    "update-index": {"--refresh", "-q", "--really-refresh"},
+    "update-index": {"--refresh", "-q", "--really-refresh", "--force-remove", "-z", "--stdin"},
     "commit": {"-F", "--file=", "--amend", "--no-edit", "--cleanup=", "--allow-empty", "-q", "--quiet",
                "--no-verify", "-n", "--signoff", "--author=", "--date=", "--reset-author", "--dry-run",
                "--porcelain", "--only", "--allow-empty-message"},
