@@ -175,15 +175,15 @@ def _feature_store_example(mcp: Session) -> CallToolResult:
     (mcp.workspace / "data").mkdir(exist_ok=True)
     pd.DataFrame({"customer_id": [1, 2], "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
                   "tenure_months": [3, 12]}).to_parquet(mcp.workspace / "data/e2e_stats.parquet")
-    applied = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
+    applied = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {
         "action": "apply", "project": "e2e", "entities": [{"name": "customer", "join_key": "customer_id", "value_type": "int64"}],
         "sources": [{"name": "stats", "path": "data/e2e_stats.parquet"}],
         "feature_views": [{"name": "stats", "entities": ["customer"], "source": "stats", "ttl_seconds": 0,
                            "schema": [{"name": "tenure_months", "dtype": "int64"}]}]}})
     assert not applied.is_error, text_of(applied)
-    done = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {"action": "materialize", "end": "2026-02-01T00:00:00Z"}})
+    done = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {"action": "materialize", "end": "2026-02-01T00:00:00Z"}})
     assert not done.is_error, text_of(done)
-    online = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
+    online = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {
         "action": "online", "entity_rows": [{"customer_id": 2}], "features": ["stats:tenure_months"]}})
     assert online.structured_content["rows"]["rows"] == [{"customer_id": 2, "tenure_months": 12}]  # type: ignore[index]
     return online
@@ -291,7 +291,7 @@ def _branches_example(mcp: Session) -> CallToolResult:
     def git(cwd: Path, *args: str) -> None:
         subprocess.run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", *args], cwd=cwd, check=True, capture_output=True)
 
-    remote, repo = mcp.workspace.parent / f"{mcp.workspace.name}-remote.git", mcp.workspace / "e2e-git"
+    remote, repo = mcp.workspace.parent / f"{mcp.workspace.name}-remote.git", mcp.workspace / "e2e-branches"
     git(mcp.workspace.parent, "init", "-q", "--bare", "-b", "main", str(remote))
     git(mcp.workspace, "clone", "-q", str(remote), str(repo))
     (repo / "a.txt").write_text("a\n")
@@ -306,7 +306,7 @@ def _branches_example(mcp: Session) -> CallToolResult:
     git(repo, "switch", "-q", "main")
     git(repo, "merge", "-q", "--squash", "done")
     git(repo, "commit", "-q", "-m", "done (squashed)")
-    result = mcp.call_tool("manage_git_branches", {"repo_path": "e2e-git", "operation": {"action": "cleanup"}})
+    result = mcp.call_tool("manage_git_branches", {"repo": "e2e-branches", "operation": {"action": "cleanup"}})
     assert not result.is_error, text_of(result)
     assert [(d["name"], d["status"]) for d in result.structured_content["deleted"]] == [("done", "merged_squash")]  # type: ignore[index]
     return result
@@ -332,8 +332,8 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
 _AUTOML_SPACE = [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": True}]
 OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
     "build_feature_store": [
-        lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
-        lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),
+        lambda s: ({"repo": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
+        lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo": "e2e_features"}, "/etc/hostname"),
     ],
     "run_ab_test_models": [
         lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),
@@ -368,7 +368,7 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
         ),
     ],
     "manage_git_branches": [
-        lambda s: ({"repo_path": "../outside-repo", "operation": {"action": "list"}}, "../outside-repo"),
+        lambda s: ({"repo": "../outside-repo", "operation": {"action": "list"}}, "../outside-repo"),
     ],
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),

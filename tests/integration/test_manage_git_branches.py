@@ -56,7 +56,7 @@ class World:
 
     def __call__(self, action: str, **fields: object):  # noqa: ANN204
         top = {k: fields.pop(k) for k in ("dry_run", "confirm") if k in fields}
-        return self.runner(TOOL, {"action": action, **fields}, repo_path="proj", **top)
+        return self.runner(TOOL, {"action": action, **fields}, repo="proj", **top)
 
     def error(self, action: str, **fields: object) -> ToolError:
         with pytest.raises(ToolError) as caught:
@@ -216,12 +216,12 @@ def test_names_that_could_be_options_are_refused(world: World) -> None:
 
 def test_a_repository_outside_the_workspace_is_refused(world: World) -> None:
     with pytest.raises(ToolError) as caught:
-        world.runner(TOOL, {"action": "list"}, repo_path="../alice")
+        world.runner(TOOL, {"action": "list"}, repo="../alice")
     assert caught.value.code == "outside_workspace"
     # A folder inside the workspace that is no repository: git must not climb to one above it.
     (world.ws / "plain").mkdir()
     with pytest.raises(ToolError) as caught:
-        world.runner(TOOL, {"action": "list"}, repo_path="plain")
+        world.runner(TOOL, {"action": "list"}, repo="plain")
     assert caught.value.code == "not_found"
 
 
@@ -237,7 +237,7 @@ def test_a_linked_worktree_workspace_works_a_forged_git_file_does_not(world: Wor
     forged.mkdir()
     (forged / ".git").write_text(f"gitdir: {world.alice / '.git'}\n")
     with pytest.raises(ToolError) as caught:
-        world.runner(TOOL, {"action": "cleanup"}, repo_path="forged")
+        world.runner(TOOL, {"action": "cleanup"}, repo="forged")
     assert caught.value.code == "outside_workspace"
 
 

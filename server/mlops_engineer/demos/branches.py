@@ -31,7 +31,7 @@ def run(session: DemoSession) -> None:
         return
     work = root / WORK
     if (work / ".git").is_dir() and _git(work, "log", "--format=%s", "-n", "1").stdout.strip() == f"{BRANCH} (squashed)":
-        listed = call("manage_git_branches", {"action": "list"}, repo_path=WORK)
+        listed = call("manage_git_branches", {"action": "list"}, repo=WORK)
         names = [b.name for b in listed.branches]
         say(f"branches: already done: {BRANCH} was squash-merged and cleaned up; branches left: {', '.join(names)}")
         return
@@ -43,7 +43,7 @@ def run(session: DemoSession) -> None:
         return
     trunk = _git(work, "symbolic-ref", "--short", "HEAD").stdout.strip()
 
-    created = call("manage_git_branches", {"action": "create", "name": BRANCH}, repo_path=WORK)
+    created = call("manage_git_branches", {"action": "create", "name": BRANCH}, repo=WORK)
     say(f"branches: created {BRANCH} from {created.base} (tracking {created.branch.upstream})")
     for n, line in enumerate(["Why the champion won: roc_auc beat the baseline.", "Next: watch drift weekly."], 1):
         notes = work / "docs" / "branch-demo.md"
@@ -57,7 +57,7 @@ def run(session: DemoSession) -> None:
     _git(work, "commit", "-q", "-m", f"{BRANCH} (squashed)")
 
     plain = _git(work, "branch", "-d", BRANCH)  # what git itself says: not fully merged
-    cleaned = call("manage_git_branches", {"action": "cleanup"}, repo_path=WORK)
+    cleaned = call("manage_git_branches", {"action": "cleanup"}, repo=WORK)
     deleted = ", ".join(f"{d.name} ({d.status}, tip {d.commit[:12]})" for d in cleaned.deleted) or "nothing"
     refused = "refused it" if plain.returncode != 0 else "deleted it"
     say(f"branches: squash-merged into {trunk}; `git branch -d` {refused}; cleanup deleted {deleted}")

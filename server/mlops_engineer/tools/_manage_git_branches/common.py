@@ -26,7 +26,7 @@ class Target:
 
 
 def open_target(inp: BranchesInput, ctx: ToolContext) -> Target:
-    path = ctx.workspace.resolve(inp.repo_path, must_exist=True)
+    path = ctx.workspace.resolve(inp.repo, must_exist=True)
     repo = git.open_repo(path, ctx.workspace.root, ctx.check_cancelled)
     remote = inp.remote if inp.remote in git.remotes(repo) else None
     return Target(repo=repo, remote=remote, rel=ctx.workspace.relative(repo.root) or ".")

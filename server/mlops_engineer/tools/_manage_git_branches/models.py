@@ -69,7 +69,7 @@ Operation = Annotated[Create | Switch | Sync | ListBranches | Cleanup, Field(dis
 
 class BranchesInput(ToolInput):
     operation: Operation = Field(description="What to do; `action` selects the operation.")
-    repo_path: str = Field(default=".", description="The repository's folder in the workspace.")
+    repo: str = Field(default=".", max_length=4096, description="The git repository's folder, inside the workspace.")
     remote: str = Field(default="origin", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="Remote to fetch from and push to.")
 
 

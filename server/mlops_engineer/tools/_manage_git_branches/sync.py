@@ -37,7 +37,7 @@ def run_sync(op: SyncOp, inp: BranchesInput, ctx: ToolContext, target: Target, o
     if name != current:
         elsewhere = git.worktree_branches(repo).get(name)
         if elsewhere is not None:
-            raise ToolError("conflict", f"'{name}' is checked out in the worktree {elsewhere}.", "Sync it there (repo_path).")
+            raise ToolError("conflict", f"'{name}' is checked out in the worktree {elsewhere}.", "Sync it there (repo).")
     refuse_changes(target, f"a {op.strategy}")
     if target.remote and not inp.dry_run:
         ctx.progress(0, 3, f"fetching {target.remote}")
