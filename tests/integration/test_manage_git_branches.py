@@ -182,6 +182,20 @@ def test_cleanup_rebuilds_the_clean_gone_failures(world: World) -> None:
     assert again.deleted == [] and again.pruned == [] and not again.changed
 
 
+def test_identical_cleanups_at_once_delete_each_branch_once(world: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for name in ("done-1", "done-2", "done-3"):
+        world.feature(name, {f"{name}.txt": "x\n"})
+        world.alice_merges(name, "squash")
+    before = all_commits(world.me)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: world("cleanup"), range(4)))
+    deleted = sorted(d.name for r in results for d in r.deleted)
+    assert deleted == ["done-1", "done-2", "done-3"], deleted
+    assert_nothing_lost(world.me, before, [d for r in results for d in r.deleted])
+
+
 def test_unmerged_branch_is_deleted_only_when_named_with_confirm(world: World) -> None:
     me = world.me
     tip = world.feature("feat-gone", {"wip.txt": "unfinished\n"})

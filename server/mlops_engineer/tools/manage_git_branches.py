@@ -6,6 +6,8 @@ Each action is a module of `tools/_manage_git_branches/`; git runs through `engi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.runtime import ToolContext
 from mlops_engineer.schemas import action_hint
@@ -19,13 +21,26 @@ from mlops_engineer.tools._manage_git_branches.models import (
     Sync,
 )
 
+if TYPE_CHECKING:
+    from mlops_engineer.tools._manage_git_branches.common import Target
+
 
 def run(inp: BranchesInput, ctx: ToolContext) -> BranchesOutput:
+    from mlops_engineer.tools._manage_git_branches.common import open_target, repo_lock
+
+    target = open_target(inp, ctx)
+    if inp.dry_run or isinstance(inp.operation, ListBranches) and not inp.operation.fetch:
+        return _dispatch(inp, ctx, target)
+    # One changing call at a time per repository, checks included: two identical cleanups at
+    # once must not both classify, then race to delete.
+    with repo_lock(target, ctx):
+        return _dispatch(inp, ctx, target)
+
+
+def _dispatch(inp: BranchesInput, ctx: ToolContext, target: Target) -> BranchesOutput:
     from mlops_engineer.tools._manage_git_branches import cleanup, create_switch, sync
-    from mlops_engineer.tools._manage_git_branches.common import open_target
 
     op = inp.operation
-    target = open_target(inp, ctx)
     out = BranchesOutput(action=op.action, repo=target.rel, dry_run=inp.dry_run)
     if isinstance(op, Create):
         return create_switch.run_create(op, inp, ctx, target, out)

@@ -17,7 +17,6 @@ from mlops_engineer.tools._manage_git_branches.common import (
     branch_info,
     branch_name,
     refuse_in_progress,
-    repo_lock,
     resolve_base,
     short,
 )
@@ -59,15 +58,14 @@ def run_cleanup(op: Cleanup, inp: BranchesInput, ctx: ToolContext, target: Targe
     if inp.dry_run:
         return out
     done = []
-    with repo_lock(target, ctx):
-        for n, item in enumerate(doomed):
-            ctx.progress(n, len(doomed), f"deleting {item.branch.name}")
-            # The tip must be the one classified: a commit made since then is unclassified work.
-            if git.resolve_commit(repo, f"refs/heads/{item.branch.name}") != item.branch.commit:
-                out.next_steps.append(f"Kept '{item.branch.name}': it moved while the cleanup ran; run cleanup again.")
-                continue
-            repo.git("branch", "-D", item.branch.name)
-            done.append(item.branch.name)
+    for n, item in enumerate(doomed):
+        ctx.progress(n, len(doomed), f"deleting {item.branch.name}")
+        # The tip must be the one classified: a commit made since then is unclassified work.
+        if git.resolve_commit(repo, f"refs/heads/{item.branch.name}") != item.branch.commit:
+            out.next_steps.append(f"Kept '{item.branch.name}': it moved while the cleanup ran; run cleanup again.")
+            continue
+        repo.git("branch", "-D", item.branch.name)
+        done.append(item.branch.name)
     out.deleted = [d for d in out.deleted if d.name in done]
     out.changed = bool(done or out.pruned)
     if out.deleted:

@@ -13,7 +13,6 @@ from mlops_engineer.tools._manage_git_branches.common import (
     find_branch,
     refuse_changes,
     refuse_in_progress,
-    repo_lock,
     resolve_base,
     short,
 )
@@ -50,15 +49,14 @@ def run_create(op: Create, inp: BranchesInput, ctx: ToolContext, target: Target,
     ]
     if inp.dry_run:
         return out
-    with repo_lock(target, ctx):
-        if op.switch:
-            repo.git("switch", "--no-track", "-c", name, refs[0])
-        else:
-            repo.git("branch", "--no-track", name, refs[0])
-        if op.publish and target.remote:
-            _push(target, name)
-        else:
-            repo.git("branch", f"--set-upstream-to={upstream}", name)
+    if op.switch:
+        repo.git("switch", "--no-track", "-c", name, refs[0])
+    else:
+        repo.git("branch", "--no-track", name, refs[0])
+    if op.publish and target.remote:
+        _push(target, name)
+    else:
+        repo.git("branch", f"--set-upstream-to={upstream}", name)
     out.changed = True
     return _report(target, name, out)
 
@@ -122,17 +120,16 @@ def run_switch(op: Switch, inp: BranchesInput, ctx: ToolContext, target: Target,
     ]
     if inp.dry_run:
         return out
-    with repo_lock(target, ctx):
-        if changes:
-            repo.git("stash", "push", "-m", message)
-            out.stash = f"stash@{{0}} ({repo.git('rev-parse', 'refs/stash').strip()[:12]}): {message}"
-        done = repo.run("switch", name) if local else repo.run("switch", "--no-track", "-c", name, remote_ref or "")
-        if not done.ok:
-            if changes:  # put the changes back where they were: the call changes nothing when it fails
-                repo.run("stash", "pop")
-            raise ToolError("conflict", f"git switch {name} failed: {done.stderr.strip()[:500]}", "Read git's message; `git status` shows the state.")
-        if not local:
-            repo.git("branch", f"--set-upstream-to={target.remote}/{name}", name)
+    if changes:
+        repo.git("stash", "push", "-m", message)
+        out.stash = f"stash@{{0}} ({repo.git('rev-parse', 'refs/stash').strip()[:12]}): {message}"
+    done = repo.run("switch", name) if local else repo.run("switch", "--no-track", "-c", name, remote_ref or "")
+    if not done.ok:
+        if changes:  # put the changes back where they were: the call changes nothing when it fails
+            repo.run("stash", "pop")
+        raise ToolError("conflict", f"git switch {name} failed: {done.stderr.strip()[:500]}", "Read git's message; `git status` shows the state.")
+    if not local:
+        repo.git("branch", f"--set-upstream-to={target.remote}/{name}", name)
     out.changed = True
     if out.stash:
         out.next_steps.append(f"Your changes are in {out.stash.split(' ')[0]}: switch back to {current} and run `git stash pop`.")

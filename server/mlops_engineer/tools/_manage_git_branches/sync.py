@@ -14,7 +14,6 @@ from mlops_engineer.tools._manage_git_branches.common import (
     find_branch,
     refuse_changes,
     refuse_in_progress,
-    repo_lock,
     resolve_base,
     short,
 )
@@ -60,12 +59,11 @@ def run_sync(op: SyncOp, inp: BranchesInput, ctx: ToolContext, target: Target, o
                           f"git rebase {short(onto)}" if op.strategy == "rebase" else f"git merge --no-edit {short(onto)}"]
     if inp.dry_run:
         return out
-    with repo_lock(target, ctx):
-        if name != current:
-            repo.git("switch", name)
-        ctx.progress(1, 3, f"{op.strategy} {name} on {short(onto)}")
-        done = repo.run("rebase", onto, hooks=REBASE_HOOKS, timeout=600) if op.strategy == "rebase" else \
-            repo.run("merge", "--no-edit", onto, timeout=600)
+    if name != current:
+        repo.git("switch", name)
+    ctx.progress(1, 3, f"{op.strategy} {name} on {short(onto)}")
+    done = repo.run("rebase", onto, hooks=REBASE_HOOKS, timeout=600) if op.strategy == "rebase" else \
+        repo.run("merge", "--no-edit", onto, timeout=600)
     out.current_branch = git.current_branch(repo) or name
     if done.ok:
         result.outcome, result.after = "updated", git.resolve_commit(repo, "HEAD") or before
