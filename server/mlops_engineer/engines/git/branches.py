@@ -94,8 +94,14 @@ def operation_in_progress(repo: Repo) -> str | None:
 
 def changed_files(repo: Repo) -> list[str]:
     """Tracked files with staged or unstaged changes (untracked files survive a switch: git refuses to overwrite them)."""
-    out = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=no")
-    return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+    tokens = iter(repo.git("status", "--porcelain=v1", "-z", "--untracked-files=no").split("\0"))
+    files = []
+    for entry in tokens:
+        if len(entry) > 3:
+            files.append(entry[3:])
+            if entry[0] in "RC":
+                next(tokens, None)  # a rename's or copy's source path follows as its own field
+    return files
 
 
 def conflicted_files(repo: Repo) -> list[str]:
@@ -151,16 +157,16 @@ def worktree_branches(repo: Repo) -> dict[str, Path]:
 
 
 def local_branches(repo: Repo) -> list[Branch]:
-    fields = ["%(refname:short)", "%(objectname)", "%(upstream)", "%(upstream:track,nobracket)", "%(contents:subject)"]
+    # Full ref names: a local branch called "origin/x" would otherwise short to "heads/origin/x".
+    fields = ["%(refname)", "%(objectname)", "%(upstream)", "%(upstream:track,nobracket)", "%(contents:subject)"]
     out = repo.git("for-each-ref", "--format=" + "%00".join(fields), "refs/heads")
     branches = []
     for line in out.splitlines():
-        name, commit, upstream, track, subject = (line.split("\0") + [""] * 5)[:5]
-        upstream_ref = upstream or None
-        # A configured upstream whose remote-tracking ref is gone: the remote branch was deleted (and pruned).
-        gone = track == "gone" or (upstream_ref is not None and upstream_ref.startswith("refs/remotes/") and not ref_exists(repo, upstream_ref))
-        short = upstream_ref.removeprefix("refs/remotes/").removeprefix("refs/heads/") if upstream_ref else None
-        branches.append(Branch(name=name, commit=commit, upstream=short, upstream_gone=gone, subject=subject[:120]))
+        ref, commit, upstream, track, subject = (line.split("\0") + [""] * 5)[:5]
+        short = upstream.removeprefix("refs/remotes/").removeprefix("refs/heads/") if upstream else None
+        # "gone": an upstream is configured but its ref is no more (the remote branch was deleted, then pruned).
+        branches.append(Branch(name=ref.removeprefix("refs/heads/"), commit=commit, upstream=short,
+                               upstream_gone=track == "gone", subject=subject[:120]))
     return branches
 
 
