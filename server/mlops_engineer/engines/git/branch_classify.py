@@ -76,8 +76,24 @@ def patches_on(repo: Repo, base_ref: str, commit: str) -> bool:
     return set(own.values()) <= set(theirs.values())
 
 
+@dataclass(frozen=True)
+class Bases:
+    """The base refs, read once for all branches: each tip, and the branches whose tip it contains."""
+
+    refs: list[str]
+    tips: dict[str, str]
+    merged: dict[str, frozenset[str]]
+
+    @classmethod
+    def read(cls, repo: Repo, refs: list[str]) -> Bases:
+        tips = {ref: repo.git("rev-parse", ref).strip() for ref in refs}
+        merged = {ref: frozenset(repo.git("for-each-ref", f"--merged={ref}", "--format=%(refname)", "refs/heads").split())
+                  for ref in refs}
+        return cls(refs, tips, merged)
+
+
 def classify(
-    repo: Repo, branch: Branch, bases: list[str], *, current: str | None, worktrees: dict[str, Path],
+    repo: Repo, branch: Branch, bases: Bases, *, current: str | None, worktrees: dict[str, Path],
     protected: frozenset[str] = PROTECTED,
 ) -> Classified:
     if branch.name == current:
@@ -86,14 +102,14 @@ def classify(
         return Classified(branch, "worktree", f"checked out in the worktree {worktrees[branch.name]}", worktree=worktrees[branch.name])
     if branch.name in protected:
         return Classified(branch, "protected", "the base or a trunk branch")
-    for base in bases:
-        if is_ancestor(repo, branch.commit, base):
-            if repo.git("rev-parse", base).strip() == branch.commit and not branch.upstream_gone:
+    for base in bases.refs:
+        if f"refs/heads/{branch.name}" in bases.merged[base]:
+            if bases.tips[base] == branch.commit and not branch.upstream_gone:
                 # Nothing of its own yet (just created, or the base itself): deleting it would lose no
                 # commit but would undo someone's fresh start. With its upstream deleted it was fast-forwarded.
                 return Classified(branch, "no_commits", f"at the same commit as {_short(base)}; no commits of its own")
             return Classified(branch, "merged", f"its commits are in {_short(base)}", merged_into=_short(base))
-    for base in bases:
+    for base in bases.refs:
         if patches_on(repo, base, branch.commit):
             return Classified(branch, "merged_rebase", f"every commit has a same-patch copy in {_short(base)} (rebase merge)", merged_into=_short(base))
         if content_on(repo, base, branch.commit):
@@ -104,9 +120,10 @@ def classify(
 
 
 def classify_all(
-    repo: Repo, branches: list[Branch], bases: list[str], *, current: str | None, worktrees: dict[str, Path],
+    repo: Repo, branches: list[Branch], base_refs: list[str], *, current: str | None, worktrees: dict[str, Path],
     protected: frozenset[str], progress: Callable[[int, int, str], None] | None = None,
 ) -> list[Classified]:
+    bases = Bases.read(repo, base_refs)
     found = []
     for n, branch in enumerate(branches):
         if progress is not None:
