@@ -65,31 +65,46 @@ def _patch_ids(repo: Repo, revs: list[str]) -> dict[str, str] | None:
     return ids
 
 
-def patches_on(repo: Repo, base_ref: str, commit: str) -> bool:
-    """Every commit of the branch has a same-patch copy on the base: a rebase merge (`git cherry`'s test)."""
-    if int(repo.git("rev-list", "--count", f"{commit}..{base_ref}").strip() or 0) > MAX_BASE_COMMITS:
+def patches_on(repo: Repo, base_ref: str, commit: str, cache: dict[str, str] | None = None) -> bool:
+    """Every commit of the branch has a same-patch copy on the base: a rebase merge (`git cherry`'s test).
+    `cache` keeps the base commits' patch ids between branches: they share most of them."""
+    cache = {} if cache is None else cache
+    theirs = repo.git("rev-list", "--no-merges", f"{commit}..{base_ref}").split()
+    if not theirs or len(theirs) > MAX_BASE_COMMITS:
         return False  # reading that many patches costs more than it tells; the tree comparison still runs
+    missing = [sha for sha in theirs if sha not in cache]
+    for start in range(0, len(missing), 200):
+        found = _patch_ids(repo, missing[start:start + 200])
+        if found is None:
+            return False
+        cache.update(found)
     own = _patch_ids(repo, [f"{base_ref}..{commit}"])
-    theirs = _patch_ids(repo, [f"{commit}..{base_ref}"])
-    if not own or theirs is None:
+    if not own:
         return False
-    return set(own.values()) <= set(theirs.values())
+    return set(own.values()) <= {cache[sha] for sha in theirs if sha in cache}
 
 
 @dataclass(frozen=True)
 class Bases:
-    """The base refs, read once for all branches: each tip, and the branches whose tip it contains."""
+    """The base refs, read once for all branches: each tip, the branches whose tip it contains, and
+    which refs need content checks (a local base its remote copy already contains adds nothing)."""
 
     refs: list[str]
     tips: dict[str, str]
     merged: dict[str, frozenset[str]]
+    content_refs: list[str]
+    patch_ids: dict[str, str]
 
     @classmethod
     def read(cls, repo: Repo, refs: list[str]) -> Bases:
         tips = {ref: repo.git("rev-parse", ref).strip() for ref in refs}
         merged = {ref: frozenset(repo.git("for-each-ref", f"--merged={ref}", "--format=%(refname)", "refs/heads").split())
                   for ref in refs}
-        return cls(refs, tips, merged)
+        content_refs: list[str] = []
+        for ref in refs:
+            if not any(is_ancestor(repo, tips[ref], tips[kept]) for kept in content_refs):
+                content_refs.append(ref)
+        return cls(refs, tips, merged, content_refs, {})
 
 
 def classify(
@@ -109,8 +124,8 @@ def classify(
                 # commit but would undo someone's fresh start. With its upstream deleted it was fast-forwarded.
                 return Classified(branch, "no_commits", f"at the same commit as {_short(base)}; no commits of its own")
             return Classified(branch, "merged", f"its commits are in {_short(base)}", merged_into=_short(base))
-    for base in bases.refs:
-        if patches_on(repo, base, branch.commit):
+    for base in bases.content_refs:
+        if patches_on(repo, base, branch.commit, bases.patch_ids):
             return Classified(branch, "merged_rebase", f"every commit has a same-patch copy in {_short(base)} (rebase merge)", merged_into=_short(base))
         if content_on(repo, base, branch.commit):
             return Classified(branch, "merged_squash", f"every file it changed is the same in {_short(base)} (squash merge)", merged_into=_short(base))

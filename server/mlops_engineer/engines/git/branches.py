@@ -6,6 +6,7 @@ Every call goes through the allow-listed runner; nothing here changes the reposi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ class Branch:
     upstream: str | None
     upstream_gone: bool
     subject: str
+    ahead: int | None = None
+    behind: int | None = None
+    """Commits on the branch not on its upstream, and the other way round (None: no upstream, or gone)."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +169,12 @@ def local_branches(repo: Repo) -> list[Branch]:
         ref, commit, upstream, track, subject = (line.split("\0") + [""] * 5)[:5]
         short = upstream.removeprefix("refs/remotes/").removeprefix("refs/heads/") if upstream else None
         # "gone": an upstream is configured but its ref is no more (the remote branch was deleted, then pruned).
+        counts = dict(re.findall(r"(ahead|behind) (\d+)", track))
+        live = bool(upstream) and track != "gone"
         branches.append(Branch(name=ref.removeprefix("refs/heads/"), commit=commit, upstream=short,
-                               upstream_gone=track == "gone", subject=subject[:120]))
+                               upstream_gone=track == "gone", subject=subject[:120],
+                               ahead=int(counts.get("ahead", 0)) if live else None,
+                               behind=int(counts.get("behind", 0)) if live else None))
     return branches
 
 

@@ -57,15 +57,17 @@ def run_cleanup(op: Cleanup, inp: BranchesInput, ctx: ToolContext, target: Targe
     _report(found, base_ref, target, ctx, out)
     if inp.dry_run:
         return out
-    done = []
-    for n, item in enumerate(doomed):
-        ctx.progress(n, len(doomed), f"deleting {item.branch.name}")
-        # The tip must be the one classified: a commit made since then is unclassified work.
-        if git.resolve_commit(repo, f"refs/heads/{item.branch.name}") != item.branch.commit:
+    ctx.progress(0, 1, f"deleting {len(doomed)} branches")
+    # The tips must be the ones classified: a commit made since then is unclassified work.
+    now = {b.name: b.commit for b in git.local_branches(repo)}
+    unchanged = [c.branch.name for c in doomed if now.get(c.branch.name) == c.branch.commit]
+    for item in doomed:
+        if item.branch.name not in unchanged:
             out.next_steps.append(f"Kept '{item.branch.name}': it moved while the cleanup ran; run cleanup again.")
-            continue
-        repo.git("branch", "-D", item.branch.name)
-        done.append(item.branch.name)
+    if unchanged:
+        repo.run("branch", "-D", *unchanged)
+    left = {b.name for b in git.local_branches(repo)}
+    done = [name for name in unchanged if name not in left]
     out.deleted = [d for d in out.deleted if d.name in done]
     out.changed = bool(done or out.pruned)
     if out.deleted:
@@ -87,10 +89,12 @@ def _prune(target: Target, dry_run: bool, out: BranchesOutput) -> None:
         repo.git("fetch", "--prune", "--no-recurse-submodules", target.remote, timeout=300)
         gone = before.keys() - git.remote_tracking_refs(repo, target.remote).keys()
         out.pruned = sorted(short(r) for r in gone)
+        # Deleted on the server with commits no other ref has: say so, with the tip, before gc can take them.
+        tips = sorted({before[ref] for ref in gone})
+        orphaned = set(repo.git("rev-list", *tips, "--not", "--all").split()) if tips else set()
         for ref in sorted(gone):
-            # Deleted on the server with commits no other ref has: say so, with the tip, before gc can take them.
             tip = before[ref]
-            if tip and repo.git("rev-list", "--max-count=1", tip, "--not", "--all").strip():
+            if tip in orphaned:
                 out.next_steps.append(f"{short(ref)} was deleted on {target.remote} with commits no local ref has; "
                                       f"keep them with `git branch {short(ref).split('/', 1)[1]} {tip}`.")
     out.planned_calls.append(f"git fetch --prune {target.remote}")

@@ -91,21 +91,13 @@ def short(ref: str) -> str:
 def branch_info(target: Target, branch: git.Branch, base_ref: str | None, found: Classified | None = None) -> BranchInfo:
     repo = target.repo
     info = BranchInfo(name=branch.name, commit=branch.commit, subject=branch.subject, upstream=branch.upstream,
-                      upstream_gone=branch.upstream_gone)
-    if branch.upstream and not branch.upstream_gone:
-        info.ahead, info.behind = git.ahead_behind(repo, f"refs/heads/{branch.name}", _upstream_ref(target, branch.upstream))
+                      upstream_gone=branch.upstream_gone, ahead=branch.ahead, behind=branch.behind)
     if base_ref:
         info.base_ahead, info.base_behind = git.ahead_behind(repo, f"refs/heads/{branch.name}", base_ref)
     if found is not None:
         info.status, info.reason = found.status, found.reason
         info.worktree = str(found.worktree) if found.worktree else None
     return info
-
-
-def _upstream_ref(target: Target, upstream: str) -> str:
-    """The full ref of a short upstream name (remote-tracking when it exists, else local)."""
-    remote_ref = f"refs/remotes/{upstream}"
-    return remote_ref if git.ref_exists(target.repo, remote_ref) else f"refs/heads/{upstream}"
 
 
 def find_branch(target: Target, name: str) -> git.Branch | None:
