@@ -267,25 +267,6 @@ def _pipeline_example(mcp: Session) -> CallToolResult:
     return result
 
 
-def _automl_example(mcp: Session) -> CallToolResult:
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
-    frame["label"] = (frame.a + rng.normal(scale=0.5, size=60) > 0).astype(int)
-    (mcp.workspace / "data").mkdir(exist_ok=True)
-    frame.to_csv(mcp.workspace / "data/automl.csv", index=False)
-    operation = {"action": "optimize", "study_name": "e2e", "n_trials": 2, "plots": False,
-                 "space": [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": True}],
-                 "objective": {"kind": "estimator", "estimator": "logistic_regression", "dataset": "data/automl.csv", "target": "label"}}
-    result = mcp.call_tool("setup_automl_pipeline", {"operation": operation})
-    assert not result.is_error, text_of(result)
-    study = result.structured_content["study"]  # type: ignore[index]
-    assert study["finished"] == 2 and study["best"]["mlflow_run_id"]
-    return result
-
-
 def _branches_example(mcp: Session) -> CallToolResult:
     """A clone in the workspace with a bare remote beside it: a squash-merged branch is cleaned up."""
     def git(cwd: Path, *args: str) -> None:
@@ -312,6 +293,40 @@ def _branches_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _automl_example(mcp: Session) -> CallToolResult:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    frame["label"] = (frame.a + rng.normal(scale=0.5, size=60) > 0).astype(int)
+    (mcp.workspace / "data").mkdir(exist_ok=True)
+    frame.to_csv(mcp.workspace / "data/automl.csv", index=False)
+    operation = {"action": "optimize", "study_name": "e2e", "n_trials": 2, "plots": False,
+                 "space": [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": True}],
+                 "objective": {"kind": "estimator", "estimator": "logistic_regression", "dataset": "data/automl.csv", "target": "label"}}
+    result = mcp.call_tool("setup_automl_pipeline", {"operation": operation})
+    assert not result.is_error, text_of(result)
+    study = result.structured_content["study"]  # type: ignore[index]
+    assert study["finished"] == 2 and study["best"]["mlflow_run_id"]
+    return result
+
+
+def _architecture_example(mcp: Session) -> CallToolResult:
+    package = mcp.workspace / "src" / "shop"
+    for name, text in {"__init__.py": "", "config.py": "import os\nHOME = os.environ.get('SHOP_HOME')\n",
+                       "serving.py": "import os\nfrom shop import training\nTOKEN = os.environ.get('SHOP_TOKEN')\n",
+                       "training.py": "from shop import config\n"}.items():
+        package.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    result = mcp.call_tool("review_software_architecture", {"operation": {"action": "review"}, "path": "src/shop"})
+    assert not result.is_error, text_of(result)
+    checks = {f["check"] for f in result.structured_content["findings"]}  # type: ignore[index]
+    assert {"architecture.serving_imports_training", "architecture.config_scattered"} <= checks, checks
+    assert (mcp.workspace / ".mlops/review/architecture/shop/report.md").is_file()
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -321,11 +336,12 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "detect_anomalies_aiops": _anomaly_example,
     "forecast_operational_metrics": _forecast_example,
     "deploy_ml_model_serving": _serving_example,
+    "manage_git_branches": _branches_example,
     "monitor_model_drift": _drift_example,
+    "review_software_architecture": _architecture_example,
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
-    "manage_git_branches": _branches_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -353,6 +369,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "log_run", "experiment": "e2e", "datasets": [{"path": _escaping_link(s) + "/passwd"}]}},
             "escape/passwd",
         ),
+    ],
+    "review_software_architecture": [
+        lambda s: ({"operation": {"action": "review"}, "path": "../shop"}, "../shop"),
+        lambda s: ({"operation": {"action": "review", "report": "/etc/review.md"}, "package": "json"}, "/etc/review.md"),
     ],
     "deploy_ml_model_serving": [
         lambda s: ({"operation": {"action": "k8s_manifests", "model_uri": "models:/e2e@champion", "image": "e2e:1", "output_dir": "../k8s"}}, "../k8s"),

@@ -42,6 +42,7 @@ CORE_ONLY_CALLS: dict[str, tuple[dict[str, object], str]] = {
         "orchestration",
     ),
     "setup_automl_pipeline": ({"operation": {"action": "status", "study_name": "wheel"}}, "tuning"),
+    "review_software_architecture": ({"operation": {"action": "review"}, "package": "json"}, "review"),
 }
 
 
