@@ -7,7 +7,12 @@ trunk branches are never touched; every deleted branch is reported with its tip,
 from __future__ import annotations
 
 from mlops_engineer.engines.git import branches as git
-from mlops_engineer.engines.git.branch_classify import MERGED, NEVER_DELETED, Classified, classify_all
+from mlops_engineer.engines.git.branch_classify import (
+    MERGED,
+    NEVER_DELETED,
+    Classified,
+    classify_all,
+)
 from mlops_engineer.errors import ToolError
 from mlops_engineer.output import preview_table
 from mlops_engineer.runtime import ToolContext
@@ -20,7 +25,13 @@ from mlops_engineer.tools._manage_git_branches.common import (
     resolve_base,
     short,
 )
-from mlops_engineer.tools._manage_git_branches.models import BranchesInput, BranchesOutput, Cleanup, DeletedBranch, ListBranches
+from mlops_engineer.tools._manage_git_branches.models import (
+    BranchesInput,
+    BranchesOutput,
+    Cleanup,
+    DeletedBranch,
+    ListBranches,
+)
 
 UNMERGED = frozenset({"gone_unmerged", "active", "no_commits"})
 

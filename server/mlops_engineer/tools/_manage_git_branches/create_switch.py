@@ -16,7 +16,12 @@ from mlops_engineer.tools._manage_git_branches.common import (
     resolve_base,
     short,
 )
-from mlops_engineer.tools._manage_git_branches.models import BranchesInput, BranchesOutput, Create, Switch
+from mlops_engineer.tools._manage_git_branches.models import (
+    BranchesInput,
+    BranchesOutput,
+    Create,
+    Switch,
+)
 
 PUSH_HOOKS = ("pre-push",)  # the team's last check before anything reaches the server; no other hook runs
 

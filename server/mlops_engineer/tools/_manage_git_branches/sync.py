@@ -17,7 +17,11 @@ from mlops_engineer.tools._manage_git_branches.common import (
     resolve_base,
     short,
 )
-from mlops_engineer.tools._manage_git_branches.models import BranchesInput, BranchesOutput, SyncResult
+from mlops_engineer.tools._manage_git_branches.models import (
+    BranchesInput,
+    BranchesOutput,
+    SyncResult,
+)
 from mlops_engineer.tools._manage_git_branches.models import Sync as SyncOp
 
 REBASE_HOOKS = ("pre-rebase",)  # a guard the team may keep against rebasing shared branches
