@@ -182,6 +182,31 @@ def test_cleanup_rebuilds_the_clean_gone_failures(world: World) -> None:
     assert again.deleted == [] and again.pruned == [] and not again.changed
 
 
+def test_list_reports_ahead_behind_gone_and_merged_without_changing_anything(world: World) -> None:
+    me = world.me
+    world.feature("ahead", {"a1.txt": "1\n"})
+    git(me, "switch", "-q", "ahead")
+    commit(me, "a2.txt", "2\n", "not pushed yet")
+    git(me, "switch", "-q", "main")
+    world.feature("gone", {"g.txt": "g\n"})
+    world.alice_deletes("gone")
+    world.alice_moves_main()
+    refs = git(me, "for-each-ref")
+
+    out = world("list")
+    info = {b.name: b for b in out.branches}
+    assert (info["ahead"].ahead, info["ahead"].behind, info["ahead"].upstream) == (1, 0, "origin/ahead")
+    assert (info["ahead"].base_ahead, info["ahead"].base_behind) == (2, 0), "origin/main not fetched: list reads only"
+    assert info["ahead"].status == "active" and info["gone"].upstream_gone is False
+    assert git(me, "for-each-ref") == refs
+
+    fetched = world("list", fetch=True)
+    info = {b.name: b for b in fetched.branches}
+    assert fetched.pruned == ["origin/gone"] and info["gone"].upstream_gone and info["gone"].status == "gone_unmerged"
+    assert (info["ahead"].base_ahead, info["ahead"].base_behind) == (2, 1)
+    assert "gone_unmerged" in TOOL.summarize(fetched) and fetched.deleted == []
+
+
 def test_identical_cleanups_at_once_delete_each_branch_once(world: World) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
