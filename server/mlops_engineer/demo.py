@@ -32,8 +32,9 @@ STEPS = [
     "pipeline",
     "tuning",
     "review",
-    "claude_md",
     "commit",
+    "branches",
+    "claude_md",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 

@@ -192,15 +192,15 @@ def _feature_store_example(mcp: Session) -> CallToolResult:
     (mcp.workspace / "data").mkdir(exist_ok=True)
     pd.DataFrame({"customer_id": [1, 2], "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
                   "tenure_months": [3, 12]}).to_parquet(mcp.workspace / "data/e2e_stats.parquet")
-    applied = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
+    applied = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {
         "action": "apply", "project": "e2e", "entities": [{"name": "customer", "join_key": "customer_id", "value_type": "int64"}],
         "sources": [{"name": "stats", "path": "data/e2e_stats.parquet"}],
         "feature_views": [{"name": "stats", "entities": ["customer"], "source": "stats", "ttl_seconds": 0,
                            "schema": [{"name": "tenure_months", "dtype": "int64"}]}]}})
     assert not applied.is_error, text_of(applied)
-    done = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {"action": "materialize", "end": "2026-02-01T00:00:00Z"}})
+    done = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {"action": "materialize", "end": "2026-02-01T00:00:00Z"}})
     assert not done.is_error, text_of(done)
-    online = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
+    online = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {
         "action": "online", "entity_rows": [{"customer_id": 2}], "features": ["stats:tenure_months"]}})
     assert online.structured_content["rows"]["rows"] == [{"customer_id": 2, "tenure_months": 12}]  # type: ignore[index]
     return online
@@ -296,6 +296,32 @@ def _pipeline_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _branches_example(mcp: Session) -> CallToolResult:
+    """A clone in the workspace with a bare remote beside it: a squash-merged branch is cleaned up."""
+    def git(cwd: Path, *args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", *args], cwd=cwd, check=True, capture_output=True)
+
+    remote, repo = mcp.workspace.parent / f"{mcp.workspace.name}-remote.git", mcp.workspace / "e2e-branches"
+    git(mcp.workspace.parent, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(mcp.workspace, "clone", "-q", str(remote), str(repo))
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "-q", "-m", "initial")
+    git(repo, "push", "-q", "origin", "HEAD:main")
+    git(repo, "switch", "-q", "-c", "done")
+    for name in ("b.txt", "c.txt"):  # two commits squashed into one: only the content matches
+        (repo / name).write_text(f"{name}\n")
+        git(repo, "add", name)
+        git(repo, "commit", "-q", "-m", f"add {name}")
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "--squash", "done")
+    git(repo, "commit", "-q", "-m", "done (squashed)")
+    result = mcp.call_tool("manage_git_branches", {"repo": "e2e-branches", "operation": {"action": "cleanup"}})
+    assert not result.is_error, text_of(result)
+    assert [(d["name"], d["status"]) for d in result.structured_content["deleted"]] == [("done", "merged_squash")]  # type: ignore[index]
+    return result
+
+
 def _automl_example(mcp: Session) -> CallToolResult:
     import numpy as np
     import pandas as pd
@@ -350,6 +376,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "detect_anomalies_aiops": _anomaly_example,
     "forecast_operational_metrics": _forecast_example,
     "deploy_ml_model_serving": _serving_example,
+    "manage_git_branches": _branches_example,
     "monitor_model_drift": _drift_example,
     "review_software_architecture": _architecture_example,
     "run_ab_test_models": _abtest_example,
@@ -367,8 +394,8 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
         lambda s: ({"repo": "../elsewhere", "operation": {"action": "status"}}, "../elsewhere"),
     ],
     "build_feature_store": [
-        lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
-        lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),
+        lambda s: ({"repo": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
+        lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo": "e2e_features"}, "/etc/hostname"),
     ],
     "run_ab_test_models": [
         lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),
@@ -405,6 +432,9 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "model_card", "name": MODEL_NAME, "version": registered_version(s), "output_path": "../card.md"}},
             "../card.md",
         ),
+    ],
+    "manage_git_branches": [
+        lambda s: ({"repo": "../outside-repo", "operation": {"action": "list"}}, "../outside-repo"),
     ],
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),
