@@ -22,7 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "containers": ("docker",),
     "orchestration": ("prefect",),
     "experiments": ("statsmodels", "scipy", "pyarrow"),
-    "review": ("pandas", "pyarrow", "scipy", "pandera"),
+    "review": ("pandas", "pyarrow", "scikit-learn", "scipy", "pandera", "grimp", "import-linter"),
 }
 
 
