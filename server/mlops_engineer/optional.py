@@ -19,7 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "serving": ("bentoml", "kubernetes-validate"),
     "forecasting": ("statsmodels", "matplotlib", "pyarrow"),
     "labeling": ("label-studio-sdk",),
-    "containers": ("docker",),
+    "containers": ("docker", "jsonschema"),
     "orchestration": ("prefect",),
     "experiments": ("statsmodels", "scipy", "pyarrow"),
     "review": ("pandas", "pyarrow", "scikit-learn", "scipy", "pandera", "grimp", "import-linter"),
