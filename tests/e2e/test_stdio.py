@@ -192,15 +192,15 @@ def _feature_store_example(mcp: Session) -> CallToolResult:
     (mcp.workspace / "data").mkdir(exist_ok=True)
     pd.DataFrame({"customer_id": [1, 2], "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
                   "tenure_months": [3, 12]}).to_parquet(mcp.workspace / "data/e2e_stats.parquet")
-    applied = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {
+    applied = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
         "action": "apply", "project": "e2e", "entities": [{"name": "customer", "join_key": "customer_id", "value_type": "int64"}],
         "sources": [{"name": "stats", "path": "data/e2e_stats.parquet"}],
         "feature_views": [{"name": "stats", "entities": ["customer"], "source": "stats", "ttl_seconds": 0,
                            "schema": [{"name": "tenure_months", "dtype": "int64"}]}]}})
     assert not applied.is_error, text_of(applied)
-    done = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {"action": "materialize", "end": "2026-02-01T00:00:00Z"}})
+    done = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {"action": "materialize", "end": "2026-02-01T00:00:00Z"}})
     assert not done.is_error, text_of(done)
-    online = mcp.call_tool("build_feature_store", {"repo": "e2e_features", "operation": {
+    online = mcp.call_tool("build_feature_store", {"repo_path": "e2e_features", "operation": {
         "action": "online", "entity_rows": [{"customer_id": 2}], "features": ["stats:tenure_months"]}})
     assert online.structured_content["rows"]["rows"] == [{"customer_id": 2, "tenure_months": 12}]  # type: ignore[index]
     return online
@@ -394,8 +394,8 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
         lambda s: ({"repo": "../elsewhere", "operation": {"action": "status"}}, "../elsewhere"),
     ],
     "build_feature_store": [
-        lambda s: ({"repo": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
-        lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo": "e2e_features"}, "/etc/hostname"),
+        lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
+        lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),
     ],
     "run_ab_test_models": [
         lambda s: ({"operation": {"action": "analyze", "experiment": "e2e", "log_path": "../log.jsonl"}}, "../log.jsonl"),

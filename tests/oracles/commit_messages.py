@@ -11,12 +11,11 @@ separated by a line `--END--`, each starting with its commit hash. It is never c
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
-from contextlib import redirect_stdout
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,20 +88,34 @@ def commitlint_verdicts(messages: list[str]) -> list[dict]:
     return json.loads(proc.stdout)
 
 
+# commitizen's import runs logging.config.dictConfig(disable_existing_loggers=True) and colorama's
+# init() on sys.stdout, which would silence every logger of the test process: ask it in a child.
+_COMMITIZEN_CHILD = """
+import io, json, sys
+from contextlib import redirect_stdout
+from commitizen.commands.check import Check
+from commitizen.config import BaseConfig
+from commitizen.exceptions import CommitizenException
+
+config = BaseConfig()
+config.settings.update({"name": "cz_conventional_commits"})
+verdicts = []
+for message in json.load(sys.stdin):
+    try:
+        with redirect_stdout(io.StringIO()):
+            Check(config=config, arguments={"message": message})()
+        verdicts.append(True)
+    except CommitizenException:
+        verdicts.append(False)
+sys.__stdout__.write(json.dumps(verdicts))
+"""
+
+
 def commitizen_verdicts(messages: list[str]) -> list[bool]:
     """True/False from commitizen's `cz check --message` code path for each message, in order."""
-    from commitizen.commands.check import Check
-    from commitizen.config import BaseConfig
-    from commitizen.exceptions import CommitizenException
-
-    config = BaseConfig()
-    config.settings.update({"name": "cz_conventional_commits"})
-    results: list[bool] = []
-    for message in messages:
-        try:
-            with redirect_stdout(io.StringIO()):
-                Check(config=config, arguments={"message": message})()
-            results.append(True)
-        except CommitizenException:
-            results.append(False)
-    return results
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMMITIZEN_CHILD], input=json.dumps(messages), capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"the commitizen oracle failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
