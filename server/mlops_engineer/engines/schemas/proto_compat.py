@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,9 @@ from typing import Any, Literal
 from mlops_engineer.engines.schemas.violations import Violation
 
 RuleSet = Literal["WIRE", "WIRE_JSON"]
+# protoc runs in-process and writes errors to fd 2, which compile_proto points at a file for the
+# call: one compile at a time, or two threads would swap each other's fd 2 and lose the server's.
+_PROTOC = threading.Lock()
 
 # Field types that read each other's bytes (protoc's FieldDescriptorProto.Type names).
 _WIRE_GROUPS = [
@@ -56,15 +60,16 @@ def compile_proto(text: str, name: str = "schema.proto") -> Any:
         out = Path(tmp) / "set.pb"
         err = Path(tmp) / "stderr"
         # protoc writes its errors to fd 2, which belongs to the server's log: send them to a file.
-        saved = os.dup(2)
-        try:
-            with open(err, "wb") as sink:
-                os.dup2(sink.fileno(), 2)
-                code = protoc.main(["protoc", f"-I{tmp}", f"-I{include}", "--include_imports",
-                                    f"--descriptor_set_out={out}", str(src)])
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        with _PROTOC:
+            saved = os.dup(2)
+            try:
+                with open(err, "wb") as sink:
+                    os.dup2(sink.fileno(), 2)
+                    code = protoc.main(["protoc", f"-I{tmp}", f"-I{include}", "--include_imports",
+                                        f"--descriptor_set_out={out}", str(src)])
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
         if code != 0:
             message = err.read_text(errors="replace").replace(tmp + "/", "").strip()
             raise ProtoSchemaError(message or f"protoc failed with code {code}")
