@@ -74,7 +74,7 @@ def check_mode(mode: str, new: object, previous: list[tuple[int, object]], pair:
             verdict.checked.append(label)
             violations, notes = pair(reader, writer)
             for v in violations:
-                key = (v.path, v.kind, v.reason)
+                key = (str(version), v.path, v.kind, v.reason)
                 if (direction, *key) in seen:
                     continue
                 seen.add((direction, *key))
