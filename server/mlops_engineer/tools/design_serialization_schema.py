@@ -85,6 +85,7 @@ class Evolve(StrictModel):
     subject: SubjectName
     change: ChangeSpec
     mode: Mode | None = Field(default=None, description="Default: the subject's mode.")
+    base_version: int | None = Field(default=None, ge=1, description="Version to change; default the latest.")
 
 
 Operation = Annotated[Infer | Register | Check | Evolve, Field(discriminator="action")]
@@ -278,8 +279,13 @@ def _evolve(op: Evolve, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -
     if not subject.versions or not subject.format:
         raise ToolError("not_found", f"Subject '{op.subject}' has no version to evolve.", "Register a first version (action register).")
     fmt, mode = subject.format, op.mode or subject.mode
-    previous = subjects.load_versions(subject)
-    latest_text = subject.versions[-1][1].read_text(encoding="utf-8")
+    files = dict(subject.versions)
+    base = op.base_version or subject.versions[-1][0]
+    if base not in files:
+        raise ToolError("not_found", f"Subject '{op.subject}' has no v{base}.", f"Versions: {', '.join(f'v{n}' for n in files)}.")
+    # The proposal must hold against the versions up to the one it changes.
+    previous = [(n, p) for n, p in subjects.load_versions(subject) if n <= base]
+    latest_text = files[base].read_text(encoding="utf-8")
     c = op.change
     change = evolve.Change(c.kind, c.field, c.type, c.default if "default" in c.model_fields_set else evolve.MISSING, c.new_name, c.symbol)
     intended, safer = evolve.candidates(fmt, latest_text, change)
