@@ -320,6 +320,11 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
 # Inputs with a path outside the workspace, per tool that takes paths.
 _AUTOML_SPACE = [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": True}]
 OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
+    "design_serialization_schema": [
+        lambda s: ({"operation": {"action": "infer", "path": "/etc/hostname"}}, "/etc/hostname"),
+        lambda s: ({"operation": {"action": "check", "schema_file": "a.avsc", "against": ["../old.avsc"]}}, "../old.avsc"),
+        lambda s: ({"operation": {"action": "register", "subject": "x", "definition": "{}"}, "schemas_dir": "../schemas"}, "../schemas"),
+    ],
     "build_feature_store": [
         lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),
         lambda s: ({"operation": {"action": "training_set", "entity_df": "/etc/hostname", "features": ["v"]}, "repo_path": "e2e_features"}, "/etc/hostname"),

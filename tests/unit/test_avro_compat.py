@@ -17,13 +17,12 @@ import itertools
 import json
 from typing import Any
 
+import avro.test.test_compatibility as avro_cases  # the dev oracle `avro`, in uv.lock: uv sync --all-extras
 import pytest
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+from avro.schema import Schema
 
 from mlops_engineer.engines.schemas import avro_compat
-
-avro_cases = pytest.importorskip("avro.test.test_compatibility", reason="the dev oracle `avro` is in the lock: uv sync --all-extras")
-from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType  # noqa: E402
-from avro.schema import Schema  # noqa: E402
 
 KINDS = {  # test method -> the incompatibility kind its pairs show
     "test_schema_compatibility_fixed_size_mismatch": "fixed_size_mismatch",

@@ -249,6 +249,8 @@ def _check(op: Check, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -> 
     if bool(op.subject) == bool(op.against):
         raise ToolError("invalid_input", "Give `subject` (its registered versions) or `against` (older schema files), not both or neither.",
                         '{"action": "check", "subject": "churn", "schema_file": "schemas/churn-next.avsc"}')
+    for name in op.against:  # every path confined before any file is read
+        ctx.workspace.resolve(name)
     subject = _open(ctx, inp, op.subject) if op.subject else None
     fmt, text = _definition(ctx, op.definition, op.schema_file, op.format, subject.format if subject else None)
     new = formats.parse(fmt, text)
