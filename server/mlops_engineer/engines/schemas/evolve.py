@@ -115,6 +115,8 @@ def _avro(doc: dict, c: Change) -> tuple[Candidate, list[Candidate]]:
         if any(f["name"] == c.field for f in doc.get("fields", [])):
             raise _missing(f"Field '{c.field}' already exists.", "Pick a new name.")
         entry = {"name": c.field, "type": t}
+        if c.default is not MISSING and c.default is not None and not _fits(c.default, t):
+            raise _missing(f"The default {json.dumps(c.default)} is not a {t}.", f"Give a {t} default, or none (the field then defaults to null).")
         naive["fields"].append(entry)
         alt = copy.deepcopy(doc)
         if c.default is not MISSING and c.default is not None:
@@ -179,6 +181,17 @@ def _avro(doc: dict, c: Change) -> tuple[Candidate, list[Candidate]]:
     else:
         raise _missing(f"Unknown change kind '{c.kind}'.", "One of add_field, remove_field, rename_field, change_type, add_enum_symbol, remove_enum_symbol.")
     return Candidate("the change as asked", _dump(naive)), safer
+
+
+def _fits(value: Any, avro_type: str) -> bool:
+    """Whether a JSON default suits a primitive Avro type (the spec encodes bytes defaults as strings)."""
+    if avro_type == "boolean":
+        return isinstance(value, bool)
+    if avro_type in ("int", "long"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if avro_type in ("float", "double"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
 
 
 def _enum_of(f: dict) -> dict:
