@@ -140,6 +140,12 @@ def test_register_refuses_bad_input(runner: ToolRunner) -> None:
         ({"action": "register", "subject": "x", "schema_file": "../outside.avsc"}, "outside_workspace"),
         ({"action": "register", "subject": "x"}, "invalid_input"),
         ({"action": "register", "subject": "p", "definition": 'syntax = "proto3";\nmessage A { int32 a = 1 }'}, "invalid_input"),
+        ({"action": "register", "subject": "d", "definition": {"type": "record", "name": "A", "fields": [{"name": "a", "type": "int", "default": "x"}]}}, "invalid_input"),
+        ({"action": "register", "subject": "n", "definition": {"type": "record", "name": "A", "fields": [{"name": "a b", "type": "int"}]}}, "invalid_input"),
+        ({"action": "evolve", "subject": "churn", "change": {"kind": "add_field", "field": "x", "type": "int", "default": "seven"}}, "invalid_input"),
+        ({"action": "evolve", "subject": "churn", "change": {"kind": "remove_field", "field": "nope"}}, "invalid_input"),
+        ({"action": "evolve", "subject": "churn", "base_version": 9, "change": {"kind": "remove_field", "field": "tenure"}}, "not_found"),
+        ({"action": "evolve", "subject": "empty", "change": {"kind": "remove_field", "field": "tenure"}}, "not_found"),
     ]
     for operation, code in cases:
         with pytest.raises(ToolError) as error:

@@ -10,11 +10,13 @@ reader_field_missing_default_value, missing_union_branch.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_engineer.engines.schemas.violations import Violation
 
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # the spec's names; a full name joins them with dots
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED = frozenset({"record", "error", "enum", "fixed"})
 # What a reader of the key type accepts from a writer of another type (the spec's promotions).
@@ -89,12 +91,16 @@ def _parse(s: Any, namespace: str, names: dict[str, AvroNode]) -> AvroNode:
         if not isinstance(s.get("name"), str):
             raise AvroSchemaError(f"a {kind} needs a name")
         fullname = _full(s["name"], s.get("namespace", namespace))
+        if not all(NAME.match(part) for part in fullname.split(".")):
+            raise AvroSchemaError(f"{fullname!r} is not a valid Avro name (letters, digits, '_', not starting with a digit)")
         inner = fullname.rsplit(".", 1)[0] if "." in fullname else ""
         node = AvroNode("record" if kind == "error" else kind, fullname,
                         frozenset(_full(a, inner) for a in s.get("aliases", [])))
         names[fullname] = node  # before the fields: a record may refer to itself
         if kind in ("record", "error"):
             for f in s.get("fields", []):
+                if not isinstance(f, dict) or not NAME.match(str(f.get("name", ""))) or "type" not in f:
+                    raise AvroSchemaError(f"record {fullname}: field {json.dumps(f)[:120]} needs a valid name and a type")
                 node.fields.append(AvroField(f["name"], _parse(f["type"], inner, names), "default" in f, frozenset(f.get("aliases", []))))
         elif kind == "enum":
             node.symbols, node.enum_default = list(s.get("symbols", [])), s.get("default")

@@ -40,8 +40,12 @@ def parse(fmt: str, text: str) -> Any:
 
     try:
         if fmt == "avro":
+            from mlops_engineer.optional import import_optional
+
             doc = json.loads(text) if text.lstrip()[:1] in ("{", "[", '"') else text
             avro_compat.parse(doc)
+            # fastavro also checks what our checker does not need: defaults against types, unique symbols.
+            import_optional("fastavro", "formats").parse_schema(doc, _write_hint=False)
             return doc
         if fmt == "json":
             doc = json_compat.parse(text)

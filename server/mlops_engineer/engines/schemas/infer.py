@@ -109,11 +109,17 @@ def infer_file(path: Path, fmt: str | None = None, *, enum_max_values: int = ENU
             else:
                 out.notes.append(f"'{f.name}' has {len(seen)} distinct values but some are not valid symbol names; kept as string")
         if not NAME.match(f.name):
-            out.notes.append(f"column '{f.name}' is not a valid Avro/Protobuf name; rename it before using those formats")
+            out.notes.append(f"column '{f.name}' is not a valid Avro/Protobuf name: those schemas call it '{safe_name(f.name)}'")
         out.columns.append(col)
     if rows < enum_min_rows:
         out.notes.append(f"only {rows} rows (< {enum_min_rows}): no enum was inferred")
     return out
+
+
+def safe_name(name: str) -> str:
+    """A column name as an Avro/Protobuf identifier: other characters become '_'."""
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return text if NAME.match(text) else f"_{text}"
 
 
 def _camel(name: str) -> str:
@@ -144,7 +150,8 @@ def to_avro(inferred: Inferred, name: str, namespace: str | None = None) -> dict
     for col in inferred.columns:
         t = _avro_type(col, record)
         # A nullable field is a union with null first, so its default can be null.
-        fields.append({"name": col.name, "type": ["null", t], "default": None} if col.nullable else {"name": col.name, "type": t})
+        name = safe_name(col.name)
+        fields.append({"name": name, "type": ["null", t], "default": None} if col.nullable else {"name": name, "type": t})
     schema: dict[str, Any] = {"type": "record", "name": record}
     if namespace:
         schema["namespace"] = namespace
@@ -199,7 +206,7 @@ def to_proto(inferred: Inferred, name: str, package: str) -> str:
         else:
             kind = scalar.get(col.type, "string")
         optional = "optional " if col.nullable and not kind.startswith("repeated") else ""
-        lines.append(f"  {optional}{kind} {col.name} = {number};")
+        lines.append(f"  {optional}{kind} {safe_name(col.name)} = {number};")
     imports = 'import "google/protobuf/timestamp.proto";\n\n' if any(c.type == "timestamp" for c in inferred.columns) else ""
     body = "\n".join([*enums, *lines])
     return f'syntax = "proto3";\n\npackage {package};\n\n{imports}message {message} {{\n{body}\n}}\n'
