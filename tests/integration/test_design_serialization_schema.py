@@ -237,3 +237,17 @@ def test_check_against_files_lists_every_violation(runner: ToolRunner) -> None:
     out = _call(runner, {"action": "check", "schema_file": "new.avsc", "against": ["old.avsc"], "mode": "FULL"})
     assert not out.compatible and out.violations_total == 120 and len(out.violations) == 50
     assert out.violations_file and len(pd.read_csv(runner.root / out.violations_file)) == 120
+
+
+def test_a_killed_write_is_cleaned_up(runner: ToolRunner) -> None:
+    """What kill -9 during a register leaves: a temporary file, or a version file subject.json does not list."""
+    _call(runner, {"action": "register", "subject": "churn", "definition": AVRO_V1})
+    folder = runner.root / "schemas/churn"
+    (folder / ".v2.avsc.abc123.tmp").write_text('{"half": ')
+    v2 = _with(AVRO_V1, region={"name": "region", "type": ["null", "string"], "default": None})
+    (folder / "v2.avsc").write_text(json.dumps(v2))  # written, but the config was not updated
+    out = _call(runner, {"action": "register", "subject": "churn", "definition": v2})
+    assert (out.version, out.created) == (2, False)
+    assert any(".v2.avsc.abc123.tmp" in r for r in out.recovered) and any("rebuilt" in r for r in out.recovered)
+    assert not (folder / ".v2.avsc.abc123.tmp").exists()
+    assert set(json.loads((folder / "subject.json").read_text())["digests"]) == {"1", "2"}

@@ -234,6 +234,7 @@ def _register(op: Register, inp: SchemaInput, ctx: ToolContext, out: SchemaOutpu
                             dry_run=inp.dry_run, check_cancelled=ctx.check_cancelled)
     out.subject, out.format, out.mode = op.subject, fmt, (op.mode or subject.mode)
     out.version, out.created, out.file = reg.version, reg.created, ctx.workspace.relative(reg.file)
+    out.recovered = reg.recovered
     _violations(ctx, out, reg.verdict, f"schema-{op.subject}")
     verb = "would write" if inp.dry_run else "wrote"
     out.planned_calls = [f"{verb} {out.file}"] if reg.created else [f"identical to v{reg.version}: no new version"]

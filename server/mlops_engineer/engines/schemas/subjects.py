@@ -45,6 +45,7 @@ class Registration:
     file: Path
     verdict: Verdict
     config_changed: bool = False
+    recovered: list[str] = field(default_factory=list)
 
 
 def open_subject(ws: Workspace, root: str, name: str) -> Subject:
@@ -92,8 +93,14 @@ def register(ws: Workspace, subject: Subject, fmt: str, text: str, *, mode: str 
     digest = formats.canonical_digest(fmt, parsed)
     with workspace_lock(ws, f"schema-subject-{subject.name}", check_cancelled=check_cancelled):
         subject = open_subject(ws, str(subject.folder.parent.relative_to(ws.root)), subject.name)  # as it is now, under the lock
+        recovered = [] if dry_run else _recover(ws, subject)
         previous = load_versions(subject)
         digests = {n: formats.canonical_digest(fmt, p) for n, p in previous}
+        if subject.digests and set(subject.digests) != set(digests):
+            recovered.append(f"{CONFIG} listed versions {sorted(subject.digests)} but the folder holds {sorted(digests)}: rebuilt from the files")
+            config_stale = True
+        else:
+            config_stale = False
         new_mode = (mode or subject.mode).upper()
         new_rules = proto_rules or subject.proto_rules
         config_changed = bool(subject.versions) and (new_mode != subject.mode or new_rules != subject.proto_rules)
@@ -102,9 +109,9 @@ def register(ws: Workspace, subject: Subject, fmt: str, text: str, *, mode: str 
             n = same[0]
             path = dict(subject.versions)[n]
             verdict = Verdict(compatible=True, notes=[f"identical to v{n}: nothing registered"])
-            if config_changed and not dry_run:
+            if (config_changed or config_stale) and not dry_run:
                 _write_config(ws, subject, fmt, new_mode, new_rules, digests)
-            return Registration(n, False, path, verdict, config_changed)
+            return Registration(n, False, path, verdict, config_changed, recovered)
         verdict = formats.check(fmt, new_mode, parsed, previous, new_rules)
         if not verdict.compatible:
             raise refusal(subject.name, new_mode, verdict)
@@ -113,7 +120,17 @@ def register(ws: Workspace, subject: Subject, fmt: str, text: str, *, mode: str 
         if not dry_run:
             ws.write_text(path, text if text.endswith("\n") else text + "\n")
             _write_config(ws, subject, fmt, new_mode, new_rules, {**digests, n: digest})
-        return Registration(n, True, path, verdict, config_changed)
+        return Registration(n, True, path, verdict, config_changed, recovered)
+
+
+def _recover(ws: Workspace, subject: Subject) -> list[str]:
+    """Remove the temporary files a killed write left (`.v3.avsc.<random>.tmp`); say so."""
+    if not subject.folder.is_dir():
+        return []
+    left = sorted(p for p in subject.folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
+    for path in left:
+        path.unlink(missing_ok=True)
+    return [f"removed {ws.relative(subject.folder)}/{p.name}, left by an interrupted write" for p in left]
 
 
 def _write_config(ws: Workspace, subject: Subject, fmt: str, mode: str, rules: str, digests: dict[int, str]) -> None:
