@@ -145,3 +145,11 @@ def test_guess_format() -> None:
     assert formats.guess_format('{"type": "object"}') == "json"
     assert formats.guess_format('syntax = "proto3";') == "protobuf"
     assert formats.guess_format("{}", "x.proto") == "protobuf"
+
+
+def test_pattern_properties_are_a_partially_open_model() -> None:
+    old = {"type": "object", "properties": {"x_a": {"type": "integer"}}, "additionalProperties": False}
+    new = {"type": "object", "patternProperties": {"^x_": {"type": "number"}}, "additionalProperties": False}
+    assert json_compat.check(new, old)[0] == []  # x_a is still allowed, as a number
+    found = {(v.path, v.kind) for v in json_compat.check(old, new)[0]}
+    assert found == {("#/properties/x_a/type", "type_narrowed"), ("#/patternProperties/^x_", "content_model_closed")}

@@ -6,7 +6,8 @@ patterns, array items, object properties and `required`, and the content model:
 
 - closed (`additionalProperties: false`): only the declared properties may appear;
 - open (absent or `true`): anything else may appear, with any value;
-- partially open (`additionalProperties: {schema}`): anything else may appear, matching that schema.
+- partially open (`additionalProperties: {schema}`, or `patternProperties`): anything else may
+  appear, matching that schema (a property matching a pattern takes the pattern's schema).
 
 Adding an optional property to an open model is compatible here, with a note saying why: the old
 schema allowed the property with any value, so only documents that already carried it under that
@@ -18,6 +19,7 @@ Local `$ref`s (`#/definitions/...`, `#/$defs/...`) are followed; recursive ones 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from mlops_engineer.engines.schemas.violations import Violation
@@ -164,8 +166,9 @@ class _Walk:
         w_required, r_required = set(w.get("required", [])), set(r.get("required", []))
         for name, w_schema in wp.items():
             where = f"{path}/properties/{name}"
-            if name in rp:
-                self.check(rp[name], w_schema, where)
+            declared = _declared(r, name)
+            if declared is not None:
+                self.check(declared, w_schema, where)
             elif r_extra is False:
                 self.add(where, "property_removed_from_closed_content_model",
                          f"the writer may write '{name}'; the reader's content model is closed (additionalProperties: false) and no longer declares it")
@@ -175,9 +178,12 @@ class _Walk:
             if name in wp:
                 continue
             where = f"{path}/properties/{name}"
-            if w_extra is False:
+            by_pattern = _declared(w, name)
+            if by_pattern is not None:
+                self.check(r_schema, by_pattern, where)
+            elif w_extra is False:
                 continue  # the writer never writes it
-            if isinstance(w_extra, dict):
+            elif isinstance(w_extra, dict):
                 self.check(r_schema, w_extra, where)
             elif not (r_schema is True or r_schema == {}):
                 self.notes.append(
@@ -193,6 +199,29 @@ class _Walk:
                      "the writer's content model is open (undeclared properties allowed), the reader's closed: documents with extra properties fail")
         elif isinstance(r_extra, dict) and w_extra is not False:
             self.check(r_extra, w_extra if isinstance(w_extra, dict) else True, f"{path}/additionalProperties")
+        r_patterns, w_patterns = r.get("patternProperties") or {}, w.get("patternProperties") or {}
+        for pattern, w_schema in w_patterns.items():
+            where = f"{path}/patternProperties/{pattern}"
+            if pattern in r_patterns:
+                self.check(r_patterns[pattern], w_schema, where)
+            elif r_extra is False:
+                self.add(where, "content_model_closed",
+                         f"the writer allows any property matching {pattern!r}; the reader's closed model does not")
+            elif isinstance(r_extra, dict):
+                self.check(r_extra, w_schema, where)
+
+
+def _declared(s: dict, name: str) -> Any:
+    """The schema `s` gives property `name`: its own, else the first matching patternProperties one."""
+    if name in s.get("properties", {}):
+        return s["properties"][name]
+    for pattern, schema in (s.get("patternProperties") or {}).items():
+        try:
+            if re.search(pattern, name):
+                return schema
+        except re.error:
+            continue
+    return None
 
 
 def _types(s: dict) -> set[str] | None:
