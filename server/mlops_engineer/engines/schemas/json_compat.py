@@ -14,6 +14,9 @@ schema allowed the property with any value, so only documents that already carri
 name with another type would now fail. Registries that refuse the change (Confluent's
 PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL) surprise their users with it (schema-registry#1458, #1529).
 Local `$ref`s (`#/definitions/...`, `#/$defs/...`) are followed; recursive ones once per pair.
+Keywords this walk does not compare (`allOf`, `not`, `if`/`then`/`else`, `dependentRequired`,
+`dependentSchemas`, `propertyNames`, `contains`, `uniqueItems`) are named in a note when they differ,
+so a verdict never hides what it did not look at.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from mlops_engineer.engines.schemas.violations import Violation
 
 TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
 LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
+UNCHECKED = ("allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "propertyNames", "contains", "uniqueItems")
 UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
 
 
@@ -99,6 +103,9 @@ class _Walk:
                         self.add(where, "combined_criteria_narrowed",
                                  f"no branch of the reader's {key} accepts the writer's {_show(wb)}")
                 return
+        for key in UNCHECKED:
+            if r.get(key) != w.get(key):
+                self.notes.append(f"{path}/{key}: differs between the schemas and is not checked; review it by hand")
         self._types(r, w, path)
         self._values(r, w, path)
         self._bounds(r, w, path)
