@@ -72,6 +72,20 @@ PAIRS: list[tuple[str, str, str]] = [
     ("int64_to_uint64", _swap("int32 quantity = 2;", "int64 quantity = 2;"), _swap("int32 quantity = 2;", "uint64 quantity = 2;")),
     ("map_to_repeated", _swap("repeated string tags = 4;", "map<string, string> tags = 4;"), _swap("repeated string tags = 4;", "repeated string tags = 4;")),
     ("rpc_request_change", BASE + "service Orders { rpc Get(Order) returns (Order); }\n", BASE + "service Orders { rpc Get(Customer) returns (Order); }\n"),
+    ("enum_to_other_enum", BASE + "enum Phase { PHASE_UNSPECIFIED = 0; }\n",
+     _swap("Status status = 3;", "Phase status = 3;") + "enum Phase { PHASE_UNSPECIFIED = 0; }\n"),
+    ("optional_to_implicit", _swap("int32 quantity = 2;", "optional int32 quantity = 2;"), BASE),
+    ("out_of_oneof", _swap("int32 quantity = 2;", "oneof amount { int32 quantity = 2; }"), BASE),
+    ("delete_oneof_member", _swap("int32 quantity = 2;", "oneof amount { int32 quantity = 2; string note = 9; }"),
+     _swap("int32 quantity = 2;", "oneof amount { int32 quantity = 2; }")),
+    ("add_reserved", BASE, _swap("int32 quantity = 2;", "int32 quantity = 2; reserved 10 to 12;")),
+    ("nested_enum_value_delete", BASE.replace("message Customer { string name = 1; }", "message Customer { string name = 1; enum Kind { KIND_UNSPECIFIED = 0; KIND_VIP = 1; } }"),
+     BASE.replace("message Customer { string name = 1; }", "message Customer { string name = 1; enum Kind { KIND_UNSPECIFIED = 0; } }")),
+    ("enum_alias_added", BASE, _swap("STATUS_CLOSED = 2;", "option allow_alias = true; STATUS_CLOSED = 2; STATUS_DONE = 2;")),
+    ("repeated_to_map", _swap("repeated string tags = 4;", "repeated Customer tags = 4;"), _swap("repeated string tags = 4;", "map<string, Customer> tags = 4;")),
+    ("rpc_deleted", BASE + "service Orders { rpc Get(Order) returns (Order); rpc List(Order) returns (Order); }\n",
+     BASE + "service Orders { rpc Get(Order) returns (Order); }\n"),
+    ("rpc_response_change", BASE + "service Orders { rpc Get(Order) returns (Order); }\n", BASE + "service Orders { rpc Get(Order) returns (Customer); }\n"),
     ("rpc_streaming", BASE + "service Orders { rpc Get(Order) returns (Order); }\n", BASE + "service Orders { rpc Get(Order) returns (stream Order); }\n"),
 ]
 
@@ -80,6 +94,8 @@ PAIRS_PROTO2: list[tuple[str, str, str]] = [
     ("p2_add_required", "message A { optional int32 x = 1; }\n", "message A { optional int32 x = 1; required int32 y = 2; }\n"),
     ("p2_required_to_optional", "message A { required int32 x = 1; }\n", "message A { optional int32 x = 1; }\n"),
     ("p2_default_change", "message A { optional int32 x = 1 [default = 3]; }\n", "message A { optional int32 x = 1 [default = 4]; }\n"),
+    ("p2_default_added", "message A { optional int32 x = 1; }\n", "message A { optional int32 x = 1 [default = 4]; }\n"),
+    ("p2_required_to_repeated", "message A { required string x = 1; }\n", "message A { repeated string x = 1; }\n"),
     ("p2_add_optional", "message A { optional int32 x = 1; }\n", "message A { optional int32 x = 1; optional string y = 2; }\n"),
 ]
 

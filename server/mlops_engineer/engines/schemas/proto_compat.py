@@ -217,8 +217,8 @@ def _check_message(full: str, old: _Msg, new: _Msg, rules: RuleSet, add: Any) ->
         if _oneof(f, old) != _oneof(nf, new):
             add(where, "FIELD_SAME_ONEOF",
                 f"field {f.number} moved from oneof {_oneof(f, old) or '(none)'} to {_oneof(nf, new) or '(none)'}: setting it may now clear another field, or no longer")
-        if f.default_value != nf.default_value and f.HasField("default_value") and old_type == new_type:
-            add(where, "FIELD_SAME_DEFAULT", f"the default changed from {f.default_value!r} to {nf.default_value!r}: unset fields now read differently")
+        if f.default_value != nf.default_value and (f.HasField("default_value") or nf.HasField("default_value")) and old_type == new_type:
+            add(where, "FIELD_SAME_DEFAULT", f"the default changed from {f.default_value or '(the type default)'!r} to {nf.default_value or '(the type default)'!r}: unset fields now read differently")
         if rules == "WIRE_JSON":
             if f.name != nf.name:
                 add(where, "FIELD_SAME_NAME", f"field {f.number} was renamed from '{f.name}' to '{nf.name}': JSON uses the name as the key")
