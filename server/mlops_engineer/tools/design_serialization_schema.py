@@ -97,7 +97,7 @@ class SchemaInput(ToolInput):
 
 
 class ViolationInfo(BaseModel):
-    path: str = Field(description="Where in the schema (reader's side for Avro/JSON; Type.field for Protobuf).")
+    path: str = Field(description="Where, in the reader's schema: the new one for backward, the old version for forward; Type.field for Protobuf.")
     kind: str = Field(description="The rule broken (Buf's rule id for Protobuf).")
     reason: str
     direction: str = Field(description="backward (new reads old), forward (old reads new), or both (Protobuf wire rules).")
