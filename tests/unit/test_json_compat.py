@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mlops_engineer.engines.schemas import formats, json_compat
+from mlops_engineer.engines.schemas import languages, json_compat
 from mlops_engineer.engines.schemas.violations import MODES, check_mode, directions
 
 BASE: dict[str, Any] = {
@@ -141,10 +141,10 @@ def test_transitive_modes_check_every_version() -> None:
 
 
 def test_guess_format() -> None:
-    assert formats.guess_format('{"type": "record", "name": "A", "fields": []}') == "avro"
-    assert formats.guess_format('{"type": "object"}') == "json"
-    assert formats.guess_format('syntax = "proto3";') == "protobuf"
-    assert formats.guess_format("{}", "x.proto") == "protobuf"
+    assert languages.guess_format('{"type": "record", "name": "A", "fields": []}') == "avro"
+    assert languages.guess_format('{"type": "object"}') == "json"
+    assert languages.guess_format('syntax = "proto3";') == "protobuf"
+    assert languages.guess_format("{}", "x.proto") == "protobuf"
 
 
 def test_pattern_properties_are_a_partially_open_model() -> None:

@@ -159,14 +159,14 @@ def run(inp: SchemaInput, ctx: ToolContext) -> SchemaOutput:
 def _infer(op: Infer, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -> SchemaOutput:
     import re
 
-    from mlops_engineer.engines.schemas import formats, infer
+    from mlops_engineer.engines.schemas import languages, infer
 
     path = ctx.workspace.resolve(op.path, must_exist=True)
     target = ctx.workspace.resolve(op.output) if op.output else None
     found = infer.infer_file(path, enum_max_values=op.enum_max_values, enum_min_rows=op.enum_min_rows, check_cancelled=ctx.check_cancelled)
     name = op.name or re.sub(r"\W", "_", path.stem) or "record"
     text = infer.render(found, op.format, name, op.namespace or re.sub(r"\W", "_", name.lower()))
-    formats.parse(op.format, text)  # what we infer must itself be a valid schema
+    languages.parse(op.format, text)  # what we infer must itself be a valid schema
     out.format, out.rows, out.notes = op.format, found.rows, found.notes
     out.columns = [ColumnInfo(name=c.name, type=c.type if c.type != "array" else f"array<{c.items}>", nullable=c.nullable,
                               nulls=c.nulls, symbols=c.symbols) for c in found.columns[:200]]
@@ -188,7 +188,7 @@ def _definition(ctx: ToolContext, definition: Definition | None, schema_file: st
     """(format, schema text) from inline text/JSON or a workspace file."""
     import json
 
-    from mlops_engineer.engines.schemas import formats
+    from mlops_engineer.engines.schemas import languages
     from mlops_engineer.errors import ToolError
 
     if (definition is None) == (schema_file is None):
@@ -204,7 +204,7 @@ def _definition(ctx: ToolContext, definition: Definition | None, schema_file: st
         filename = path.name
     else:
         text = definition if isinstance(definition, str) else json.dumps(definition, indent=2)
-    chosen = fmt or subject_format or formats.guess_format(text, filename)
+    chosen = fmt or subject_format or languages.guess_format(text, filename)
     return chosen, text
 
 
@@ -244,7 +244,7 @@ def _register(op: Register, inp: SchemaInput, ctx: ToolContext, out: SchemaOutpu
 
 
 def _check(op: Check, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -> SchemaOutput:
-    from mlops_engineer.engines.schemas import formats, subjects
+    from mlops_engineer.engines.schemas import languages, subjects
     from mlops_engineer.errors import ToolError
 
     if bool(op.subject) == bool(op.against):
@@ -254,7 +254,7 @@ def _check(op: Check, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -> 
         ctx.workspace.resolve(name)
     subject = _open(ctx, inp, op.subject) if op.subject else None
     fmt, text = _definition(ctx, op.definition, op.schema_file, op.format, subject.format if subject else None)
-    new = formats.parse(fmt, text)
+    new = languages.parse(fmt, text)
     if subject is not None:
         if subject.format and subject.format != fmt:
             raise ToolError("invalid_input", f"Subject '{op.subject}' holds {subject.format} schemas, not {fmt}.", "Check the subject or the format.")
@@ -263,10 +263,10 @@ def _check(op: Check, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -> 
     else:
         previous = []
         for n, name in enumerate(op.against, start=1):
-            previous.append((n, formats.parse(fmt, ctx.workspace.resolve(name, must_exist=True).read_text(encoding="utf-8"))))
+            previous.append((n, languages.parse(fmt, ctx.workspace.resolve(name, must_exist=True).read_text(encoding="utf-8"))))
             ctx.progress(n, len(op.against), f"read {name}")
         mode, rules = op.mode or "BACKWARD", op.proto_rules or "WIRE"
-    verdict = formats.check(fmt, mode, new, previous, rules)
+    verdict = languages.check(fmt, mode, new, previous, rules)
     out.subject, out.format, out.mode = op.subject, fmt, mode
     _violations(ctx, out, verdict, f"schema-check-{op.subject or 'files'}")
     if op.against:
@@ -275,7 +275,7 @@ def _check(op: Check, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -> 
 
 
 def _evolve(op: Evolve, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -> SchemaOutput:
-    from mlops_engineer.engines.schemas import evolve, formats, subjects
+    from mlops_engineer.engines.schemas import evolve, languages, subjects
     from mlops_engineer.errors import ToolError
 
     subject = _open(ctx, inp, op.subject)
@@ -294,7 +294,7 @@ def _evolve(op: Evolve, inp: SchemaInput, ctx: ToolContext, out: SchemaOutput) -
     intended, safer = evolve.candidates(fmt, latest_text, change)
 
     def verdict_of(text: str) -> Verdict:
-        return formats.check(fmt, mode, formats.parse(fmt, text), previous, subject.proto_rules)
+        return languages.check(fmt, mode, languages.parse(fmt, text), previous, subject.proto_rules)
 
     asked = verdict_of(intended.text)
     out.subject, out.format, out.mode = op.subject, fmt, mode

@@ -293,7 +293,7 @@ def _block(text: str, keyword: str, name: str, start: int = 0) -> tuple[int, int
 
 
 def _proto(text: str, c: Change) -> tuple[Candidate, list[Candidate]]:
-    from mlops_engineer.engines.schemas.formats import PROTO_FILE, parse
+    from mlops_engineer.engines.schemas.languages import PROTO_FILE, parse
 
     fds = parse("protobuf", text)
     main = next(f for f in fds.file if f.name == PROTO_FILE)

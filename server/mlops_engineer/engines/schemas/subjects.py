@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_engineer.engines.schemas import formats
+from mlops_engineer.engines.schemas import languages
 from mlops_engineer.engines.schemas.violations import Verdict
 from mlops_engineer.errors import ToolError
 from mlops_engineer.locks import workspace_lock
@@ -81,7 +81,7 @@ def open_subject(ws: Workspace, root: str, name: str) -> Subject:
 def load_versions(subject: Subject) -> list[tuple[int, Any]]:
     """Every version parsed, oldest first."""
     fmt = subject.format or "avro"
-    return [(n, formats.parse(fmt, path.read_text(encoding="utf-8"))) for n, path in subject.versions]
+    return [(n, languages.parse(fmt, path.read_text(encoding="utf-8"))) for n, path in subject.versions]
 
 
 def register(ws: Workspace, subject: Subject, fmt: str, text: str, *, mode: str | None, proto_rules: str | None,
@@ -89,13 +89,13 @@ def register(ws: Workspace, subject: Subject, fmt: str, text: str, *, mode: str 
     if subject.format and subject.format != fmt:
         raise ToolError("conflict", f"Subject '{subject.name}' holds {subject.format} schemas, not {fmt}.",
                         "Register under another subject, or give a schema in the subject's format.")
-    parsed = formats.parse(fmt, text)
-    digest = formats.canonical_digest(fmt, parsed)
+    parsed = languages.parse(fmt, text)
+    digest = languages.canonical_digest(fmt, parsed)
     with workspace_lock(ws, f"schema-subject-{subject.name}", check_cancelled=check_cancelled):
         subject = open_subject(ws, str(subject.folder.parent.relative_to(ws.root)), subject.name)  # as it is now, under the lock
         recovered = [] if dry_run else _recover(ws, subject)
         previous = load_versions(subject)
-        digests = {n: formats.canonical_digest(fmt, p) for n, p in previous}
+        digests = {n: languages.canonical_digest(fmt, p) for n, p in previous}
         if subject.digests and set(subject.digests) != set(digests):
             recovered.append(f"{CONFIG} listed versions {sorted(subject.digests)} but the folder holds {sorted(digests)}: rebuilt from the files")
             config_stale = True
@@ -112,11 +112,11 @@ def register(ws: Workspace, subject: Subject, fmt: str, text: str, *, mode: str 
             if (config_changed or config_stale) and not dry_run:
                 _write_config(ws, subject, fmt, new_mode, new_rules, digests)
             return Registration(n, False, path, verdict, config_changed, recovered)
-        verdict = formats.check(fmt, new_mode, parsed, previous, new_rules)
+        verdict = languages.check(fmt, new_mode, parsed, previous, new_rules)
         if not verdict.compatible:
             raise refusal(subject.name, new_mode, verdict)
         n = (subject.versions[-1][0] if subject.versions else 0) + 1
-        path = subject.folder / f"v{n}{formats.EXTENSIONS[fmt]}"
+        path = subject.folder / f"v{n}{languages.EXTENSIONS[fmt]}"
         if not dry_run:
             ws.write_text(path, text if text.endswith("\n") else text + "\n")
             _write_config(ws, subject, fmt, new_mode, new_rules, {**digests, n: digest})
