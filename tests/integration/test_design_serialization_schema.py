@@ -251,3 +251,31 @@ def test_a_killed_write_is_cleaned_up(runner: ToolRunner) -> None:
     assert any(".v2.avsc.abc123.tmp" in r for r in out.recovered) and any("rebuilt" in r for r in out.recovered)
     assert not (folder / ".v2.avsc.abc123.tmp").exists()
     assert set(json.loads((folder / "subject.json").read_text())["digests"]) == {"1", "2"}
+
+
+PROTO_ENUM = ('syntax = "proto3";\npackage shop.v1;\n\nmessage Order {\n  enum Status {\n    STATUS_UNSPECIFIED = 0;\n    STATUS_OPEN = 1;\n'
+              '    STATUS_CLOSED = 2;\n  }\n  int64 id = 1;\n  Status status = 2;\n}\n')
+
+
+@pytest.mark.parametrize(("change", "label", "in_text"), [
+    ({"kind": "add_enum_symbol", "field": "status", "symbol": "held"}, "the change as asked", "STATUS_HELD = 3;"),
+    ({"kind": "remove_enum_symbol", "field": "status", "symbol": "closed"}, "delete and reserve the value's number and name",
+     'reserved "STATUS_CLOSED";'),
+    ({"kind": "change_type", "field": "id", "type": "string"}, "add a field of the new type, deprecate the old one", "optional string id_string = 3;"),
+    ({"kind": "change_type", "field": "id", "type": "int"}, "the change as asked", "int32 id = 1;"),
+])
+def test_evolve_protobuf_enums_and_types(runner: ToolRunner, change: dict, label: str, in_text: str) -> None:
+    _call(runner, {"action": "register", "subject": "orders", "definition": PROTO_ENUM, "format": "protobuf", "mode": "FULL_TRANSITIVE"})
+    out = _call(runner, {"action": "evolve", "subject": "orders", "change": change})
+    assert (out.proposal.label, out.proposal.compatible) == (label, True), out.proposal
+    assert in_text in out.proposal.definition
+    assert _call(runner, {"action": "register", "subject": "orders", "definition": out.proposal.definition}).version == 2
+
+
+def test_evolve_json_schema_type_and_enum(runner: ToolRunner) -> None:
+    _call(runner, {"action": "register", "subject": "events", "definition": JSON_V1, "format": "json", "mode": "BACKWARD"})
+    widened = _call(runner, {"action": "evolve", "subject": "events", "change": {"kind": "change_type", "field": "id", "type": "string"}})
+    assert widened.proposal.label == "widen the type to both" and json.loads(widened.proposal.definition)["properties"]["id"]["type"] == ["integer", "string"]
+    narrowed = _call(runner, {"action": "evolve", "subject": "events", "change": {"kind": "remove_enum_symbol", "field": "plan", "symbol": "pro"}})
+    assert not narrowed.proposal.compatible and "no form of this change" in narrowed.proposal.explanation[0]
+    assert [v.kind for v in narrowed.violations] == ["enum_narrowed"]
