@@ -35,6 +35,7 @@ STEPS = [
     "commit",
     "branches",
     "claude_md",
+    "schemas",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 

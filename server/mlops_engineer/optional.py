@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "orchestration": ("prefect",),
     "experiments": ("statsmodels", "scipy", "pyarrow"),
     "review": ("pandas", "pyarrow", "scikit-learn", "scipy", "pandera", "grimp", "import-linter"),
+    "formats": ("pyarrow", "pandas", "fastavro", "protobuf", "grpcio-tools", "jsonschema"),
 }
 
 

@@ -368,6 +368,21 @@ def _claude_md_example(mcp: Session) -> CallToolResult:
 
 
 # Every tool the server lists needs an entry: a successful call with real effects.
+def _schema_example(mcp: Session) -> CallToolResult:
+    v1 = {"type": "record", "name": "Churn", "fields": [{"name": "tenure", "type": "int"}]}
+    first = mcp.call_tool("design_serialization_schema", {"operation": {"action": "register", "subject": "e2e", "definition": v1}})
+    assert not first.is_error, text_of(first)
+    assert first.structured_content["version"] == 1  # type: ignore[index]
+    v2 = {**v1, "fields": [{"name": "tenure", "type": "string"}]}
+    refused = mcp.call_tool("design_serialization_schema", {"operation": {"action": "register", "subject": "e2e", "definition": v2}})
+    assert error_of(refused)["code"] == "conflict" and "type_mismatch" in error_of(refused)["message"], text_of(refused)
+    (mcp.workspace / "old.proto").write_text('syntax = "proto3";\nmessage M { int32 a = 1; }\n')
+    (mcp.workspace / "new.proto").write_text('syntax = "proto3";\nmessage M { }\n')
+    proto = mcp.call_tool("design_serialization_schema", {"operation": {"action": "check", "schema_file": "new.proto", "against": ["old.proto"]}})
+    assert [v["kind"] for v in proto.structured_content["violations"]] == ["FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED"], text_of(proto)  # type: ignore[index]
+    return first
+
+
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
     "register_ml_model": _register_example,
@@ -385,6 +400,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "review_data_analysis": _review_example,
     "write_claude_md": _claude_md_example,
     "commit_changes": _commit_example,
+    "design_serialization_schema": _schema_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -392,6 +408,11 @@ _AUTOML_SPACE = [{"type": "float", "name": "C", "low": 0.1, "high": 10, "log": T
 OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]]]] = {
     "commit_changes": [
         lambda s: ({"repo": "../elsewhere", "operation": {"action": "status"}}, "../elsewhere"),
+    ],
+    "design_serialization_schema": [
+        lambda s: ({"operation": {"action": "infer", "path": "/etc/hostname"}}, "/etc/hostname"),
+        lambda s: ({"operation": {"action": "check", "schema_file": "a.avsc", "against": ["../old.avsc"]}}, "../old.avsc"),
+        lambda s: ({"operation": {"action": "register", "subject": "x", "definition": "{}"}, "schemas_dir": "../schemas"}, "../schemas"),
     ],
     "build_feature_store": [
         lambda s: ({"repo_path": "../feature_repo", "operation": {"action": "list"}}, "../feature_repo"),

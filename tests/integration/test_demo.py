@@ -96,6 +96,7 @@ def test_readme_demo_from_a_fresh_clone_twice(tmp_path: Path) -> None:
     assert "smoke test: sample -> 200" in out and "malformed -> 400" in out and "local deployments left: 0" in out
     assert "A/B test: champion v2 against previous v1" in out and "\ndecision: " in out
     assert "drift tenure_months    severe" in out and "concept drift: yes" in out
+    assert "schemas: churn-train v2 registered" in out and "tenure_months as a string was refused (conflict)" in out
     for artifact in (".mlops/mlflow.db", "docs/model-cards/churn-classifier-v2.md", "mlops/tracking/docker-compose.yml", "data/churn_train.csv",
                      "data/churn_train.csv.dvc", "reports/drift/churn-champion.html", "reports/drift/churn-champion.prom"):
         assert (demo / artifact).exists(), artifact
@@ -126,6 +127,7 @@ def test_readme_demo_from_a_fresh_clone_twice(tmp_path: Path) -> None:
     assert "pushed" not in out2 and out2.count("already has the data") == 2 and out2.count("data status: clean") == 2
     assert "resumed, nothing new to run" in out2
     assert "commit: the project's files are already committed" in out2
+    assert "churn-train v2 already registered" in out2 and "was refused (conflict)" in out2
     assert _state(demo) == before, "running it again changes nothing"
 
     from mlflow import MlflowClient
