@@ -31,6 +31,7 @@ STEPS = [
     "ab_test",
     "pipeline",
     "tuning",
+    "labels",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 
