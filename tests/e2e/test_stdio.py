@@ -286,6 +286,23 @@ def _automl_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _labels_example(mcp: Session) -> CallToolResult:
+    """Agreement and a Dawid-Skene export from a small Label Studio export, no server needed."""
+    tasks = [{"id": i, "data": {"text": f"t{i}"}, "annotations": [
+        {"completed_by": user, "result": [{"from_name": "label", "to_name": "text", "type": "choices",
+                                           "value": {"choices": ["a" if (i + (user == 3 and i % 3 == 0)) % 2 else "b"]}}]}
+        for user in (1, 2, 3)]} for i in range(12)]
+    (mcp.workspace / "labels").mkdir(exist_ok=True)
+    (mcp.workspace / "labels/e2e_export.json").write_text(json.dumps(tasks))
+    exported = mcp.call_tool("label_training_data", {"operation": {
+        "action": "export", "export_file": "labels/e2e_export.json", "output": "labels/e2e_train.csv", "resolve": "dawid_skene"}})
+    assert not exported.is_error and exported.structured_content["export"]["rows"] == 12, text_of(exported)  # type: ignore[index]
+    result = mcp.call_tool("label_training_data", {"operation": {"action": "agreement", "export_file": "labels/e2e_export.json", "bootstrap": 50}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["agreement"]["annotators"] == 3  # type: ignore[index]
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -299,6 +316,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
+    "label_training_data": _labels_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -339,6 +357,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             {"operation": {"action": "model_card", "name": MODEL_NAME, "version": registered_version(s), "output_path": "../card.md"}},
             "../card.md",
         ),
+    ],
+    "label_training_data": [
+        lambda s: ({"operation": {"action": "agreement", "export_file": "../export.json"}}, "../export.json"),
+        lambda s: ({"operation": {"action": "export", "export_file": "labels/e2e_export.json", "output": "/etc/labels.csv"}}, "/etc/labels.csv"),
     ],
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),

@@ -58,7 +58,7 @@ def test_round_trip_three_annotators(tools: ToolRunner, label_studio_server) -> 
     assert refused.value.code == "needs_confirm"
     project = created.project.id
 
-    frame = _write_reviews(tools.root)
+    _write_reviews(tools.root)
     imported = tools(TOOL, {"action": "import_tasks", "project": title, "path": "data/reviews.csv", "id_column": "review_id", "batch_size": 50})
     assert (imported.imported.imported, imported.imported.batches) == (TASKS, 3)
     assert [p for p in tools.progress if p[2] and p[2].startswith("importing")][-1][:2] == (100, TASKS)
