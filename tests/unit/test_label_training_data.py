@@ -61,6 +61,7 @@ def test_every_kind_renders_a_config_that_reads_back(kind: str, labels: list[str
     (Spec("ner", ("PER",), "text", "text"), "must differ"),
     (Spec("rating", ("x",), "text", "label"), "no labels"),
     (Spec("classification", ("a", "b"), "bad field", "label"), "data_field"),
+    (Spec("classification", ("a\x00", "b\ud7ff\ud800"), "text", "label"), "control character"),
 ])
 def test_bad_specs_are_refused(spec: Spec, fragment: str) -> None:
     assert fragment in _error(lambda: render_config(spec)).message

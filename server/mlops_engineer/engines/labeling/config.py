@@ -20,6 +20,8 @@ Kind = Literal["classification", "multi_label", "ner", "bbox", "rating"]
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 CONTROL_TAG = {"classification": "Choices", "multi_label": "Choices", "ner": "Labels", "bbox": "RectangleLabels", "rating": "Rating"}
 RESULT_TYPE = {"classification": "choices", "multi_label": "choices", "ner": "labels", "bbox": "rectanglelabels", "rating": "rating"}
+# Characters XML 1.0 cannot carry at all (C0 controls but tab and line breaks, surrogates, U+FFFE/F).
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 SEPARATOR = "|"  # joins the labels of a multi-label answer, and the spans or boxes of a span answer
 
 
@@ -62,6 +64,9 @@ def check_spec(spec: Spec) -> None:
             if SEPARATOR in label:
                 problems.append(f"label {label!r} may not contain {SEPARATOR!r} (it joins multi-label answers)")
             seen.add(label)
+    for field, text in (("instructions", spec.instructions or ""), *(("label", label) for label in spec.labels)):
+        if NOT_XML.search(text):
+            problems.append(f"{field} {text[:40]!r} holds a control character XML cannot carry")
     if problems:
         raise ToolError("invalid_input", "The labelling spec is not valid: " + "; ".join(problems) + ".",
                         'Example: {"kind": "classification", "labels": ["positive", "negative"], "data_field": "text"}.')
