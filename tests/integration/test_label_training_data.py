@@ -24,7 +24,7 @@ pytestmark = pytest.mark.server
 
 LABELS = ["positive", "negative", "neutral"]
 TASKS = 130
-ANNOTATED = 30
+ANNOTATED = 21
 
 
 @pytest.fixture
