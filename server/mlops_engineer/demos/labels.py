@@ -15,6 +15,7 @@ from mlops_engineer.demos import DemoSession
 EXPORT = "labels/sample_export.json"
 OUTPUT = "data/review_labels.csv"
 PROJECT = "mlops-demo-review-sentiment"
+SAMPLE = 10
 SPEC = {"kind": "classification", "labels": ["positive", "negative", "neutral"], "name": "sentiment"}
 
 
@@ -30,12 +31,16 @@ def _live(session: DemoSession, tasks: list[dict]) -> None:
     say(f"Label Studio project {project.id}: {imported.imported} task(s) imported, {imported.skipped_existing} already there")
     client = LabelStudio(base_url=os.environ["LABEL_STUDIO_URL"], api_key=os.environ["LABEL_STUDIO_API_KEY"])
     by_text = {t["data"]["text"]: t for t in tasks}
+    live_tasks = list(client.tasks.list(project=project.id, fields="all"))
+    # Ten tasks get annotator 1's bundled labels, once: a rerun finds them and adds nothing.
+    todo = max(0, SAMPLE - sum(1 for t in live_tasks if t.annotations))
     labelled = 0
-    for task in client.tasks.list(project=project.id, fields="all"):
-        if task.annotations or labelled >= 10 or task.data.get("text") not in by_text:
-            continue  # already labelled by an earlier run: nothing is added twice
-        first = by_text[task.data["text"]]["annotations"][0]
-        client.annotations.create(id=task.id, result=first["result"])
+    for task in live_tasks:
+        if labelled >= todo:
+            break
+        if task.annotations or task.data.get("text") not in by_text:
+            continue
+        client.annotations.create(id=task.id, result=by_text[task.data["text"]]["annotations"][0]["result"])
         labelled += 1
     batch = call("label_training_data", {"action": "next_batch", "project": project.id, "size": 5}).batch
     say(f"labelled {labelled} sample task(s) now; next to label: tasks {[r['task_id'] for r in batch.rows]}")
