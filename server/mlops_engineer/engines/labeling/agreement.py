@@ -20,7 +20,7 @@ pass over the ratings: a thousand replicates of 100,000 items cost seconds, not 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -217,56 +217,80 @@ def percentile_interval(samples: list[float], confidence: float) -> tuple[float 
     return float(low), float(high)
 
 
-def bootstrap_alpha(counts: np.ndarray, values: Sequence[Hashable], level: Level, replicates: int, confidence: float,
-                    rng: np.random.Generator) -> Interval:
-    per_unit, _ = unit_coincidences(counts)
+@dataclass
+class Bootstrapped:
+    """A statistic, the items it reads, and how to recompute it from those items' draw counts."""
+
+    estimate: float | None
+    units: np.ndarray  # indices of the items (rows of the report's table) it reads
+    replicate: Callable[[np.ndarray], list[float | None]]  # weights (replicates x len(units)) -> values
+    samples: list[float | None] = field(default_factory=list)
+
+
+def alpha_stat(counts: np.ndarray, values: Sequence[Hashable], level: Level, units: np.ndarray | None = None) -> Bootstrapped:
+    per_unit, pairable = unit_coincidences(counts)
+    rows = np.arange(len(counts)) if units is None else units
     v = counts.shape[1]
-    if len(per_unit) == 0:
-        return Interval(None)
-    estimate = alpha_from_coincidences(per_unit.sum(axis=0).reshape(v, v), values, level)
-    samples: list[float] = []
-    for start in range(0, replicates, BOOTSTRAP_CHUNK):
-        weights = bootstrap_weights(len(per_unit), min(BOOTSTRAP_CHUNK, replicates - start), rng)
-        for o in (weights @ per_unit).reshape(-1, v, v):
-            samples.append(alpha_from_coincidences(o, values, level))  # type: ignore[arg-type]
-    return Interval(estimate, *percentile_interval(samples, confidence))
+    estimate = alpha_from_coincidences(per_unit.sum(axis=0).reshape(v, v), values, level) if len(per_unit) else None
+
+    def replicate(weights: np.ndarray) -> list[float | None]:
+        return [alpha_from_coincidences(o, values, level) for o in (weights @ per_unit).reshape(-1, v, v)]
+
+    return Bootstrapped(estimate, rows[pairable], replicate)
 
 
-def bootstrap_cohen(codes1: np.ndarray, codes2: np.ndarray, k: int, replicates: int, confidence: float,
-                    rng: np.random.Generator) -> Interval:
-    """Cohen's kappa of paired integer codes with a percentile interval."""
+def cohen_stat(codes1: np.ndarray, codes2: np.ndarray, k: int, units: np.ndarray) -> Bootstrapped:
+    """Cohen's kappa of paired integer codes (the items both annotators rated)."""
     cells = codes1 * k + codes2
     estimate = _kappa_from_confusion(np.bincount(cells, minlength=k * k).reshape(k, k).astype(np.float64))
     one_hot = np.zeros((len(cells), k * k))
     one_hot[np.arange(len(cells)), cells] = 1.0
-    samples: list[float] = []
-    for start in range(0, replicates, BOOTSTRAP_CHUNK):
-        weights = bootstrap_weights(len(cells), min(BOOTSTRAP_CHUNK, replicates - start), rng)
-        for confusion in (weights @ one_hot).reshape(-1, k, k):
-            samples.append(_kappa_from_confusion(confusion))  # type: ignore[arg-type]
-    return Interval(estimate, *percentile_interval(samples, confidence))
+
+    def replicate(weights: np.ndarray) -> list[float | None]:
+        return [_kappa_from_confusion(confusion) for confusion in (weights @ one_hot).reshape(-1, k, k)]
+
+    return Bootstrapped(estimate, units, replicate)
 
 
-def bootstrap_fleiss(counts: np.ndarray, replicates: int, confidence: float, rng: np.random.Generator) -> Interval:
+def fleiss_stat(counts: np.ndarray, units: np.ndarray) -> Bootstrapped:
     """Fleiss' kappa is a function of sums over items (category totals, per-item agreement),
     so a replicate is those sums weighted by how often each item was drawn."""
     estimate, _ = fleiss_kappa(counts)
-    if estimate is None:
-        return Interval(None)
-    n = float(counts.sum(axis=1)[0])
+    n = float(counts.sum(axis=1)[0]) if len(counts) else 0.0
     c = counts.astype(np.float64)
-    p_items = ((c**2).sum(axis=1) - n) / (n * (n - 1))
-    samples: list[float] = []
-    for start in range(0, replicates, BOOTSTRAP_CHUNK):
-        weights = bootstrap_weights(len(counts), min(BOOTSTRAP_CHUNK, replicates - start), rng)
+    p_items = ((c**2).sum(axis=1) - n) / (n * (n - 1)) if n >= 2 else np.zeros(len(counts))
+
+    def replicate(weights: np.ndarray) -> list[float | None]:
         drawn = weights.sum(axis=1)
-        p = (weights @ c) / (drawn * n)[:, None]
-        p_bar = (weights @ p_items) / drawn
-        p_e = (p**2).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
+            p = (weights @ c) / (drawn * n)[:, None]
+            p_bar = (weights @ p_items) / drawn
+            p_e = (p**2).sum(axis=1)
             kappa = (p_bar - p_e) / (1 - p_e)
-        samples.extend(float(k) if p_e_i != 1 else None for k, p_e_i in zip(kappa, p_e, strict=True))  # type: ignore[misc]
-    return Interval(estimate, *percentile_interval(samples, confidence))
+        return [float(k) if p_e_i != 1 and d > 0 else None for k, p_e_i, d in zip(kappa, p_e, drawn, strict=True)]
+
+    return Bootstrapped(estimate, units, replicate)
+
+
+def run_bootstrap(stats: Sequence[Bootstrapped], n_items: int, replicates: int, confidence: float,
+                  rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None) -> list[Interval]:
+    """One resampling of the items feeds every statistic (a joint bootstrap): the draws are
+    made once per replicate, not once per statistic, so a report with twenty statistics
+    costs about what one does."""
+    live = [s for s in stats if s.estimate is not None]
+    for start in range(0, replicates if live else 0, BOOTSTRAP_CHUNK):
+        weights = bootstrap_weights(n_items, min(BOOTSTRAP_CHUNK, replicates - start), rng)
+        for stat in live:
+            stat.samples.extend(stat.replicate(weights[:, stat.units]))
+        if on_chunk:  # the caller's progress report, which is also where a cancelled call stops
+            on_chunk(len(weights))
+    return [Interval(s.estimate, *percentile_interval(s.samples, confidence)) if s.estimate is not None else Interval(None) for s in stats]
+
+
+def bootstrap_alpha(counts: np.ndarray, values: Sequence[Hashable], level: Level, replicates: int, confidence: float,
+                    rng: np.random.Generator) -> Interval:
+    """Alpha of an items x values count matrix with a percentile interval over items."""
+    return run_bootstrap([alpha_stat(counts, values, level)], len(counts), replicates, confidence, rng)[0]
 
 
 # ---------------------------------------------------------------- the report
@@ -341,50 +365,53 @@ def agreement_report(ratings: Sequence[Rating], levels: Sequence[Level], replica
     table = rating_table(ratings)
     rng = np.random.default_rng(seed)
     counts, values = table.counts, table.values
-    stages = len(levels) + 3
+    # One progress scale: four stages plus one unit per bootstrap replicate, always increasing.
+    total = 4 + replicates
     done = [0]
 
-    def step(message: str) -> None:
-        done[0] += 1
+    def step(message: str, units: int = 1) -> None:
+        done[0] += units
         if callable(progress):
-            progress(done[0], stages, message)
-
-    alpha: dict[str, Interval] = {}
-    for level in levels:
-        alpha[level] = bootstrap_alpha(counts, values, level, replicates, confidence, rng)
-        step(f"alpha ({level})")
+            progress(done[0], total, message)
 
     m = counts.sum(axis=1)
+    every = np.arange(len(table.items))
+    stats: dict[str, Bootstrapped] = {f"alpha:{level}": alpha_stat(counts, values, level) for level in levels}
+    step("alpha")
+
     sizes = m[m >= 2]
     fleiss_raters = int(np.bincount(sizes).argmax()) if len(sizes) else 0
-    fleiss_rows = counts[m == fleiss_raters] if fleiss_raters else counts[:0]
-    fleiss = bootstrap_fleiss(fleiss_rows, replicates, confidence, rng) if fleiss_raters else Interval(None)
-    _, per_category = fleiss_kappa(fleiss_rows) if fleiss_raters else (None, np.full(len(values), np.nan))
-    step("fleiss")
+    fleiss_units = np.flatnonzero(m == fleiss_raters) if fleiss_raters else every[:0]
+    stats["fleiss"] = fleiss_stat(counts[fleiss_units], fleiss_units)
+    _, per_category = fleiss_kappa(counts[fleiss_units]) if fleiss_raters else (None, np.full(len(values), np.nan))
 
     # Per pair of annotators: Cohen's kappa on the items both rated.
     by_annotator = np.full((len(table.annotators), len(table.items)), -1, dtype=np.int64)
     by_annotator[table.annotator_index, table.item_index] = table.value_index
-    pairs = []
+    pair_keys = []
     for a in range(len(table.annotators)):
         for b in range(a + 1, len(table.annotators)):
-            both = (by_annotator[a] >= 0) & (by_annotator[b] >= 0)
-            if not both.any():
-                continue
-            kappa = bootstrap_cohen(by_annotator[a][both], by_annotator[b][both], len(values), replicates, confidence, rng)
-            pairs.append(PairAgreement(table.annotators[a], table.annotators[b], int(both.sum()), kappa))
-    step("annotator pairs")
+            both = np.flatnonzero((by_annotator[a] >= 0) & (by_annotator[b] >= 0))
+            if len(both):
+                stats[f"pair:{a}:{b}"] = cohen_stat(by_annotator[a][both], by_annotator[b][both], len(values), both)
+                pair_keys.append((a, b, len(both)))
+    if len(values) > 1:
+        for v in range(len(values)):
+            binary = np.stack([m - counts[:, v], counts[:, v]], axis=1)
+            stats[f"label:{v}"] = alpha_stat(binary, [False, True], "nominal")
+    step("statistics")
 
+    intervals = dict(zip(stats, run_bootstrap(list(stats.values()), len(table.items), replicates, confidence, rng,
+                                                  lambda n: step("bootstrap replicates", n)), strict=True))
+    alpha = {level: intervals[f"alpha:{level}"] for level in levels}
+    fleiss = intervals["fleiss"]
+    fleiss_rows = counts[fleiss_units]
+    pairs = [PairAgreement(table.annotators[a], table.annotators[b], n, intervals[f"pair:{a}:{b}"]) for a, b, n in pair_keys]
     labels = []
     if len(values) > 1:
         for v, value in enumerate(values):
-            binary = np.stack([m - counts[:, v], counts[:, v]], axis=1)
             fk = per_category[v] if len(per_category) > v else np.nan
-            labels.append(LabelAgreement(
-                value, int(counts[:, v].sum()),
-                bootstrap_alpha(binary, [False, True], "nominal", replicates, confidence, rng),
-                None if np.isnan(fk) else float(fk),
-            ))
+            labels.append(LabelAgreement(value, int(counts[:, v].sum()), intervals[f"label:{v}"], None if np.isnan(fk) else float(fk)))
     step("labels")
     return AgreementReport(
         items=len(table.items), pairable_items=int((m >= 2).sum()), annotators=len(table.annotators),
