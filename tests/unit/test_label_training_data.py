@@ -150,3 +150,17 @@ def test_refusals_before_any_call(tools: ToolRunner, monkeypatch: pytest.MonkeyP
     assert outside.code == "outside_workspace"
     (tools.root / "labels/garbage.json").write_text("{not json")
     assert _error(lambda: tools(TOOL, {"action": "agreement", "export_file": "labels/garbage.json"})).code == "invalid_input"
+
+
+def test_export_tracked_with_version_ml_data(tools: ToolRunner) -> None:
+    """track=true runs version_ml_data's `track` on the export: a .dvc file with its md5."""
+    import hashlib
+
+    from mlops_engineer.tools.version_ml_data import TOOL as VERSION_DATA
+
+    tools(VERSION_DATA, {"action": "init"}, confirm=True)
+    out = tools(TOOL, {"action": "export", "export_file": "labels/export.json", "output": "data/tracked.csv", "track": True})
+    data = (tools.root / "data/tracked.csv").read_bytes()
+    assert out.export.tracked["dvc_file"] == "data/tracked.csv.dvc"
+    assert out.export.tracked["md5"] == hashlib.md5(data).hexdigest()  # noqa: S324 - DVC's own content hash
+    assert (tools.root / "data/tracked.csv.dvc").is_file()
