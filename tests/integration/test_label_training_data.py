@@ -165,3 +165,13 @@ def test_exported_json_round_trips_offline(tools: ToolRunner, label_studio_serve
     offline = tools(TOOL, {"action": "agreement", "export_file": "export.json", "bootstrap": 0}).agreement
     assert list(live.alpha) == ["nominal", "ordinal", "interval", "ratio"]
     assert {k: v.estimate for k, v in live.alpha.items()} == {k: v.estimate for k, v in offline.alpha.items()}
+
+
+def test_wrong_key_and_unknown_project(tools: ToolRunner, label_studio_server) -> None:  # noqa: ANN001
+    wrong = "0" * 40
+    with pytest.raises(ToolError) as refused:
+        tools(TOOL, {"action": "next_batch", "project": 1}, api_key=wrong)
+    assert refused.value.code == "backend_unreachable" and "API key" in refused.value.message and wrong not in str(refused.value)
+    with pytest.raises(ToolError) as missing:
+        tools(TOOL, {"action": "export", "project": "no such project", "output": "x.csv"})
+    assert missing.value.code == "not_found"
