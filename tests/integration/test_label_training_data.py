@@ -124,9 +124,10 @@ def test_pre_annotations_from_an_mlflow_model(tools: ToolRunner) -> None:
     model = LogisticRegression(max_iter=500).fit(frame[["stars", "length"]], frame["truth"])
     name = tools.unique("sentiment")
     target = resolve_target(tools.ctx.workspace, tools.settings)
+    # Artifacts inside the test's workspace, never MLflow's default ./mlruns in the checkout.
+    experiment = make_client(target).create_experiment(name, artifact_location=(tools.root / "mlartifacts").as_uri())
     with fluent(target) as mlflow:
-        mlflow.set_experiment(name)
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id=experiment):
             info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name, serialization_format="cloudpickle",
                                             pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
     make_client(target).set_registered_model_alias(name, "champion", info.registered_model_version)
