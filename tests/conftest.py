@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.prefect_server",
     "tests.fixtures.ray_cluster",
     "tests.fixtures.wheel",
+    "tests.fixtures.label_studio",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

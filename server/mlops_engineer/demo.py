@@ -32,10 +32,11 @@ STEPS = [
     "pipeline",
     "tuning",
     "review",
+    "schemas",
+    "labels",
+    "claude_md",
     "commit",
     "branches",
-    "claude_md",
-    "schemas",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 

@@ -367,6 +367,23 @@ def _claude_md_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _labels_example(mcp: Session) -> CallToolResult:
+    """Agreement and a Dawid-Skene export from a small Label Studio export, no server needed."""
+    tasks = [{"id": i, "data": {"text": f"t{i}"}, "annotations": [
+        {"completed_by": user, "result": [{"from_name": "label", "to_name": "text", "type": "choices",
+                                           "value": {"choices": ["a" if (i + (user == 3 and i % 3 == 0)) % 2 else "b"]}}]}
+        for user in (1, 2, 3)]} for i in range(12)]
+    (mcp.workspace / "labels").mkdir(exist_ok=True)
+    (mcp.workspace / "labels/e2e_export.json").write_text(json.dumps(tasks))
+    exported = mcp.call_tool("label_training_data", {"operation": {
+        "action": "export", "export_file": "labels/e2e_export.json", "output": "labels/e2e_train.csv", "resolve": "dawid_skene"}})
+    assert not exported.is_error and exported.structured_content["export"]["rows"] == 12, text_of(exported)  # type: ignore[index]
+    result = mcp.call_tool("label_training_data", {"operation": {"action": "agreement", "export_file": "labels/e2e_export.json", "bootstrap": 50}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["agreement"]["annotators"] == 3  # type: ignore[index]
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 def _schema_example(mcp: Session) -> CallToolResult:
     v1 = {"type": "record", "name": "Churn", "fields": [{"name": "tenure", "type": "int"}]}
@@ -401,6 +418,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "write_claude_md": _claude_md_example,
     "commit_changes": _commit_example,
     "design_serialization_schema": _schema_example,
+    "label_training_data": _labels_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -456,6 +474,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     ],
     "manage_git_branches": [
         lambda s: ({"repo": "../outside-repo", "operation": {"action": "list"}}, "../outside-repo"),
+    ],
+    "label_training_data": [
+        lambda s: ({"operation": {"action": "agreement", "export_file": "../export.json"}}, "../export.json"),
+        lambda s: ({"operation": {"action": "export", "export_file": "labels/e2e_export.json", "output": "/etc/labels.csv"}}, "/etc/labels.csv"),
     ],
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),

@@ -1,0 +1,1 @@
+"""Parts of the label_training_data tool: models and one module per action."""
