@@ -180,7 +180,8 @@ def read_python_project(root: Path) -> PythonProject | None:
     env_file = next((n for n in ("environment.yml", "environment.yaml") if (root / n).is_file()), None)
     if (root / "uv.lock").is_file() and pyproject is not None:
         project = PythonProject(manager="uv", sources=["uv.lock", "pyproject.toml"])
-    elif pyproject is not None and "project" in pyproject:
+    elif pyproject is not None and "project" in pyproject and (meta.get("dependencies") or not requirement_files):
+        # requirements*.txt win over a pyproject.toml that declares no dependencies (metadata only).
         project = PythonProject(manager="pyproject", sources=["pyproject.toml"])
     elif requirement_files:
         project = PythonProject(manager="requirements", sources=requirement_files)
