@@ -208,3 +208,20 @@ def test_read_project_reports_both_languages(tmp_path: Path) -> None:
     make_project(tmp_path, PROJECTS["mixed"])
     deps = read_project(tmp_path)
     assert deps.kind == "mixed" and deps.python and deps.python.main_requirements == "requirements.txt"
+
+
+def test_build_dry_run_plans_without_an_engine(tools: ToolRunner) -> None:
+    make_project(tools.root / "p", PROJECTS["mixed"])
+    out = tools(TOOL, {"action": "build", "project": "p", "tag": "p:ci", "docker_host": "unix:///nonexistent.sock"}, dry_run=True)
+    assert out.planned_calls[0] == "DOCKER_BUILDKIT=1 docker build -t p:ci p" and len(out.planned_calls) == 3
+    assert out.build is None and not (tools.root / "p/Dockerfile").exists()
+
+
+def test_build_refuses_a_ca_bundle_outside_the_workspace_and_an_unreachable_engine(tools: ToolRunner) -> None:
+    make_project(tools.root / "p", PROJECTS["requirements"])
+    with pytest.raises(ToolError):
+        tools(TOOL, {"action": "build", "project": "p", "ca_bundle": "/etc/ssl/certs/ca-certificates.crt"})
+    with pytest.raises(ToolError) as err:
+        tools(TOOL, {"action": "build", "project": "p", "docker_host": "unix:///nonexistent.sock"})
+    assert err.value.code == "backend_unreachable"
+    assert not (tools.root / "p/Dockerfile").exists()  # nothing written before the engine answered
