@@ -100,11 +100,11 @@ def _exec_form(argv: list[str]) -> object:
     return Markup(json.dumps(argv))
 
 
-def _labels(deps: ProjectDeps, image: str) -> dict[str, str]:
+def _labels(deps: ProjectDeps, image: str, folder: str) -> dict[str, str]:
     from markupsafe import Markup
 
     r, py = deps.r, deps.python
-    title = (py.name if py and py.name else None) or (r.name if r and r.name else None) or "project"
+    title = (py.name if py and py.name else None) or (r.name if r and r.name else None) or folder
     values = {
         "org.opencontainers.image.title": title,
         "org.opencontainers.image.version": (py.version if py and py.version else None) or (r.version if r and r.version else None),
@@ -157,11 +157,15 @@ def build_plan(op: Render | Build, ctx: ToolContext, tag: str | None = None) -> 
                 system_apt.append("r-base-core")
             system_apt += [r_packages.debian_package(p) for p in r.packages]
             if r.compiles:
-                build_apt += ["r-base-dev", *r_packages.flatten(sysreqs)]
+                # The compiler only where the project is built; the -dev packages everywhere, since they
+                # bring the shared libraries the compiled code loads at run time.
+                build_apt.append("r-base-dev")
+                system_apt += r_packages.flatten(sysreqs)
             if "renv.lock" in r.sources:
                 notes.append("apt mode installs Debian's versions of the renv.lock packages, not the locked ones; r_install=renv restores exact versions (needs CRAN).")
         else:
-            build_apt += r_packages.flatten(sysreqs) + (["libcurl4-openssl-dev", "libssl-dev"] if not sysreqs else [])
+            # Packages compiled from source load these libraries at run time too: the system stage has them.
+            system_apt += r_packages.flatten(sysreqs) or ["libcurl4-openssl-dev", "libssl-dev"]
         smoke.append(_r_smoke([*r.load[:40], *([r.name] if install_project and r.name else [])] or ["stats"]))
     bad = [p for p in system_apt + build_apt if not _APT_NAME.match(p)]
     if bad:
@@ -185,7 +189,7 @@ def build_plan(op: Render | Build, ctx: ToolContext, tag: str | None = None) -> 
     values = {
         "healthcheck": _exec_form(healthcheck) if healthcheck else None, "command": _exec_form(command),
         "sources": [*(r.sources if r else []), *(py.sources if py else [])], "tag": tag, "base_image": image,
-        "labels": _labels(deps, image), "port": op.port,
+        "labels": _labels(deps, image, root.name or "project"), "port": op.port,
     }
     if py and py.manager == "conda":
         values["environment_file"] = py.sources[0]
