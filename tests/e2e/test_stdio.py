@@ -384,6 +384,17 @@ def _labels_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _dockerfile_example(mcp: Session) -> CallToolResult:
+    project = mcp.workspace / "e2e_r"
+    project.mkdir(exist_ok=True)
+    (project / "DESCRIPTION").write_text("Package: e2er\nVersion: 0.1.0\nImports: jsonlite, xml2\n")
+    result = mcp.call_tool("create_r_dockerfile", {"operation": {"action": "render", "project": "e2e_r"}})
+    assert not result.is_error, text_of(result)
+    assert "r-cran-xml2" in result.structured_content["detected"]["apt_packages"]  # type: ignore[index]
+    assert "USER 10001:10001" in (project / "Dockerfile").read_text() and (project / ".dockerignore").is_file()
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 def _schema_example(mcp: Session) -> CallToolResult:
     v1 = {"type": "record", "name": "Churn", "fields": [{"name": "tenure", "type": "int"}]}
@@ -419,6 +430,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "commit_changes": _commit_example,
     "design_serialization_schema": _schema_example,
     "label_training_data": _labels_example,
+    "create_r_dockerfile": _dockerfile_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
