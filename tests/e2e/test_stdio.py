@@ -367,6 +367,14 @@ def _claude_md_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _compose_example(mcp: Session) -> CallToolResult:
+    result = mcp.call_tool("setup_docker_compose", {"operation": {"action": "render", "stack": "e2e", "components": [{"kind": "model_api", "port": 18000}]}})
+    assert not result.is_error, text_of(result)
+    assert (mcp.workspace / "compose" / "e2e" / "docker-compose.yml").is_file()
+    assert not (mcp.workspace / "compose" / "e2e" / ".env").exists()  # secrets: only .env.example is written
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -385,6 +393,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "review_data_analysis": _review_example,
     "write_claude_md": _claude_md_example,
     "commit_changes": _commit_example,
+    "setup_docker_compose": _compose_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
