@@ -232,3 +232,31 @@ def test_schema_errors_name_the_path(tmp_path: Path) -> None:
     schema = next(c for c in out.checks if c.name == "schema")
     assert schema.ok is False and any(d.startswith("$.services.web") for d in schema.details)
     assert next(c for c in out.checks if c.name == "compose_config").ok is False
+
+
+def test_a_cancelled_compose_command_dies_with_its_process_group(tmp_path: Path) -> None:
+    """cli.run kills the whole group (a child's children too) when the call is cancelled."""
+    import os
+    import time
+
+    from mlops_engineer.engines.compose import cli
+
+    marker = tmp_path / "child.pid"
+    started = time.monotonic()
+
+    def cancel_after_a_moment() -> None:
+        if marker.exists() and time.monotonic() - started > 0.3:
+            raise KeyboardInterrupt  # stands in for CallCancelled (a BaseException too)
+
+    with pytest.raises(KeyboardInterrupt):
+        cli.run(["sh", "-c", f"sleep 60 & echo $! > {marker}; wait"], cwd=tmp_path, env=dict(os.environ), timeout=30,
+                check_cancelled=cancel_after_a_moment)
+    child = int(marker.read_text())
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the grandchild `sleep 60` outlived the cancelled call")
