@@ -197,6 +197,9 @@ def test_render_is_idempotent_and_keeps_edits_without_confirm(tmp_path: Path) ->
 def test_up_needs_a_complete_env_and_down_volumes_needs_confirm(tmp_path: Path) -> None:
     run = ToolRunner(tmp_path)
     run(tool.TOOL, {"action": "render", "stack": "ml", "components": [{"kind": "model_api"}]})
+    with pytest.raises(ToolError) as unreachable:  # status needs no .env; no engine answers on this socket
+        run(tool.TOOL, {"action": "status", "stack": "ml", "docker_host": f"unix://{tmp_path}/none.sock"})
+    assert unreachable.value.code == "backend_unreachable", unreachable.value.message
     with pytest.raises(ToolError, match=r"\.env is missing; the stack needs MODEL_API_TOKEN"):
         run(tool.TOOL, {"action": "up", "stack": "ml"})
     (tmp_path / "compose/ml/.env").write_text("MODEL_API_TOKEN=change-me\n")

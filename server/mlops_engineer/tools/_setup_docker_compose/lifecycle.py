@@ -18,6 +18,11 @@ def _base(op: Up | Status | Down, ctx: ToolContext, out: ComposeOutput) -> tuple
     out.project = project_name(ctx, op.stack)
     out.compose_file = ctx.workspace.relative(path)
     argv = [*cli.compose_command(), "-p", out.project, "-f", path.name, "--project-directory", str(path.parent)]
+    example = path.parent / ".env.example"
+    if not isinstance(op, Up) and not (path.parent / ".env").is_file() and example.is_file():
+        # status and down need no secrets, but Compose interpolates `${KEY:?}` before anything:
+        # the placeholders let them work where .env was never written (or was already deleted).
+        argv += ["--env-file", str(example)]
     return argv, path, cli.compose_env(op.docker_host)
 
 
