@@ -111,6 +111,9 @@ services:
     assert any("volume 'cache' is not declared" in f for f in found)
     assert any("depends_on.db: no condition" in f for f in found)
     assert not any("site" in f for f in found)  # a bind mount is not a named volume
+    orphan = yaml_io.load("services:\n  migrate:\n    image: a\n    restart: 'no'\n")
+    assert policy.findings(orphan) == ["services.migrate: a one-shot job no service waits for (depend on it with "
+                                       "service_completed_successfully, or give it a profile)"]
 
 
 @pytest.mark.parametrize("kinds", [[k] for k in ALL_KINDS] + [ALL_KINDS], ids=lambda k: "+".join(k) if len(k) < 3 else "all")

@@ -3,6 +3,8 @@
 - every long-running service has a healthcheck that is not disabled;
 - every `depends_on` waits on a condition: `service_healthy` for a service, and
   `service_completed_successfully` for a one-shot job (`restart: "no"`, which needs no healthcheck);
+- a job outside any profile is waited for by some service (`docker compose up --wait` counts an
+  exited container nobody depends on as a failure, exit code 0 or not);
 - volumes mounted by name are declared at the top level (named volumes, never anonymous ones);
 - no secret value is written in the file: an environment entry whose name says password, secret,
   token or key holds a `${VAR}` reference, read from `.env`.
@@ -47,6 +49,8 @@ def findings(document: dict[str, Any]) -> list[str]:
                 got = (spec or {}).get("condition", "service_started")
                 if got != wanted:
                     out.append(f"services.{name}.depends_on.{dep}: condition is {got}, expected {wanted}")
+        if is_job(service) and not service.get("profiles") and not _adopted(name, services):
+            out.append(f"services.{name}: a one-shot job no service waits for (depend on it with service_completed_successfully, or give it a profile)")
         for volume in service.get("volumes") or []:
             kind, source = _volume_kind(volume)
             if kind == "anonymous":
@@ -68,3 +72,11 @@ def _volume_kind(volume: Any) -> tuple[str, str]:
     if len(parts) == 1:
         return "anonymous", ""
     return ("bind" if parts[0][:1] in "./~$" else "volume"), parts[0]
+
+
+def _adopted(job: str, services: dict[str, Any]) -> bool:
+    for service in services.values():
+        depends = (service or {}).get("depends_on") or {}
+        if isinstance(depends, dict) and (depends.get(job) or {}).get("condition") == "service_completed_successfully":
+            return True
+    return False

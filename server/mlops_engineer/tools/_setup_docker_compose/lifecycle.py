@@ -62,6 +62,19 @@ def _every(seconds: float, report: Callable[[float], None]) -> Callable[[float],
     return tick
 
 
+def _expected_services(path: Path, profiles: list[str]) -> set[str]:
+    """Services `up` starts: those without profiles, and those of an enabled profile."""
+    from mlops_engineer.engines.compose import yaml_io
+
+    services = (yaml_io.load(path.read_text("utf-8")) or {}).get("services") or {}
+    return {name for name, svc in services.items() if not (svc or {}).get("profiles") or set(svc["profiles"]) & set(profiles)}
+
+
+def _only_jobs_exited(services: list[ServiceState]) -> bool:
+    """What makes `up --wait` fail although all is well: a job that finished with 0."""
+    return any(s.state == "exited" for s in services) and all(s.exit_code == 0 for s in services if s.state == "exited")
+
+
 def _healthy(services: list[ServiceState]) -> bool:
     running = [s for s in services if s.state == "running"]
     jobs_ok = all(s.exit_code == 0 for s in services if s.state == "exited")
@@ -86,8 +99,11 @@ def run_up(op: Up, inp: ComposeInput, ctx: ToolContext, out: ComposeOutput) -> C
         result = cli.run(command, cwd=path.parent, env=env, timeout=op.timeout_seconds + 60, check_cancelled=ctx.check_cancelled,
                          on_tick=_every(5.0, lambda s: ctx.progress(s, None, f"up {op.stack}: building, then waiting for health ({s:.0f} s)")))
         services = _ps(argv, path, env, ctx)
-    out.services, out.healthy = services, result.returncode == 0 and _healthy(services)
-    if result.returncode != 0:
+    # `up --wait` also fails when a job it started (a profile's trainer) exits, even with 0:
+    # every running service healthy and every exited one at 0 is what we asked for.
+    missing = sorted(_expected_services(path, op.profiles) - {s.service for s in services})
+    out.services, out.healthy = services, _healthy(services) and not missing and (result.returncode == 0 or _only_jobs_exited(services))
+    if not out.healthy:
         report = ", ".join(f"{s.service}: {s.state}{'/' + s.health if s.health else ''}" for s in services) or "no containers"
         raise _unreachable_or_failed(f"up ({report})", result.stderr)
     out.next_steps = [f"Status: {{\"operation\": {{\"action\": \"status\", \"stack\": \"{op.stack}\"}}}}",
