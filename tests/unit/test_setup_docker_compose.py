@@ -155,6 +155,10 @@ def test_healthcheck_commands_exist_in_their_images(tmp_path: Path) -> None:
         test = services[name]["healthcheck"]["test"]
         assert (test[1].split()[0] if test[0] == "CMD-SHELL" else test[1]) == command, name
     assert services["minio"]["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    # The rendered file says, above each healthcheck, why its command exists in that image.
+    lines = text.splitlines()
+    reasons = [lines[i - 1].strip() for i, line in enumerate(lines) if line == "    healthcheck:"]
+    assert len(reasons) == len(expected) and all(r.startswith("# ") for r in reasons), reasons
     assert not any("curl" in json.dumps(s.get("healthcheck")) for s in services.values())
     trainer = services["trainer"]
     assert trainer["profiles"] == ["train"] and trainer["gpus"] == "all"

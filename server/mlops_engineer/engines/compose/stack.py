@@ -8,6 +8,7 @@ so the file is valid YAML whatever the values and reads the same in every run.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -118,6 +119,7 @@ def render_stack(stack: str, components: list[Component]) -> tuple[str, dict[str
     document: dict[str, Any] = {"name": stack, "services": {}, "volumes": {}}
     files: dict[str, str] = {}
     env: dict[str, str] = {}
+    why: dict[str, str] = {}
     for c in components:
         images = {k: v.format(**versions) for k, v in IMAGES[c.kind].items()} | c.images
         values: dict[str, Any] = {
@@ -125,7 +127,9 @@ def render_stack(stack: str, components: list[Component]) -> tuple[str, dict[str
             "mlflow_version": versions["mlflow"], "feast_version": versions["feast"], "bentoml_version": versions["bentoml"],
             "bucket": "mlflow", "model_uri": c.model_uri, "gpus": c.gpus, "base_image": c.base_image,
         }
-        fragment = yaml_io.load(render_template(f"compose/{c.kind}.yml.j2", **values), f"template {c.kind}")
+        fragment_text = render_template(f"compose/{c.kind}.yml.j2", **values)
+        fragment = yaml_io.load(fragment_text, f"template {c.kind}")
+        why.update(_healthcheck_comments(fragment_text))
         document["services"].update(fragment.get("services", {}))
         document["volumes"].update(fragment.get("volumes", {}))
         files.update(_side_files(c.kind, stack, values))
@@ -134,7 +138,41 @@ def render_stack(stack: str, components: list[Component]) -> tuple[str, dict[str
         del document["volumes"]
     header = (f"# Stack {stack}, rendered by mlops-engineer (setup_docker_compose). Secrets come from .env:\n"
               "#   cp .env.example .env   # then set every value\n")
-    return header + yaml_io.dump(document), files, env
+    return header + _annotate(yaml_io.dump(document), why), files, env
+
+
+_SERVICE = re.compile(r"^  ([A-Za-z0-9_.-]+):\s*$")
+
+
+def _healthcheck_comments(fragment: str) -> dict[str, str]:
+    """service -> the template's comment under its `healthcheck:` (why the command exists in that image)."""
+    out: dict[str, str] = {}
+    service, in_health = "", False
+    for line in fragment.splitlines():
+        match = _SERVICE.match(line)
+        if match:
+            service, in_health = match.group(1), False
+        elif line.strip() == "healthcheck:":
+            in_health = True
+        elif in_health and line.strip().startswith("#") and service:
+            out[service] = line.strip().lstrip("# ")
+            in_health = False
+    return out
+
+
+def _annotate(dumped: str, why: dict[str, str]) -> str:
+    """Put each healthcheck's reason back above it: the dumper drops the templates' comments."""
+    lines, service, in_services = [], "", False
+    for line in dumped.splitlines(keepends=True):
+        if not line.startswith(" "):
+            in_services = line.startswith("services:")
+        match = _SERVICE.match(line) if in_services else None
+        if match:
+            service = match.group(1)
+        if in_services and line.rstrip() == "    healthcheck:" and service in why:
+            lines.append(f"    # {why[service]}\n")
+        lines.append(line)
+    return "".join(lines)
 
 
 def _side_files(kind: str, stack: str, values: dict[str, Any]) -> dict[str, str]:
