@@ -395,6 +395,14 @@ def _dockerfile_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _compose_example(mcp: Session) -> CallToolResult:
+    result = mcp.call_tool("setup_docker_compose", {"operation": {"action": "render", "stack": "e2e", "components": [{"kind": "model_api", "port": 18000}]}})
+    assert not result.is_error, text_of(result)
+    assert (mcp.workspace / "compose" / "e2e" / "docker-compose.yml").is_file()
+    assert not (mcp.workspace / "compose" / "e2e" / ".env").exists()  # secrets: only .env.example is written
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 def _schema_example(mcp: Session) -> CallToolResult:
     v1 = {"type": "record", "name": "Churn", "fields": [{"name": "tenure", "type": "int"}]}
@@ -431,6 +439,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "design_serialization_schema": _schema_example,
     "label_training_data": _labels_example,
     "create_r_dockerfile": _dockerfile_example,
+    "setup_docker_compose": _compose_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.

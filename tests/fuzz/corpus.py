@@ -38,6 +38,7 @@ HEAVY_ACTIONS = {
     ("forecast_operational_metrics", "forecast"), ("forecast_operational_metrics", "backtest"),
     ("detect_anomalies_aiops", "detect"), ("monitor_model_drift", "check"), ("version_ml_data", "repro"),
     ("create_r_dockerfile", "build"),
+    ("setup_docker_compose", "up"), ("setup_docker_compose", "down"),
 }
 PATH_LIKE = re.compile(r"(^|/)[\w.-]+\.(csv|parquet|json|jsonl|yaml|yml|py|md|db|txt|joblib|pkl)$|^[\w.-]+/[\w./-]*$")
 URL_LIKE = re.compile(r"^[a-z][a-z0-9+.-]*://")
