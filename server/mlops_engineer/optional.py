@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "containers": ("docker",),
     "orchestration": ("prefect",),
     "experiments": ("statsmodels", "scipy", "pyarrow"),
+    "formats": ("pyarrow", "pandas", "fastavro", "protobuf", "grpcio-tools", "jsonschema"),
 }
 
 
