@@ -286,6 +286,16 @@ def _automl_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _formats_example(mcp: Session) -> CallToolResult:
+    (mcp.workspace / "formats").mkdir(exist_ok=True)
+    (mcp.workspace / "formats/rows.csv").write_text("id,amount,plan\n1,2.5,basic\n2,,pro\n")
+    result = mcp.call_tool("serialize_data_formats", {"operation": {
+        "action": "convert", "source": "formats/rows.csv", "target": "formats/rows.parquet"}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["rows"] == 2 and (mcp.workspace / "formats/rows.parquet").is_file()  # type: ignore[index]
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
@@ -299,6 +309,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "run_ab_test_models": _abtest_example,
     "orchestrate_ml_pipeline": _pipeline_example,
     "setup_automl_pipeline": _automl_example,
+    "serialize_data_formats": _formats_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
