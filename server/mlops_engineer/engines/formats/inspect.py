@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_engineer.engines.formats.readers import malformed, open_reader
+from mlops_engineer.engines.formats.readers import check_row_groups, malformed, open_reader
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
 
@@ -41,13 +41,17 @@ def _stat(value: Any) -> Any:
     return str(value)
 
 
-def _parquet(path: Path, info: FileInfo) -> None:
+def _parquet(path: Path, info: FileInfo, budget: int | None) -> None:
     pq = import_optional("pyarrow.parquet", EXTRA)
     pa = import_optional("pyarrow", EXTRA)
     try:
         handle = pq.ParquetFile(path)
         meta = handle.metadata
         schema = handle.schema_arrow
+        check_row_groups(path, meta, budget)
+        # Decode one row first: for a column encrypted under a plaintext footer this raises, where
+        # reading its column chunk metadata below would abort the process (see check_row_groups).
+        next(iter(handle.iter_batches(batch_size=1)), None)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise malformed(path, "parquet", exc) from exc
     info.rows = meta.num_rows
@@ -88,7 +92,7 @@ def _parquet(path: Path, info: FileInfo) -> None:
     ]
 
 
-def _ipc(path: Path, info: FileInfo) -> None:
+def _ipc(path: Path, info: FileInfo, _budget: int | None) -> None:
     pa = import_optional("pyarrow", EXTRA)
     ipc = import_optional("pyarrow.ipc", EXTRA)
     with path.open("rb") as handle:
@@ -105,7 +109,7 @@ def _ipc(path: Path, info: FileInfo) -> None:
         raise malformed(path, "arrow", exc) from exc
 
 
-def _avro(path: Path, info: FileInfo) -> None:
+def _avro(path: Path, info: FileInfo, _budget: int | None) -> None:
     fastavro = import_optional("fastavro", EXTRA)
     with path.open("rb") as handle:
         try:
@@ -119,7 +123,7 @@ def inspect_file(path: Path, fmt: str, *, verify: bool, batch_rows: int, max_row
                  reader: pa.RecordBatchReader | None = None, on_batch: Callable[[int], None] = lambda rows: None) -> FileInfo:
     """Metadata first (never the whole file); with `verify`, decode every row too and count them."""
     info = FileInfo(format=fmt, size_bytes=path.stat().st_size, columns=[])
-    {"parquet": _parquet, "arrow": _ipc, "avro": _avro}.get(fmt, lambda p, i: None)(path, info)
+    {"parquet": _parquet, "arrow": _ipc, "avro": _avro}.get(fmt, lambda p, i, b: None)(path, info, max_row_group_bytes)
     if reader is None and (verify or not info.columns):
         reader = open_reader(path, fmt, batch_rows=batch_rows, max_row_group_bytes=max_row_group_bytes)
     if reader is not None:

@@ -184,20 +184,32 @@ def _json_array(path: Path, batch_rows: int, _budget: int | None) -> tuple[pa.Sc
 def _parquet(path: Path, batch_rows: int, budget: int | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     pq = import_optional("pyarrow.parquet", EXTRA)
     # Checksums are verified where the writer stored them: a corrupted page is refused, not decoded.
-    handle = pq.ParquetFile(path, page_checksum_verification=True)
-    meta = handle.metadata
-    if budget is not None:
-        for g in range(meta.num_row_groups):
-            group = meta.row_group(g)
-            size = sum(group.column(c).total_uncompressed_size for c in range(group.num_columns))
-            if size > budget:
-                raise ToolError(
-                    "invalid_input",
-                    f"'{path.name}': row group {g} takes {size / 2**20:,.0f} MiB once decompressed, over the memory budget "
-                    f"of {budget / 2**20:,.0f} MiB (Parquet decodes a column chunk's pages together).",
-                    "Raise the memory budget, or rewrite the file with smaller row groups where there is more memory.",
-                )
+    # INT96 (legacy Spark/Impala timestamps) as microseconds: Spark writes microseconds, and as
+    # nanoseconds (Arrow's default) dates past 2262 wrap around silently; Impala's sub-microsecond
+    # digits are dropped.
+    handle = pq.ParquetFile(path, page_checksum_verification=True, coerce_int96_timestamp_unit="us")
+    check_row_groups(path, handle.metadata, budget)
     return handle.schema_arrow, handle.iter_batches(batch_size=batch_rows)
+
+
+def check_row_groups(path: Path, meta: Any, budget: int | None) -> None:
+    """Refuse a file whose row group would not fit the budget once decompressed.
+
+    Only row-group totals are read: touching a column chunk's metadata in a file with encrypted
+    columns and a plaintext footer aborts the process inside Arrow (C++ `terminate`), where
+    reading the rows raises a catchable error instead.
+    """
+    if budget is None:
+        return
+    for g in range(meta.num_row_groups):
+        size = meta.row_group(g).total_byte_size
+        if size > budget:
+            raise ToolError(
+                "invalid_input",
+                f"'{path.name}': row group {g} takes {size / 2**20:,.0f} MiB once decompressed, over the memory budget "
+                f"of {budget / 2**20:,.0f} MiB (Parquet decodes a column chunk's pages together).",
+                "Raise the memory budget, or rewrite the file with smaller row groups where there is more memory.",
+            )
 
 
 def _ipc(path: Path, batch_rows: int, _budget: int | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
