@@ -76,7 +76,9 @@ def load_message(proto: Path, message: str, out_root: Path) -> type:
 
 
 def _repeated(fd: Any) -> bool:
-    return bool(getattr(fd, "is_repeated", fd.label == fd.LABEL_REPEATED))
+    if hasattr(fd, "is_repeated"):  # protobuf >= 6; `label` is gone in 7
+        return bool(fd.is_repeated)
+    return bool(fd.label == fd.LABEL_REPEATED)
 
 
 def _is_map(fd: Any) -> bool:

@@ -187,7 +187,8 @@ def _parquet(path: Path, batch_rows: int, budget: int | None) -> tuple[pa.Schema
     # INT96 (legacy Spark/Impala timestamps) as microseconds: Spark writes microseconds, and as
     # nanoseconds (Arrow's default) dates past 2262 wrap around silently; Impala's sub-microsecond
     # digits are dropped.
-    handle = pq.ParquetFile(path, page_checksum_verification=True, coerce_int96_timestamp_unit="us")
+    # pre_buffer off: on, Arrow caches the reads of every row group ahead (most of the file in memory).
+    handle = pq.ParquetFile(path, page_checksum_verification=True, coerce_int96_timestamp_unit="us", pre_buffer=False)
     check_row_groups(path, handle.metadata, budget)
     return handle.schema_arrow, handle.iter_batches(batch_size=batch_rows)
 
