@@ -245,6 +245,9 @@ def avro_to_arrow_type(schema: Any, named: dict[str, Any] | None = None) -> tupl
     named = {} if named is None else named
     if isinstance(schema, str):
         if schema in named:
+            if named[schema] is None:  # a record's own name inside itself
+                raise ToolError("invalid_input", f"The Avro record '{schema}' refers to itself; Arrow has no recursive types.",
+                                "Flatten the recursive field, or keep this data in Avro.")
             return named[schema], False
         primitive = {"null": pa.null(), "boolean": pa.bool_(), "int": pa.int32(), "long": pa.int64(), "float": pa.float32(),
                      "double": pa.float64(), "bytes": pa.binary(), "string": pa.string()}
@@ -292,9 +295,6 @@ def avro_to_arrow_type(schema: Any, named: dict[str, Any] | None = None) -> tupl
         result = pa.binary(int(schema["size"]))
     else:
         result, _ = avro_to_arrow_type(kind, named)
-    if result is None:
-        raise ToolError("invalid_input", f"The Avro record '{schema.get('name')}' refers to itself; Arrow has no recursive types.",
-                        "Flatten the recursive field, or keep this data in Avro.")
     if isinstance(schema, dict) and "name" in schema and kind in ("record", "enum", "fixed"):
         named[schema["name"]] = result
         if schema.get("namespace"):
