@@ -31,6 +31,7 @@ STEPS = [
     "ab_test",
     "pipeline",
     "tuning",
+    "formats",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 
