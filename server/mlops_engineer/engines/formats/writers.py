@@ -141,20 +141,68 @@ def _json_default(value: Any) -> Any:
     return str(value)  # Decimal: exact text
 
 
+def _json_values(column: pa.Array) -> pa.Array:
+    """Each value of `column` as JSON text ("null" for nulls), built by Arrow's kernels where they can;
+    nested, binary and non-finite values go through Python's json one value at a time."""
+    pa = import_optional("pyarrow", EXTRA)
+    pc = import_optional("pyarrow.compute", EXTRA)
+    t, kind = pa.types, column.type
+    if t.is_dictionary(kind):
+        column, kind = column.dictionary_decode(), kind.value_type
+    quoted = None
+    if t.is_string(kind) or t.is_large_string(kind):
+        if not pc.any(pc.match_substring_regex(column, r"[\x00-\x1f]")).as_py():
+            escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
+            quoted = pc.binary_join_element_wise('"', escaped, '"', "")
+    elif t.is_boolean(kind) or t.is_integer(kind):
+        quoted = column.cast(pa.string())
+    elif t.is_floating(kind):
+        if not pc.any(pc.invert(pc.is_finite(column))).as_py():
+            quoted = column.cast(pa.float64()).cast(pa.string())
+    elif t.is_decimal(kind) or t.is_date(kind) or t.is_time(kind):
+        quoted = pc.binary_join_element_wise('"', column.cast(pa.string()), '"', "")
+    elif t.is_timestamp(kind):
+        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S" + ("%z" if kind.tz else ""))
+        if kind.tz:  # +0100 -> +01:00, as ISO 8601 readers (and Python) expect
+            text = pc.replace_substring_regex(text, r"([+-]\d\d)(\d\d)$", r"\1:\2")
+        quoted = pc.binary_join_element_wise('"', text, '"', "")
+    if quoted is None:
+        from mlops_engineer.engines.formats.avro import _maps_as_dicts
+
+        dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":")).encode
+        return pa.array([dumps(_maps_as_dicts(v, kind)) for v in column.to_pylist()], pa.string())
+    return pc.fill_null(quoted, "null")
+
+
+def _json_rows(batch: pa.RecordBatch) -> pa.Array:
+    """One JSON object per row, each ending in a newline."""
+    pc = import_optional("pyarrow.compute", EXTRA)
+    parts: list[Any] = []
+    for i, (name, column) in enumerate(zip(batch.schema.names, batch.columns, strict=True)):
+        parts += [("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":", _json_values(column)]
+    parts.append("}\n" if parts else "{}\n")
+    if len(parts) == 1:
+        return import_optional("pyarrow", EXTRA).array(["{}\n"] * batch.num_rows)
+    return pc.binary_join_element_wise(*parts, "")
+
+
 def _jsonl(batches: pa.RecordBatchReader, handle: BinaryIO, _c: str | None, _m: type | None, _g: int,
            on_batch: Callable[[int], None], *, array: bool = False) -> int:
-    from mlops_engineer.engines.formats.avro import records
-
-    dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":")).encode
     total = 0
     handle.write(b"[" if array else b"")
     for batch in _counted(batches, on_batch):
-        # Arrow gives maps as key/value pairs; JSON writes them as objects.
-        rows = records(batch) if any("map<" in str(f.type) for f in batch.schema) else batch.to_pylist()
-        if rows:
-            sep = ",\n" if array else "\n"
-            text = sep.join(dumps(r) for r in rows)
-            handle.write(((sep if array and total else "") + text + ("" if array else "\n")).encode("utf-8"))
+        if batch.num_rows:
+            rows = _json_rows(batch)
+            if array:
+                text = ",".join(rows.to_pylist())
+                handle.write(((",\n" if total else "") + text.rstrip("\n")).encode("utf-8"))
+            else:  # the rows' text lies back to back in the array's data buffer
+                offsets = rows.buffers()[1]
+                import numpy as np
+
+                bounds = np.frombuffer(offsets, dtype=np.int32 if rows.type == "string" else np.int64)
+                start, end = int(bounds[rows.offset]), int(bounds[rows.offset + len(rows)])
+                handle.write(memoryview(rows.buffers()[2])[start:end])
         total += batch.num_rows
     handle.write(b"]\n" if array else b"")
     return total
