@@ -110,6 +110,22 @@ def test_a_bad_row_midway_leaves_no_target(run: ToolRunner) -> None:
     assert [p.name for p in (run.root / "out").iterdir()] == []  # no temporary file left either
 
 
+def test_a_killed_conversion_is_cleaned_up_by_the_next(run: ToolRunner) -> None:
+    (run.root / "out").mkdir()
+    (run.root / "out/.t.parquet.abc123.tmp").write_bytes(b"half a file")  # what kill -9 mid-write leaves
+    out = _convert(run, "data/t.parquet", "out/t.parquet")
+    assert out.written and out.recovered == ["removed out/.t.parquet.abc123.tmp, left by an interrupted conversion to out/t.parquet"]
+    assert sorted(p.name for p in (run.root / "out").iterdir()) == ["t.parquet"]
+
+
+def test_json_text_is_escaped_and_parses(run: ToolRunner) -> None:
+    table = pa.table({"s": ['a"b\\c', "é", None, "x\ny"], "f": [1.0, None, 2.5, 1e300], "d": pa.array([None, 1, 2, 3], pa.int8())})
+    pq.write_table(table, run.root / "data/s.parquet")
+    _convert(run, "data/s.parquet", "out/s.jsonl")
+    lines = (run.root / "out/s.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == table.to_pylist()
+
+
 def test_a_folder_with_an_evolved_schema_is_unified(run: ToolRunner) -> None:
     folder = run.root / "data/monthly"
     folder.mkdir()

@@ -233,7 +233,14 @@ def _convert(op: Convert, inp: FormatsInput, ctx: ToolContext) -> FormatsOutput:
         raise ToolError("needs_confirm", f"Converting to {fmt} loses information in {len(lossy)} place(s): {', '.join(lossy[:10])}"
                         + (" ..." if len(lossy) > 10 else "") + ".",
                         "Review the changes with dry_run=true, then repeat with confirm=true to accept them.")
-    with workspace_lock(ws, f"formats-{key[:16]}", check_cancelled=ctx.check_cancelled):
+    from mlops_engineer.output import stable_digest
+
+    # One writer per target at a time: inside the lock, a temporary file beside the target is what a
+    # killed call left behind.
+    with workspace_lock(ws, f"formats-{stable_digest(out.target)[:16]}", check_cancelled=ctx.check_cancelled):
+        for stale in sorted(target.parent.glob(f".{target.name}.*.tmp")):
+            stale.unlink(missing_ok=True)
+            out.recovered.append(f"removed {ws.relative(stale.parent)}/{stale.name}, left by an interrupted conversion to {out.target}")
         records = _records(ctx)
         mine = records.get(out.target or "")
         if target.exists():
