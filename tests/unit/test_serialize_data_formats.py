@@ -187,6 +187,8 @@ def test_protobuf_round_trip_with_delimited_framing(run: ToolRunner) -> None:
     assert [r["score"] for r in rows] == [0.5, None, 1.25] and [r["ok"] for r in rows] == [True, False, None]
     assert rows[0]["plan"] == "basic" and rows[0]["tags"] == ["a", "b"] and rows[0]["attrs"] == [("k", 1)]
     assert rows[0]["seen"] == dt.datetime(2026, 1, 5, 8, 30, tzinfo=dt.UTC) and back.rows == 3
+    seen = run(TOOL, {"action": "inspect", "path": "out/t.pb", "protobuf": spec})
+    assert seen.rows == 3 and [c["name"] for c in seen.schema_][:3] == ["id", "score", "amount"]
     with pytest.raises(ToolError) as refused:
         _convert(run, "data/t.parquet", "out/t2.pb")
     assert refused.value.code == "invalid_input" and ".proto" in refused.value.message
