@@ -138,12 +138,12 @@ def _open(ctx: ToolContext, path: Path, fmt: str | None, spec: ProtoMessage | No
     out.source_format, out.files_read = fmt, 1
     if fmt != "protobuf":
         return readers.open_reader(path, fmt, batch_rows=batch_rows, max_row_group_bytes=budget // 2)
-    import pyarrow as pa
-
     from mlops_engineer.engines.formats.protobuf import read_messages
+    from mlops_engineer.optional import import_optional
 
+    pa = import_optional("pyarrow", readers.EXTRA)
     schema, batches = read_messages(path, _message_class(ctx, spec, "source"), batch_rows)
-    return pa.RecordBatchReader.from_batches(schema, readers._guarded(path, "protobuf", batches))
+    return pa.RecordBatchReader.from_batches(schema, readers.guarded(path, "protobuf", batches))
 
 
 def _target_format(op: Convert, target: Path) -> str:
@@ -167,8 +167,9 @@ def _progress(ctx: ToolContext, total: int | None, verb: str):  # noqa: ANN202
 
 def _known_rows(path: Path, fmt: str | None) -> int | None:
     if path.is_file() and fmt == "parquet":
-        import pyarrow.parquet as pq
+        from mlops_engineer.optional import import_optional
 
+        pq = import_optional("pyarrow.parquet", "formats")
         try:
             return pq.ParquetFile(path).metadata.num_rows
         except Exception:  # the reader reports it properly
@@ -241,8 +242,7 @@ def _convert(op: Convert, inp: FormatsInput, ctx: ToolContext) -> FormatsOutput:
         for stale in sorted(target.parent.glob(f".{target.name}.*.tmp")):
             stale.unlink(missing_ok=True)
             out.recovered.append(f"removed {ws.relative(stale.parent)}/{stale.name}, left by an interrupted conversion to {out.target}")
-        records = _records(ctx)
-        mine = records.get(out.target or "")
+        mine = _records(ctx).get(out.target or "")
         if target.exists():
             stat = target.stat()
             ours = mine is not None and mine.get("size") == stat.st_size and mine.get("mtime_ns") == stat.st_mtime_ns
@@ -257,8 +257,10 @@ def _convert(op: Convert, inp: FormatsInput, ctx: ToolContext) -> FormatsOutput:
                                  row_group_bytes=budget // 4, on_batch=_progress(ctx, _known_rows(source, out.source_format), "converted"))
         stat = target.stat()
         out.written, out.bytes_written = True, stat.st_size
-        records[out.target or ""] = {"key": key, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "rows": out.rows}
-        ws.write_text(f"{ws.state_dir.name}/{RECORD}", json.dumps(records, indent=1, sort_keys=True))
+        with workspace_lock(ws, "formats-records", check_cancelled=ctx.check_cancelled):  # conversions to other targets share the file
+            records = _records(ctx)
+            records[out.target or ""] = {"key": key, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "rows": out.rows}
+            ws.write_text(f"{ws.state_dir.name}/{RECORD}", json.dumps(records, indent=1, sort_keys=True))
     return out
 
 

@@ -76,7 +76,7 @@ def malformed(path: Path, fmt: str, exc: BaseException) -> ToolError:
                      "Check the file (is it complete, is the format right?); re-export it from its source.")
 
 
-def _guarded(path: Path, fmt: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def guarded(path: Path, fmt: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Iterate, turning a reader's error in the middle of the file into a ToolError."""
     pa = import_optional("pyarrow", EXTRA)
     try:
@@ -108,7 +108,10 @@ def open_reader(path: Path, fmt: str | None = None, *, batch_rows: int = DEFAULT
         raise
     except (pa.ArrowException, *_MALFORMED) as exc:
         raise malformed(path, fmt, exc) from exc
-    return pa.RecordBatchReader.from_batches(schema, _guarded(path, fmt, batches))
+    return pa.RecordBatchReader.from_batches(schema, guarded(path, fmt, batches))
+
+
+_guarded = guarded  # the name of the first version
 
 
 # --------------------------------------------------------------------------- text formats
