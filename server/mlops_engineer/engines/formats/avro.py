@@ -99,10 +99,15 @@ def records(batch: pa.RecordBatch) -> list[dict[str, Any]]:
         kind = column.type
         if pa.types.is_duration(kind):
             column = column.cast(pa.int64())
-        elif pa.types.is_timestamp(kind) and kind.unit == "ns":
-            column = column.cast(pa.timestamp("us", kind.tz), safe=False)
-        elif pa.types.is_time64(kind) and kind.unit == "ns":
-            column = column.cast(pa.time64("us"), safe=False)
+        # fastavro takes the logical types' numbers as they are: no datetime objects to build and take apart.
+        elif pa.types.is_timestamp(kind):
+            column = column.cast(pa.timestamp("us", kind.tz), safe=False).cast(pa.int64())
+        elif pa.types.is_time(kind):
+            column = column.cast(pa.time64("us"), safe=False).cast(pa.int64())
+        elif pa.types.is_date32(kind):
+            column = column.cast(pa.int32())
+        elif pa.types.is_date64(kind):
+            column = column.cast(pa.date32()).cast(pa.int32())
         values = column.to_pylist()
         if _has_map(kind):
             values = [_maps_as_dicts(v, kind) for v in values]
