@@ -351,6 +351,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
             "../card.md",
         ),
     ],
+    "serialize_data_formats": [
+        lambda s: ({"operation": {"action": "convert", "source": "/etc/hostname", "target": "out.csv"}}, "/etc/hostname"),
+        lambda s: ({"operation": {"action": "inspect", "path": _escaping_link(s) + "/passwd"}}, "escape/passwd"),
+    ],
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),
         lambda s: ({"operation": {"action": "add_remote", "name": "out", "url": "/tmp/dvc-remote-elsewhere"}}, "/tmp/dvc-remote-elsewhere"),
