@@ -5,7 +5,7 @@
 The table (int64, float64, string, bool, timestamp with zone, decimal128(12, 2), a dictionary
 category) is generated once into --dir as Parquet and CSV (and JSON Lines, Avro, Protobuf for the
 reverse conversions). Every measurement runs in a fresh child process: the time is the conversion
-itself (imports excluded), the peak memory the child's ru_maxrss (interpreter and imports
+itself (imports excluded), the peak memory the child's VmHWM (interpreter and imports
 included, the same for both sides). Ours is the tool's engine (`readers.open_reader` ->
 `writers.write`, 65,536-row batches); pandas reads the whole file into a DataFrame and writes it
 with its own writer. pandas has no Avro or Protobuf writer: its side there is `read_parquet` then
@@ -153,7 +153,16 @@ def measure(side: str, folder: Path, source: str, target: str) -> dict[str, Any]
     started = time.perf_counter()
     out = (ours if side == "ours" else pandas_side)(folder, source, target)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bytes": out.stat().st_size}
+    return {"seconds": seconds, "peak_mb": peak_rss_mb(), "bytes": out.stat().st_size}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Not ru_maxrss: Linux keeps that across fork and exec, so a
+    child would report its parent's peak (the generator's 5M-row table) whenever that is higher."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(side: str, folder: Path, source: str, target: str) -> dict[str, Any]:
