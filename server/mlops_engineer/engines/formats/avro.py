@@ -94,8 +94,8 @@ def _type(kind: pa.DataType, hint: str, names: set[str]) -> Any:
 def records(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     """The batch's rows as Python values fastavro writes: maps as dicts, durations as counts."""
     pa = import_optional("pyarrow", EXTRA)
-    columns = {}
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+    columns, maps = [], []
+    for column in batch.columns:
         kind = column.type
         if pa.types.is_duration(kind):
             column = column.cast(pa.int64())
@@ -108,12 +108,15 @@ def records(batch: pa.RecordBatch) -> list[dict[str, Any]]:
             column = column.cast(pa.int32())
         elif pa.types.is_date64(kind):
             column = column.cast(pa.date32()).cast(pa.int32())
-        values = column.to_pylist()
-        if _has_map(kind):
-            values = [_maps_as_dicts(v, kind) for v in values]
-        columns[name] = values
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)] if names else []
+        columns.append(column)
+        maps.append(_has_map(kind))
+    # Arrow builds the row dicts (in C++), far faster than zipping Python lists.
+    rows = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pylist()
+    for name, kind, has_map in zip(batch.schema.names, batch.schema.types, maps, strict=True):
+        if has_map:
+            for row in rows:
+                row[name] = _maps_as_dicts(row[name], kind)
+    return rows
 
 
 def _has_map(kind: pa.DataType) -> bool:

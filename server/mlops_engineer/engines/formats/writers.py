@@ -219,15 +219,16 @@ def _avro(batches: pa.RecordBatchReader, handle: BinaryIO, codec: str, _m: type 
     from mlops_engineer.engines.formats.avro import avro_schema, records
 
     parsed = fastavro.parse_schema(avro_schema(batches.schema))
-    writer = fastavro.write.Writer(handle, parsed, codec=codec)
-    total = 0
-    for batch in _counted(batches, on_batch):
-        for record in records(batch):
-            writer.write(record)
-        writer.flush()
-        total += batch.num_rows
-    writer.flush()
-    return total
+    total = [0]
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for batch in _counted(batches, on_batch):
+            yield from records(batch)
+            total[0] += batch.num_rows
+
+    # fastavro pulls the records in its own compiled loop instead of one Python call per record.
+    fastavro.writer(handle, parsed, rows(), codec=codec)
+    return total[0]
 
 
 def _protobuf(batches: pa.RecordBatchReader, handle: BinaryIO, _c: str | None, message_class: type | None, _g: int,
