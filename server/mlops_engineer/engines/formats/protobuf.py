@@ -289,13 +289,38 @@ def _single(fd: Any) -> Callable[[Any], Any]:
     return lambda v: v
 
 
+def _column_values(column: pa.Array, fd: Any) -> list[Any]:
+    """A column's values as the message constructor takes them; the common scalar cases are converted
+    by Arrow first (timestamps as integers, text fields cast to text) rather than value by value."""
+    pa = import_optional("pyarrow", EXTRA)
+    pc = import_optional("pyarrow.compute", EXTRA)
+    t, kind = pa.types, column.type
+    if not _repeated(fd) and not _is_map(fd):
+        if fd.message_type is not None and fd.message_type.full_name == TIMESTAMP and t.is_timestamp(kind):
+            from google.protobuf.timestamp_pb2 import Timestamp
+
+            micros = column.cast(pa.timestamp("us", kind.tz), safe=False).cast(pa.int64()).to_pylist()
+            return [None if v is None else Timestamp(seconds=v // 1_000_000, nanos=v % 1_000_000 * 1000) for v in micros]
+        if fd.type == fd.TYPE_STRING:
+            if t.is_dictionary(kind):
+                column, kind = column.dictionary_decode(), kind.value_type
+            if t.is_timestamp(kind):
+                text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S" + ("%z" if kind.tz else ""))
+                return text.to_pylist()
+            if t.is_decimal(kind) or t.is_integer(kind) or t.is_floating(kind) or t.is_date(kind) or t.is_string(kind) or t.is_large_string(kind):
+                return column.cast(pa.string()).to_pylist()
+        if fd.type in (fd.TYPE_DOUBLE, fd.TYPE_FLOAT) and t.is_floating(kind):
+            return column.to_pylist()
+    convert = _converter(fd)
+    return [convert(v) for v in column.to_pylist()]
+
+
 def write_messages(batches: Iterator[pa.RecordBatch], message_class: type, handle: BinaryIO) -> Iterator[int]:
     """Write each batch's rows as delimited messages; yields the rows written per batch."""
     fields = {fd.name: fd for fd in message_class.DESCRIPTOR.fields}  # type: ignore[attr-defined]
     for batch in batches:
         names = [n for n in batch.schema.names if n in fields]
-        converters = [_converter(fields[n]) for n in names]
-        columns = [[conv(v) for v in batch.column(n).to_pylist()] for n, conv in zip(names, converters, strict=True)]
+        columns = [_column_values(batch.column(n), fields[n]) for n in names]
         out = []
         for row in zip(*columns, strict=True):
             try:
