@@ -32,6 +32,7 @@ STEPS = [
     "pipeline",
     "tuning",
     "review",
+    "formats",
     "schemas",
     "labels",
     "claude_md",

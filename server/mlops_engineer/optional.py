@@ -18,7 +18,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "tuning": ("optuna", "ray", "cmaes", "matplotlib"),
     "serving": ("bentoml", "kubernetes-validate"),
     "forecasting": ("statsmodels", "matplotlib", "pyarrow"),
-    "labeling": ("label-studio-sdk",),
+    "labeling": ("label-studio-sdk", "pandas", "pyarrow", "numpy"),
     "containers": ("docker", "jsonschema"),
     "orchestration": ("prefect",),
     "experiments": ("statsmodels", "scipy", "pyarrow"),

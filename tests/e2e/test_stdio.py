@@ -403,6 +403,16 @@ def _compose_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _formats_example(mcp: Session) -> CallToolResult:
+    (mcp.workspace / "formats").mkdir(exist_ok=True)
+    (mcp.workspace / "formats/rows.csv").write_text("id,amount,plan\n1,2.5,basic\n2,,pro\n")
+    result = mcp.call_tool("serialize_data_formats", {"operation": {
+        "action": "convert", "source": "formats/rows.csv", "target": "formats/rows.parquet"}})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content["rows"] == 2 and (mcp.workspace / "formats/rows.parquet").is_file()  # type: ignore[index]
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 def _schema_example(mcp: Session) -> CallToolResult:
     v1 = {"type": "record", "name": "Churn", "fields": [{"name": "tenure", "type": "int"}]}
@@ -440,6 +450,7 @@ VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "label_training_data": _labels_example,
     "create_r_dockerfile": _dockerfile_example,
     "setup_docker_compose": _compose_example,
+    "serialize_data_formats": _formats_example,
 }
 
 # Inputs with a path outside the workspace, per tool that takes paths.
@@ -499,6 +510,10 @@ OUTSIDE_WORKSPACE: dict[str, list[Callable[[Session], tuple[dict[str, Any], str]
     "label_training_data": [
         lambda s: ({"operation": {"action": "agreement", "export_file": "../export.json"}}, "../export.json"),
         lambda s: ({"operation": {"action": "export", "export_file": "labels/e2e_export.json", "output": "/etc/labels.csv"}}, "/etc/labels.csv"),
+    ],
+    "serialize_data_formats": [
+        lambda s: ({"operation": {"action": "convert", "source": "/etc/hostname", "target": "out.csv"}}, "/etc/hostname"),
+        lambda s: ({"operation": {"action": "inspect", "path": _escaping_link(s) + "/passwd"}}, "escape/passwd"),
     ],
     "version_ml_data": [
         lambda s: ({"operation": {"action": "track", "paths": ["../outside.csv"]}}, "../outside.csv"),
