@@ -19,6 +19,7 @@ import pytest
 from mlops_engineer.errors import ToolError
 from mlops_engineer.tools.serialize_data_formats import TOOL
 from tests.helpers import ToolRunner
+from tests.shared_data import missing_reason, shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -140,7 +141,10 @@ NEITHER = {"data/int96_from_spark.parquet"}  # Arrow's INT96 conversion wraps th
 
 
 def test_every_parquet_testing_file_is_read_or_refused_cleanly() -> None:
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks/parquet_testing.py"), "--json"],
+    corpus = shared_data("parquet-testing")
+    if corpus is None:
+        pytest.skip(missing_reason("parquet-testing"))
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks/parquet_testing.py"), "--json", "--root", str(corpus)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = {r["file"]: r for r in json.loads(done.stdout)}

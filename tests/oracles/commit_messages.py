@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.shared_data import shared_data
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMITLINT_DIR = Path(__file__).resolve().parent / "commitlint"
 
@@ -32,9 +34,7 @@ class Record:
 
 def corpus_dir() -> Path | None:
     """The shared corpus folder, or None when this checkout has no shared folder beside it."""
-    candidates = [os.environ.get("MLOPS_COMMIT_MESSAGES", "")] + [
-        str(base / "shared" / "data" / "commit-messages") for base in (ROOT.parent, ROOT.parent.parent)
-    ]
+    candidates = [os.environ.get("MLOPS_COMMIT_MESSAGES", ""), str(shared_data("commit-messages") or "")]
     for candidate in candidates:
         if candidate and (Path(candidate) / "commitlint.txt").is_file():
             return Path(candidate)

@@ -14,24 +14,16 @@ from mlops_engineer.engines.compose import policy, stack, yaml_io
 from mlops_engineer.errors import ToolError
 from mlops_engineer.tools import setup_docker_compose as tool
 from tests.helpers import ToolRunner
+from tests.shared_data import missing_reason, shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _shared(*parts: str) -> Path | None:
-    """The team's shared data folder beside this checkout (read in place, never copied here)."""
-    for base in (ROOT.parent, ROOT.parent.parent):
-        candidate = base.joinpath("shared", "data", *parts)
-        if candidate.exists():
-            return candidate
-    return None
-
-
-AWESOME = _shared("awesome-compose")
-SCHEMA = _shared("compose-spec", "compose-spec.json")
+AWESOME = shared_data("awesome-compose")
+SCHEMA = shared_data("compose-spec", "compose-spec.json")
 AWESOME_FILES = sorted(AWESOME.glob("*/compose.y*ml")) if AWESOME else []
-needs_awesome = pytest.mark.skipif(not AWESOME_FILES, reason="../shared/data/awesome-compose is not beside this checkout")
-needs_schema = pytest.mark.skipif(SCHEMA is None, reason="../shared/data/compose-spec/compose-spec.json is not beside this checkout")
+needs_awesome = pytest.mark.skipif(not AWESOME_FILES, reason=missing_reason("awesome-compose"))
+needs_schema = pytest.mark.skipif(SCHEMA is None, reason=missing_reason("compose-spec", "compose-spec.json"))
 ALL_KINDS = list(stack.IMAGES)
 
 
@@ -42,7 +34,7 @@ def _component(kind: str) -> dict:
 @pytest.fixture(scope="module")
 def validator():
     if SCHEMA is None:
-        pytest.skip("../shared/data/compose-spec/compose-spec.json is not beside this checkout")
+        pytest.skip(missing_reason("compose-spec", "compose-spec.json"))
     import jsonschema
 
     schema = json.loads(SCHEMA.read_text())
