@@ -1,0 +1,1 @@
+"""Container engines: the Dockerfile parser, build-cache audit, rewrite and measurement."""
