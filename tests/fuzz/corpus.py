@@ -37,6 +37,7 @@ HEAVY_ACTIONS = {
     ("deploy_ml_model_serving", "smoke_test"), ("run_ab_test_models", "serve_router"), ("run_ab_test_models", "simulate_aa"),
     ("forecast_operational_metrics", "forecast"), ("forecast_operational_metrics", "backtest"),
     ("detect_anomalies_aiops", "detect"), ("monitor_model_drift", "check"), ("version_ml_data", "repro"),
+    ("optimize_docker_build_cache", "measure"),
 }
 PATH_LIKE = re.compile(r"(^|/)[\w.-]+\.(csv|parquet|json|jsonl|yaml|yml|py|md|db|txt|joblib|pkl)$|^[\w.-]+/[\w./-]*$")
 URL_LIKE = re.compile(r"^[a-z][a-z0-9+.-]*://")

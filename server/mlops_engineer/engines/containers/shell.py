@@ -85,15 +85,16 @@ def count_commands(script: str) -> int:
 
 
 def pip_install(cmd: Command) -> bool:
-    """`pip install`, `pip3 install`, `python -m pip install`, `uv pip install`, `pipx`-less."""
+    """`pip install`, `pip3 install`, `pip --opt install`, `python -m pip install` (not pipx/pipenv)."""
     words = cmd.words
-    if not words:
-        return False
     name = cmd.name
-    if name.startswith("pip") and name[3:].replace(".", "").isdigit() or name == "pip":
-        return len(words) > 1 and words[1] == "install"
-    if name.startswith("python") and len(words) > 3 and words[1] == "-m" and words[2] in {"pip", "pip3"}:
-        return words[3] == "install"
+    if name.startswith("pip") and not name.startswith(("pipx", "pipenv")):
+        return "install" in words[1:]
+    if name.startswith("python"):
+        args = list(words[1:])
+        for i in range(len(args) - 2):
+            if args[i] == "-m" and args[i + 1] in {"pip", "pip3"} and args[i + 2] == "install":
+                return True
     return False
 
 
