@@ -29,7 +29,7 @@ CLI_CANDIDATES = ("docker", "/usr/bin/docker", "/usr/local/bin/docker")
 @dataclass
 class BuildRun:
     seconds: float
-    steps: int  # Dockerfile steps BuildKit ran or reused
+    steps: int  # Dockerfile steps BuildKit ran or reused (FROM not counted)
     cached: int  # of those, reused from the cache
     log_tail: str
 
@@ -58,9 +58,9 @@ def find_cli(explicit: str | None, env: dict[str, str]) -> str:
         tried.append(path)
         if _ok([path, "buildx", "version"], env):
             return path
-        version = _out([path, "version", "--format", "{{.Client.Version}}"], env)
-        major = version.split(".")[0] if version else ""
-        if major.isdigit() and int(major) < 23:
+        # `docker --version` answers without an engine: "Docker version 20.10.24+dfsg1, build ...".
+        version = re.search(r"version (\d+)\.", _out([path, "--version"], env))
+        if version and int(version.group(1)) < 23:
             return path
     raise ToolError("backend_unreachable", f"No docker CLI that builds with BuildKit (tried: {', '.join(tried) or 'none found'}).",
                     "Install the buildx plugin (apt-get install docker-buildx) or a docker.io CLI, or pass docker_cli.")
@@ -103,7 +103,7 @@ def parse_progress(log: str) -> tuple[int, int]:
     steps: set[str] = set()
     cached: set[str] = set()
     for line in log.splitlines():
-        if (m := _STEP.match(line)) and not m.group(4).startswith("internal"):
+        if (m := _STEP.match(line)) and not m.group(4).startswith(("internal", "FROM ")):
             steps.add(m.group(1))
         elif m := _CACHED.match(line):
             cached.add(m.group(1))

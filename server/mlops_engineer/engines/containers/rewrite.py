@@ -124,6 +124,11 @@ def rewrite(df: Dockerfile, context: Path | None = None) -> Rewrite:
         for k, copy in enumerate(stage_ins):
             if id(copy) not in copies:
                 continue
+            if not any(s in {".", "./", "*"} for s in _sources(copy)):
+                # `COPY src/ /app/src/`: a later RUN may need what it copies; only whole-context copies move.
+                if any(_dep_run(r) for r in stage_ins[k + 1:]):
+                    result.manual.append(f"line {copy.line}: copy the dependency files and install before this COPY by hand")
+                continue
             window: list[Instruction] = []
             last_dep = -1
             split_runs: list[tuple[Instruction, str]] = []
