@@ -9,6 +9,7 @@ import difflib
 import json
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -294,7 +295,8 @@ def run_measure(inp: OptimizeInput, op: MeasureAction, ctx: ToolContext) -> Opti
             runs = []
             for step, no_cache in (("cold", True), ("warm", False), ("rebuild", False)):
                 if step == "rebuild":
-                    (copy / changed).write_bytes(original_source + f"\n# changed by measure ({name})\n".encode())
+                    # A new line each call: the same edit twice would hit the cache of the previous call.
+                    (copy / changed).write_bytes(original_source + f"\n# changed by measure ({name} {uuid.uuid4().hex})\n".encode())
                 ctx.progress(done, total, f"{name}: {step} build")
                 runs.append(m.build(cli, env, copy, file, tag, network=network, no_cache=no_cache, build_args=op.build_args,
                                     check=ctx.check_cancelled))
