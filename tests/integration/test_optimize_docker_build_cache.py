@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from mlops_engineer.errors import ToolError
+from mlops_engineer.locks import owner
 from mlops_engineer.tools.optimize_docker_build_cache import TOOL
 from tests.fixtures.docker_engine import DockerEngine
 from tests.helpers import ToolRunner
@@ -21,6 +23,12 @@ mkdir -p /opt/site
 cat "$3" > /opt/site/installed.txt
 head -c 2000000 /dev/zero > /opt/site/build-leftovers.bin
 """
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_measure_before_and_after_the_rewrite(docker_engine: DockerEngine, tmp_path: Path) -> None:
@@ -41,6 +49,10 @@ def test_measure_before_and_after_the_rewrite(docker_engine: DockerEngine, tmp_p
         'CMD ["cat", "/opt/site/installed.txt"]\n'
     )
     tools = ToolRunner(tmp_path)
+    # What a killed measure leaves: a scratch copy whose owner process is gone.
+    stale = tmp_path / ".mlops" / "tmp" / "docker-cache-dead"
+    stale.mkdir(parents=True)
+    (stale / "owner").write_text(owner(_dead_pid()))
     out = tools(TOOL, {"action": "measure", "dockerfile": "svc/Dockerfile", "docker_host": docker_engine.host,
                        "docker_cli": docker_engine.docker_cli, "network": "none"})
     original, rewritten = out.measurements
@@ -52,6 +64,7 @@ def test_measure_before_and_after_the_rewrite(docker_engine: DockerEngine, tmp_p
     assert original.wasted_bytes >= 2_000_000 and original.image_bytes > 50_000_000
     assert out.rebuild_speedup is not None and out.rebuild_speedup > 1
     assert any("cache mount for pip" in c for c in out.changes)
+    assert any("docker-cache-dead" in r for r in out.recovered) and not stale.exists()
     # The user's context is untouched; the scratch copy is gone; no probe image is left.
     assert (project / "app" / "main.py").read_text() == "print('serving')\n"
     assert not list((tmp_path / ".mlops" / "tmp").iterdir())

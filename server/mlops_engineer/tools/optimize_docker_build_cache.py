@@ -250,6 +250,20 @@ def _pick_changed_file(context: Path, explicit: str | None, ignore) -> str:  # t
     raise ToolError("invalid_input", "No source file to change found in the build context.", "Pass changed_file= a context-relative source file.")
 
 
+def _remove_stale_scratch(scratch_root: Path) -> list[str]:
+    """Scratch copies left by a measure that was killed (its owner process is gone)."""
+    from mlops_engineer.locks import owner_alive
+
+    removed = []
+    for folder in sorted(scratch_root.glob("docker-cache-*")):
+        record = folder / "owner"
+        text = record.read_text().strip() if record.is_file() else ""
+        if text and owner_alive(text) is False:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(f"removed the scratch build context {folder.name} of a measure that did not finish")
+    return removed
+
+
 def run_measure(inp: OptimizeInput, op: MeasureAction, ctx: ToolContext) -> OptimizeOutput:
     from mlops_engineer.engines.containers import measure as m
     from mlops_engineer.engines.containers.context import read_dockerignore
@@ -276,7 +290,11 @@ def run_measure(inp: OptimizeInput, op: MeasureAction, ctx: ToolContext) -> Opti
     tag_base = f"mlops-cache-probe-{stable_digest([text, str(context)])[:10]}"
     scratch_root = ctx.workspace.root / ".mlops" / "tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
+    out.recovered = _remove_stale_scratch(scratch_root)
     work = Path(tempfile.mkdtemp(prefix="docker-cache-", dir=scratch_root))
+    from mlops_engineer.locks import owner
+
+    (work / "owner").write_text(owner())
     total = len(variants) * 3
     done = 0
     try:
