@@ -1,6 +1,5 @@
-"""Audit a Dockerfile and its build context for the build cache (layer order, cache mounts for
-pip/uv/apt/conda/renv, caches left in layers, .dockerignore, bases, secrets), rewrite it, and
-measure cold, warm and one-file-change rebuilds on the real engine.
+"""Audit a Dockerfile and its context for the build cache (layer order, cache mounts, caches in
+layers, .dockerignore, bases, secrets), rewrite it, and measure rebuilds on the engine.
 """
 
 from __future__ import annotations
