@@ -161,3 +161,22 @@ def test_tool_audit_rewrite_and_measure_plan(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as err:
         tools(TOOL, {"action": "audit", "dockerfile": "svc/missing"})
     assert err.value.code == "not_found"
+
+
+def test_weak_dockerignore_and_a_mount_turned_off(tmp_path: Path) -> None:
+    tools = ToolRunner(tmp_path)
+    (tmp_path / "mlruns" / "0").mkdir(parents=True)
+    (tmp_path / "mlruns" / "0" / "meta.yaml").write_text("x" * 5000)
+    (tmp_path / "model.ckpt").write_bytes(b"\0" * 1_200_000)
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    (tmp_path / "requirements.txt").write_text("six\n")
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY requirements.txt .\n"
+                                         "RUN --mount=type=cache,target=/root/.cache/pip pip install --no-cache-dir -r requirements.txt\n"
+                                         "COPY . .\n")
+    out = tools(TOOL, {"action": "audit"})
+    by_rule = {f.rule: f for f in out.findings}
+    assert "mlruns" in by_rule["dockerignore-weak"].message and "*.ckpt" in by_rule["dockerignore-weak"].message
+    assert by_rule["cache-mount-unused"].line == 3 and "pip-cache-in-layer" not in by_rule
+    assert out.context.dockerignore == ".dockerignore" and out.context.heavy["mlruns"] == 5000
+    warnings_only = tools(TOOL, {"action": "audit", "min_severity": "warning"})
+    assert {f.severity for f in warnings_only.findings} <= {"error", "warning"}
