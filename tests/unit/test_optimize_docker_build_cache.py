@@ -180,3 +180,15 @@ def test_weak_dockerignore_and_a_mount_turned_off(tmp_path: Path) -> None:
     assert out.context.dockerignore == ".dockerignore" and out.context.heavy["mlruns"] == 5000
     warnings_only = tools(TOOL, {"action": "audit", "min_severity": "warning"})
     assert {f.severity for f in warnings_only.findings} <= {"error", "warning"}
+
+
+def test_rewrite_keeps_continuation_lines_whole() -> None:
+    text = ("FROM debian:bookworm\nRUN apt-get update \\\n    && apt-get install -y --no-install-recommends \\\n       python3-pip \\\n"
+            "    && rm -rf /var/lib/apt/lists/*\nRUN pip install --no-cache-dir \\\n    six\nCMD [\"python3\"]\n")
+    out = rewrite(parse(text)).text
+    df = parse(out)
+    assert [(i.keyword, i.line) for i in df.instructions] == [("FROM", 1), ("RUN", 2), ("RUN", 5), ("CMD", 7)]
+    assert "lists" not in out and "--no-cache-dir" not in out
+    assert {m.target for m in df.instructions[1].mounts} == {"/var/cache/apt", "/var/lib/apt"}
+    assert [m.target for m in df.instructions[2].mounts] == ["/root/.cache/pip"]
+    assert df.instructions[2].command.split() == ["pip", "install", "six"]

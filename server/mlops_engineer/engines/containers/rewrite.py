@@ -227,7 +227,9 @@ def _dep_files_for(copy: Instruction, runs: list[Instruction], workdirs: dict[in
 
 
 _NO_CACHE_DIR = re.compile(r"[ \t]+--no-cache-dir(?=[\s\\]|$)")
-_APT_LISTS_RM = re.compile(r"[ \t]*(?:&&|;)[ \t]*(?:\\\n[ \t]*)?rm -(?:rf|fr) /var/lib/apt/lists/\*?")
+# `&& rm -rf /var/lib/apt/lists/*` as its own command (with the continuation before it, if any).
+_APT_LISTS_RM = re.compile(r"[ \t]*(?:\\\n[ \t]*)?(?:&&|;)[ \t]*(?:\\\n[ \t]*)?rm -(?:rf|fr) /var/lib/apt/lists(?:/\*)?"
+                           r"(?=[ \t]*(?:\\\n|&&|;|$))", re.MULTILINE)
 _RUN_KEYWORD = re.compile(r"^(\s*RUN)(\s+)", re.IGNORECASE)
 
 
