@@ -144,7 +144,13 @@ def _stages_in_image(df: Dockerfile) -> set[int]:
 def _check_bases(df: Dockerfile, report: Audit) -> None:
     aliases: set[str] = set()
     for stage in df.stages:
-        repo, tag, digest = image_reference(stage.base)
+        names = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", stage.base)
+        if any(df.global_args.get(n) is None for n in names):
+            # A build argument without a default: the image is only known at build time.
+            if stage.name:
+                aliases.add(stage.name.lower())
+            continue
+        repo, tag, digest = image_reference(stage.base_resolved)
         if repo != "scratch" and digest is None and tag is None and repo.lower() not in aliases:
             report.add("base-untagged", "warning", stage.line, f"Base image `{stage.base}` has no tag: every build may get a different image, and the cache breaks when it moves.",
                        f"Pin it: `FROM {stage.base}:<version>` (a digest `@sha256:...` pins it exactly).", "DL3006")
