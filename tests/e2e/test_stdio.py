@@ -413,6 +413,19 @@ def _formats_example(mcp: Session) -> CallToolResult:
     return result
 
 
+def _docker_cache_example(mcp: Session) -> CallToolResult:
+    project = mcp.workspace / "e2e_docker"
+    project.mkdir(exist_ok=True)
+    (project / "requirements.txt").write_text("requests==2.32.3\n")
+    (project / "app.py").write_text("print('hi')\n")
+    (project / "Dockerfile").write_text("FROM python:3.11-slim\nWORKDIR /app\nCOPY . /app\nRUN pip install -r requirements.txt\n")
+    result = mcp.call_tool("optimize_docker_build_cache", {"operation": {"action": "audit", "dockerfile": "e2e_docker/Dockerfile"}})
+    assert not result.is_error, text_of(result)
+    rules = {f["rule"] for f in result.structured_content["findings"]}  # type: ignore[index]
+    assert {"layer-order", "pip-cache-mount", "pip-cache-in-layer", "dockerignore-missing"} <= rules, rules
+    return result
+
+
 # Every tool the server lists needs an entry: a successful call with real effects.
 def _schema_example(mcp: Session) -> CallToolResult:
     v1 = {"type": "record", "name": "Churn", "fields": [{"name": "tenure", "type": "int"}]}
@@ -431,6 +444,7 @@ def _schema_example(mcp: Session) -> CallToolResult:
 
 VALID_EXAMPLES: dict[str, Callable[[Session], CallToolResult]] = {
     "track_ml_experiments": _track_example,
+    "optimize_docker_build_cache": _docker_cache_example,
     "register_ml_model": _register_example,
     "version_ml_data": _version_data_example,
     "build_feature_store": _feature_store_example,

@@ -39,6 +39,7 @@ HEAVY_ACTIONS = {
     ("detect_anomalies_aiops", "detect"), ("monitor_model_drift", "check"), ("version_ml_data", "repro"),
     ("create_r_dockerfile", "build"),
     ("setup_docker_compose", "up"), ("setup_docker_compose", "down"),
+    ("optimize_docker_build_cache", "measure"),
 }
 PATH_LIKE = re.compile(r"(^|/)[\w.-]+\.(csv|parquet|json|jsonl|yaml|yml|py|md|db|txt|joblib|pkl)$|^[\w.-]+/[\w./-]*$")
 URL_LIKE = re.compile(r"^[a-z][a-z0-9+.-]*://")
