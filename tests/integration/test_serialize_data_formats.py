@@ -135,7 +135,7 @@ def test_avro_cases_arrow_cannot_hold_are_refused(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- apache/parquet-testing
 
-# Known outcomes that are not the obvious ones, each with its reason (docs/benchmarks/serialize_data_formats.md).
+# Known outcomes that are not the obvious ones, each with its reason (docs/benchmarks.md, serialize_data_formats).
 READ_BUT_IN_BAD_DATA = {"bad_data/ARROW-GH-43605.parquet"}  # a valid file: a one-entry dictionary with 0-bit indices (a Go reader crashed on it)
 NEITHER = {"data/int96_from_spark.parquet"}  # Arrow's INT96 conversion wraps the year-290000 value (the other five are right)
 
