@@ -35,6 +35,7 @@ STEPS = [
     "commit",
     "branches",
     "claude_md",
+    "containers",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 

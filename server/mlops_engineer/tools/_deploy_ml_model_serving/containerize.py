@@ -4,7 +4,6 @@ then the image runs on a loopback port, is smoke-tested like serve, and the cont
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +38,17 @@ def run_containerize(op: Containerize, inp: ServingInput, ctx: ToolContext, out:
     tag = op.image_tag or out.bento_tag
     root = bento_dir(ctx.workspace, out.bento_tag)
     extra: dict[str, bytes] = {}
-    if op.install_requirements:
-        extra["image-requirements.txt"] = image_requirements(root / "env/python/requirements.txt", op.slim_mlflow).encode()
     if op.host_ca_bundle:
         extra["host-ca.crt"] = host_ca_bundle().read_bytes()
     dockerfile = render_template(
         "serving/Dockerfile.j2", bento_tag=out.bento_tag, base_image=op.base_image, install_requirements=op.install_requirements,
-        install_python=op.install_python, host_ca=op.host_ca_bundle, service_name=out.service_name, model_uri=op.model_uri,
+        install_python=op.install_python, host_ca=op.host_ca_bundle, slim_mlflow=op.slim_mlflow, service_name=out.service_name, model_uri=op.model_uri,
         python_version="3.11", uv_version=UV_VERSION,
     )
     out.files += write_files(ctx.workspace, {f"{out.build_dir}/Dockerfile": dockerfile}, dry_run=False, confirm=inp.confirm)
     recipe = _digest(dockerfile.encode(), *(name.encode() + b"\0" + data for name, data in sorted(extra.items())))
-    fallback = (f"docker build -t {tag} -f {out.build_dir}/Dockerfile {ctx.workspace.relative(root)}"
+    fallback = (f"docker build --network host -t {tag} -f {out.build_dir}/Dockerfile {ctx.workspace.relative(root)}"
+                + (" (with your CA bundle copied to host-ca.crt in that folder)" if op.host_ca_bundle else "") +
                 f"   (or: BENTOML_HOME=.mlops/bentoml bentoml containerize {out.bento_tag})")
     client = docker_client(op.docker_host, fallback)
     existing = _existing_image(client, tag)
@@ -81,7 +79,7 @@ def smoke_container(client: Any, tag: str, op: Containerize, ctx: ToolContext, o
     from mlops_engineer.errors import ToolError
     from mlops_engineer.tools._deploy_ml_model_serving.smoke import smoke_url
 
-    workspace_id = _digest(str(ctx.workspace.root).encode())
+    workspace_id = workspace_label(ctx.workspace.root)
     with locks.workspace_lock(ctx.workspace, f"containerize-{out.service_name}", check_cancelled=ctx.check_cancelled):
         for left in di.containers_labelled(client, f"{SMOKE_LABEL}={workspace_id}"):
             if locks.owner_alive(left.labels.get(OWNER_LABEL, "")) is False:  # its call was killed before it could remove it
@@ -107,18 +105,9 @@ def smoke_container(client: Any, tag: str, op: Containerize, ctx: ToolContext, o
     return ContainerRun(name=name, network=network, url=url, startup_seconds=round(startup, 2), smoke=smoke, removed=removed)
 
 
-def image_requirements(path: Path, slim_mlflow: bool) -> str:
-    """The bento's pinned requirements, each once, with mlflow swapped for mlflow-skinny of the same version when asked."""
-    seen: dict[str, str] = {}
-    for line in path.read_text("utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", "-")):
-            continue
-        name = re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-")
-        if slim_mlflow and name == "mlflow":
-            line, name = "mlflow-skinny" + line[len("mlflow"):], "mlflow-skinny"
-        seen.setdefault(name, line)
-    return "".join(f"{line}\n" for line in seen.values())
+def workspace_label(root: Path) -> str:
+    """The value of SMOKE_LABEL for a workspace's containers (a digest: the path stays off the engine)."""
+    return _digest(str(root).encode())
 
 
 def _digest(*parts: bytes) -> str:
