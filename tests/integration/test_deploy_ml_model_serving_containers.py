@@ -39,6 +39,8 @@ def _containers(docker_engine: Any) -> list[str]:
     return [c.name for c in docker_engine.client().containers.list(all=True)]
 
 
+@pytest.mark.slow  # a cold image build on a fresh engine: 2-4 minutes on 2 busy cores
+@pytest.mark.timeout(1200)
 def test_the_image_runs_answers_and_is_removed(champion: tuple[ToolRunner, str], args: dict[str, Any], docker_engine: Any) -> None:
     tools, uri = champion
     client = docker_engine.client()
