@@ -47,7 +47,7 @@ def run_containerize(op: Containerize, inp: ServingInput, ctx: ToolContext, out:
     )
     out.files += write_files(ctx.workspace, {f"{out.build_dir}/Dockerfile": dockerfile}, dry_run=False, confirm=inp.confirm)
     recipe = _digest(dockerfile.encode(), *(name.encode() + b"\0" + data for name, data in sorted(extra.items())))
-    fallback = (f"docker build --network host -t {tag} -f {out.build_dir}/Dockerfile {ctx.workspace.relative(root)}"
+    fallback = (f"docker build -t {tag} --network host -f {out.build_dir}/Dockerfile {ctx.workspace.relative(root)}"
                 + (" (with your CA bundle copied to host-ca.crt in that folder)" if op.host_ca_bundle else "") +
                 f"   (or: BENTOML_HOME=.mlops/bentoml bentoml containerize {out.bento_tag})")
     client = docker_client(op.docker_host, fallback)
@@ -55,13 +55,13 @@ def run_containerize(op: Containerize, inp: ServingInput, ctx: ToolContext, out:
     if existing is not None and existing.labels.get(RECIPE_LABEL) == recipe:
         image, built = existing, False
     else:
-        ctx.progress(3, 5, f"docker build {tag} FROM {op.base_image}")
+        ctx.progress(3, 4, f"docker build {tag} FROM {op.base_image}")
         image = build_image(client, root, dockerfile, tag, on_line=lambda line: ctx.check_cancelled(), extra=extra, labels={RECIPE_LABEL: recipe})
         built = True
     out.image = ImageInfo(tag=tag, id=image.id, size_mb=round((image.attrs.get("Size") or 0) / 1e6, 1), base_image=op.base_image, built=built)
     out.planned_calls.append(("built" if built else "found") + f" image {tag} ({image.short_id})")
     if op.smoke:
-        ctx.progress(4, 5, f"running {tag} for the smoke test")
+        ctx.progress(3.5, 4, f"running {tag} for the smoke test")
         out.container = smoke_container(client, tag, op, ctx, out, source.example_rows[:3])
         out.planned_calls.append(f"ran {tag} as {out.container.name} on {out.container.url}: smoke test passed; container removed")
     out.next_steps = [f"docker run --rm -p 127.0.0.1:3000:3000 {tag}",
