@@ -32,10 +32,10 @@ STEPS = [
     "pipeline",
     "tuning",
     "review",
+    "containers",  # before commit, which commits the Dockerfile it renders (after it, a rerun would commit it: not idempotent)
     "commit",
     "branches",
     "claude_md",
-    "containers",
 ]
 LOG = f"{STATE_DIR}/demo.log"
 
