@@ -91,6 +91,14 @@ def test_a_container_that_never_gets_ready_is_removed(champion: tuple[ToolRunner
     assert _containers(docker_engine) == []
 
 
+def test_a_bridge_on_an_engine_without_one_is_refused(champion: tuple[ToolRunner, str], args: dict[str, Any], docker_engine: Any) -> None:
+    tools, _ = champion
+    with pytest.raises(ToolError) as err:
+        tools(TOOL, {**args, "network": "bridge"})
+    assert err.value.code == "invalid_input" and "network=host" in err.value.hint
+    assert _containers(docker_engine) == []
+
+
 def test_containerize_dry_run_names_the_smoke_step(champion: tuple[ToolRunner, str], args: dict[str, Any], tmp_path: Path) -> None:
     tools, _ = champion
     plan = tools(TOOL, {**args, "docker_host": f"unix://{tmp_path}/none.sock"}, dry_run=True)

@@ -86,9 +86,19 @@ def run_detached(client: Any, tag: str, *, name: str, labels: dict[str, str], po
     bridge: the image's own command, its `container_port` published on 127.0.0.1; host: the container
     shares the host's network, so `host_command` must make the server listen on 127.0.0.1:`port` itself.
     """
-    if network == "host":
-        return client.containers.run(tag, command=host_command, name=name, labels=labels, detach=True, network_mode="host")
-    return client.containers.run(tag, name=name, labels=labels, detach=True, ports={f"{container_port}/tcp": ("127.0.0.1", port)})
+    import docker.errors
+
+    try:
+        if network == "host":
+            return client.containers.run(tag, command=host_command, name=name, labels=labels, detach=True, network_mode="host")
+        return client.containers.run(tag, name=name, labels=labels, detach=True, ports={f"{container_port}/tcp": ("127.0.0.1", port)})
+    except docker.errors.APIError as exc:  # created but not started (a port, a network): remove what was created
+        try:
+            client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        raise ToolError("failed", f"docker run of {tag} ({network} network) failed: {exc.explanation or exc}",
+                        "network=host serves on the host's loopback; bridge needs the engine's default bridge network.") from exc
 
 
 def wait_ready(container: Any, url: str, timeout: float, on_wait: Callable[[], None]) -> float:
@@ -123,14 +133,18 @@ def log_tail(container: Any, lines: int = 15) -> str:
 
 
 def remove_container(container: Any) -> bool:
-    """Stop and remove it; True when it is gone (also when it already was)."""
+    """Stop and remove it; True when the engine no longer knows it (also when it was gone already)."""
     import docker.errors
 
     try:
         container.remove(force=True)
     except docker.errors.NotFound:
-        pass
-    return True
+        return True
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return True
+    return False
 
 
 def containers_labelled(client: Any, label: str) -> list[Any]:

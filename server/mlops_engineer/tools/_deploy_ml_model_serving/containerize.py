@@ -85,7 +85,11 @@ def smoke_container(client: Any, tag: str, op: Containerize, ctx: ToolContext, o
             if locks.owner_alive(left.labels.get(OWNER_LABEL, "")) is False:  # its call was killed before it could remove it
                 di.remove_container(left)
                 out.recovered.append(f"removed smoke container {left.name} left by a killed call")
-        network = op.network if op.network != "auto" else ("bridge" if di.has_bridge(client) else "host")
+        bridge = di.has_bridge(client)
+        if op.network == "bridge" and not bridge:  # docker would start it unreachable: ports are not published without one
+            raise ToolError("invalid_input", "This Docker engine has no default bridge network (dockerd --bridge=none), so no port can be published.",
+                            "Use network=host (or auto): the container then serves on a free 127.0.0.1 port of the host.")
+        network = op.network if op.network != "auto" else ("bridge" if bridge else "host")
         port = ls.free_port()
         name = f"mlops-smoke-{out.service_name}-{secrets.token_hex(3)}"
         url = f"http://127.0.0.1:{port}"

@@ -85,7 +85,7 @@ class Stop(StrictModel):
 
 
 class Containerize(BuildOptions):
-    """Docker image of the service, run and smoke-tested, then removed.
+    """Docker image of the service; runs and smoke-tests it, then removes the container.
 
     Built FROM base_image (install_python for a Debian base without Python); smoke: the image runs on
     127.0.0.1, a sample request must answer 200 and a malformed one 4xx, and the container is removed.
