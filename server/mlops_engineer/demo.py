@@ -35,6 +35,7 @@ STEPS = [
     "formats",
     "schemas",
     "labels",
+    "containers",  # before commit, which commits the Dockerfile it renders (after it, a rerun would commit it)
     "claude_md",
     "commit",
     "branches",

@@ -94,6 +94,7 @@ def test_readme_demo_from_a_fresh_clone_twice(tmp_path: Path) -> None:
     assert "data versioning: DVC project created (git init, dvc init)" in out
     assert "point-in-time training set: 3000 rows" in out and "online lookup customer 1:" in out
     assert "smoke test: sample -> 200" in out and "malformed -> 400" in out and "local deployments left: 0" in out
+    assert "container of the champion's service" in out and ("container stopped and removed: True" in out or "docker rm -f " in out)
     assert "A/B test: champion v2 against previous v1" in out and "\ndecision: " in out
     assert "drift tenure_months    severe" in out and "concept drift: yes" in out
     assert "schemas: churn-train v2 registered" in out and "tenure_months as a string was refused (conflict)" in out

@@ -43,7 +43,12 @@ def summarize(out: ServingOutput) -> str:
     if out.action == "k8s_manifests":
         return f"{prefix}Manifests " + ", ".join(f"{m.path} ({'/'.join(m.kinds)}, valid)" for m in out.manifests)
     if out.image is not None:
-        return f"{prefix}Image {out.image.tag} ({'built' if out.image.built else 'already built'}, {out.image.size_mb} MB) from bento {out.bento_tag}."
+        text = f"{prefix}Image {out.image.tag} ({'built' if out.image.built else 'already built'}, {out.image.size_mb} MB) from bento {out.bento_tag}"
+        if out.container:
+            smoke = out.container.smoke
+            text += (f"; ran on {out.container.url} (ready in {out.container.startup_seconds:g} s): sample -> {smoke.sample_status} "
+                     f"in {smoke.sample_ms} ms, malformed -> {smoke.malformed_status}; container removed")
+        return text + "."
     parts = [f"{prefix}{out.action} {out.model_uri or out.service_name}"]
     if out.bento_tag:
         parts.append(f"bento {out.bento_tag}" + (" (new)" if out.bento_built else ""))

@@ -306,10 +306,23 @@ def model_requirements(model_dir: Path) -> list[str]:
             if line and not line.startswith(("#", "-")):
                 reqs.append(line)
     names = {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in reqs}
-    for dist in ("bentoml", "mlflow", "pandas"):
+    # MLflow 3 saves scikit-learn models with skops but leaves skops out of the pinned requirements
+    # we give it: without it, an image built from these requirements cannot load the model.
+    wanted = ["bentoml", "mlflow", "pandas"] + (["skops"] if _uses_skops(model_dir) else [])
+    for dist in wanted:
         if dist not in names and installed_version(dist):
             reqs.append(f"{dist}=={installed_version(dist)}")
     return reqs
+
+
+def _uses_skops(model_dir: Path) -> bool:
+    import yaml
+
+    try:
+        flavors = (yaml.safe_load((model_dir / "MLmodel").read_text("utf-8")) or {}).get("flavors") or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return (flavors.get("sklearn") or {}).get("serialization_format") == "skops"
 
 
 def bento_version(files: dict[str, str], model_dir: Path) -> str:

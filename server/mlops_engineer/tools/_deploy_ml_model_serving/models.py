@@ -85,13 +85,28 @@ class Stop(StrictModel):
 
 
 class Containerize(BuildOptions):
-    """Docker image of the service, from a base image you choose."""
+    """Docker image of the service; runs and smoke-tests it, then removes the container.
+
+    Built FROM base_image (install_python for a Debian base without Python); smoke: the image runs on
+    127.0.0.1, a sample request must answer 200 and a malformed one 4xx, and the container is removed.
+    """
 
     action: Literal["containerize"]
-    base_image: ImageRef = Field(default="python:3.11-slim", description="Image to build FROM; it must provide Python and pip.")
+    base_image: ImageRef = Field(default="python:3.11-slim", description="Image to build FROM; it must provide Python and pip, unless install_python.")
+    install_python: bool = Field(default=False, description="apt-get install python3 and python3-venv first (a Debian/Ubuntu base without Python, "
+                                 "e.g. a debootstrap minbase); the bento runs in /opt/venv.")
     image_tag: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
                                   description="Tag of the image. Default: <service>:<bento version>.")
     install_requirements: bool = Field(default=True, description="pip install the bento's requirements in the image; false when base_image already holds them.")
+    slim_mlflow: bool = Field(default=True, description="Install mlflow-skinny (same version) instead of mlflow: the service only loads the model, "
+                              "so the tracking server's packages (Flask, SQLAlchemy, pyarrow, matplotlib...) stay out of the image.")
+    host_ca_bundle: bool = Field(default=False, description="Copy this machine's CA bundle (PIP_CERT, SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt) "
+                                 "into the image for pip: behind a TLS-inspecting proxy.")
+    smoke: bool = Field(default=True, description="Run the image on a loopback port, smoke-test it like serve, then stop and remove the container.")
+    network: Literal["auto", "bridge", "host"] = Field(default="auto", description="How the smoke container is reached: bridge publishes port 3000 on "
+                                                       "127.0.0.1; host serves on a free 127.0.0.1 port in the host's network (engines without a bridge); "
+                                                       "auto: bridge when the engine has one.")
+    startup_timeout: float = Field(default=120, gt=0, le=900, description="Seconds to wait for the container's /readyz.")
     docker_host: str | None = Field(default=None, description="Docker engine, e.g. unix:///run/docker.sock or tcp://host:2375. Default: DOCKER_HOST, then the local socket.")
 
 
@@ -155,6 +170,8 @@ class SmokeResult(BaseModel):
     malformed_status: int
     malformed_message: str = Field(description="What the server said about the malformed request.")
     health: dict[str, int] = Field(description="Status of /livez, /readyz and /metrics.")
+    sample_ms: float | None = Field(default=None, description="Latency of the sample request.")
+    malformed_ms: float | None = Field(default=None, description="Latency of the malformed request.")
 
 
 class LoadFigures(BaseModel):
@@ -172,6 +189,15 @@ class ImageInfo(BaseModel):
     size_mb: float
     base_image: str
     built: bool = Field(description="False when an image for this bento and base already existed.")
+
+
+class ContainerRun(BaseModel):
+    name: str = Field(description="The smoke container (removed afterwards).")
+    network: str
+    url: str
+    startup_seconds: float = Field(description="From docker run to /readyz answering 200.")
+    smoke: SmokeResult
+    removed: bool
 
 
 class ManifestInfo(BaseModel):
@@ -197,5 +223,6 @@ class ServingOutput(ToolOutput):
     smoke: SmokeResult | None = None
     load: LoadFigures | None = None
     image: ImageInfo | None = None
+    container: ContainerRun | None = Field(default=None, description="containerize: the smoke run of the image.")
     manifests: list[ManifestInfo] = Field(default_factory=list)
     next_steps: list[str] = Field(default_factory=list)

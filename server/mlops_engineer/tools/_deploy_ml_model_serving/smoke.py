@@ -44,12 +44,17 @@ def _sample(record: ServiceRecord) -> list[dict[str, Any]]:
 
 def smoke_test(record: ServiceRecord) -> SmokeResult:
     """A sample request must succeed, a malformed one must get a 4xx that says what is wrong."""
+    return smoke_url(record.url, _sample(record))
+
+
+def smoke_url(url: str, rows: list[dict[str, Any]]) -> SmokeResult:
+    """The smoke checks against any server of this tool's service (a local deployment, a container)."""
     from mlops_engineer.engines.serving.http_load import Client
 
-    client = Client(record.url)
+    client = Client(url)
     try:
         health = {path: client.get(path).status for path in ("/livez", "/readyz", "/metrics")}
-        sample = client.post_json("/predict", {"rows": _sample(record)})
+        sample = client.post_json("/predict", {"rows": rows})
         malformed = client.post_json("/predict", {"rows": [{"not_a_feature": "x"}]})
     finally:
         client.close()
@@ -62,6 +67,7 @@ def smoke_test(record: ServiceRecord) -> SmokeResult:
         passed=sample.status == 200 and 400 <= malformed.status < 500 and all(s == 200 for s in health.values()),
         sample_status=sample.status, sample_prediction=prediction[:3] if isinstance(prediction, list) else prediction,
         malformed_status=malformed.status, malformed_message=message, health=health,
+        sample_ms=round(sample.seconds * 1000, 2), malformed_ms=round(malformed.seconds * 1000, 2),
     )
 
 
