@@ -4,6 +4,7 @@ corpus of ML Dockerfiles (and every Dockerfile our own tools render), the rewrit
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,14 @@ from mlops_engineer.engines.containers.dockerfile import DockerfileSyntaxError, 
 from mlops_engineer.engines.containers.rewrite import rewrite
 from mlops_engineer.errors import ToolError
 from mlops_engineer.render import render_template
+from mlops_engineer.tools._deploy_ml_model_serving.containerize import containerize_dockerfile
+from mlops_engineer.tools._deploy_ml_model_serving.models import Containerize, ServingInput
+from mlops_engineer.tools.create_r_dockerfile import TOOL as R_TOOL
 from mlops_engineer.tools.optimize_docker_build_cache import TOOL
+from mlops_engineer.tools.setup_docker_compose import TOOL as COMPOSE_TOOL
 from tests.helpers import ToolRunner
+from tests.unit.test_create_r_dockerfile import CASES as CREATE_R_CASES
+from tests.unit.test_create_r_dockerfile import PROJECTS, make_project
 
 CORPUS = Path(__file__).parent / "dockerfile_corpus"
 # hadolint's known false positives: the cache is in a cache mount, not in the layer (hadolint#497, #723).
@@ -25,22 +32,51 @@ KNOWN_FALSE_POSITIVES = {
     ("05_pip_mount_parent_dir.Dockerfile", 5, "DL3042"),
     ("06_apt_mount_var_lib_apt.Dockerfile", 4, "DL3009"),
 }
+# Every case create_r_dockerfile's own test renders, and conda without a port, uv and pyproject on a bare Debian base.
+R_CASES = [*CREATE_R_CASES, ("conda", {}), ("uv", {"base_image": "local/debian:bookworm"}),
+           ("pyproject", {"base_image": "local/debian:bookworm", "port": 8000})]
+SERVING_CASES: dict[str, dict] = {
+    "install": {}, "prebuilt": {"install_requirements": False}, "full_mlflow": {"slim_mlflow": False},
+    "install_python": {"base_image": "debian:bookworm-slim", "install_python": True},
+    "install_python_host_ca": {"base_image": "debian:bookworm-slim", "install_python": True, "host_ca_bundle": True},
+}
+# The serving image is built through the Docker SDK, whose build API is the legacy builder: no RUN --mount.
+# Its installs clean up in the same layer instead (--no-cache-dir, uv --no-cache, rm -rf the apt lists).
+LEGACY_BUILDER = {"pip-cache-mount", "uv-cache-mount", "apt-cache-mount"}
 
 
-def _rendered() -> dict[str, str]:
-    """Every Dockerfile our own tools render (deploy_ml_model_serving containerize, the MLflow team stack)."""
-    serving = {"bento_tag": "churn:abc123", "base_image": "python:3.11-slim", "service_name": "churn", "model_uri": "models:/churn/1",
-               "python_version": "3.11"}
-    return {
-        "rendered_serving_install.Dockerfile": render_template("serving/Dockerfile.j2", install_requirements=True, **serving),
-        "rendered_serving_prebuilt.Dockerfile": render_template("serving/Dockerfile.j2", install_requirements=False, **serving),
-        "rendered_mlflow.Dockerfile": render_template("tracking/Dockerfile.mlflow.j2", mlflow_version="3.5.0"),
-    }
+def _rendered(tmp_path: Path) -> dict[str, str]:
+    """Every Dockerfile our own tools render, through the tools: create_r_dockerfile (every case its own test
+    renders: R apt/renv, DESCRIPTION, uv, pyproject, requirements, conda, mixed; debian/python/rocker/conda
+    bases; with and without a port), setup_docker_compose (mlflow, feast, bentoml, model_api on a python and
+    a bare Debian base), deploy_ml_model_serving containerize (each option) and the MLflow team stack."""
+    runner = ToolRunner(tmp_path / "ws")
+    out: dict[str, str] = {}
+    for kind, files in PROJECTS.items():
+        make_project(runner.root / kind, files)
+    for kind, options in R_CASES:
+        label = "-".join(f"{k}={v}" if isinstance(v, (str, int)) else k for k, v in options.items()) or "default"
+        rendered = runner(R_TOOL, {"action": "render", "project": kind, **options}, dry_run=True)
+        out[f"rendered_r_{kind}_{re.sub(r'[^A-Za-z0-9=.-]+', '_', label)}.Dockerfile"] = rendered.dockerfile
+    stacks = {"ml": [{"kind": "mlflow"}, {"kind": "feast"}, {"kind": "bentoml", "model_uri": "models:/churn@champion"},
+                     {"kind": "model_api"}],
+              "bare": [{"kind": "model_api", "base_image": "debian:bookworm-slim"}]}
+    for name, components in stacks.items():
+        runner(COMPOSE_TOOL, {"action": "render", "stack": name, "components": components})
+        for path in sorted((runner.root / "compose" / name).rglob("Dockerfile")):
+            rel = path.relative_to(runner.root / "compose" / name).parent.as_posix().replace("/", "_")
+            out[f"rendered_compose_{name}_{rel}.Dockerfile"] = path.read_text()
+    for label, options in SERVING_CASES.items():
+        op = ServingInput.model_validate({"operation": {"action": "containerize", "model_uri": "models:/churn@champion", **options}}).operation
+        assert isinstance(op, Containerize)
+        out[f"rendered_serving_{label}.Dockerfile"] = containerize_dockerfile(op, "churn:abc123", "churn")
+    out["rendered_mlflow.Dockerfile"] = render_template("tracking/Dockerfile.mlflow.j2", mlflow_version="3.5.0")
+    return out
 
 
 def _corpus(tmp_path: Path) -> dict[str, Path]:
     files = {p.name: p for p in sorted(CORPUS.glob("*.Dockerfile"))}
-    for name, text in _rendered().items():
+    for name, text in _rendered(tmp_path).items():
         (tmp_path / name).write_text(text)
         files[name] = tmp_path / name
     return files
@@ -54,16 +90,25 @@ def _hadolint(path: Path) -> set[tuple[int, str]]:
 
 def test_audit_reports_every_hadolint_layer_finding_without_its_false_positives(tmp_path: Path) -> None:
     files = _corpus(tmp_path)
-    assert len(files) >= 15
+    rendered = [n for n in files if n.startswith("rendered_")]
+    assert len(files) - len(rendered) == 18 and len(rendered) == len(R_CASES) + 7 + len(SERVING_CASES) + 1, sorted(files)
     seen_codes: set[str] = set()
+    compared = 0
     for name, path in files.items():
         theirs = _hadolint(path)
-        ours = {(f.line, f.hadolint) for f in audit_dockerfile(parse(path.read_text()), name).findings if f.hadolint}
+        findings = audit_dockerfile(parse(path.read_text()), name).findings
+        ours = {(f.line, f.hadolint) for f in findings if f.hadolint}
+        compared += len(theirs)
+        if name.startswith("rendered_"):
+            # Our own Dockerfiles: no warning of the audit either (layer order, cache mounts, caches in layers).
+            allowed = LEGACY_BUILDER if name.startswith("rendered_serving_") else set()
+            assert not [f for f in findings if f.severity != "info" and f.rule not in allowed], (name, findings)
         false_positives = {(line, code) for n, line, code in KNOWN_FALSE_POSITIVES if n == name}
         assert false_positives <= theirs, f"{name}: hadolint no longer reports {false_positives - theirs}"
         assert theirs - false_positives <= ours, f"{name}: missing {sorted(theirs - false_positives - ours)}"
         assert not ours & false_positives, f"{name}: reports hadolint's false positive {ours & false_positives}"
         seen_codes |= {code for _line, code in theirs}
+    assert compared >= 20
     # The corpus exercises most of the rules the audit claims.
     assert {"DL3006", "DL3007", "DL3009", "DL3015", "DL3019", "DL3020", "DL3032", "DL3040", "DL3042", "DL3059"} <= seen_codes
 
@@ -83,6 +128,24 @@ def test_audit_reports_every_hadolint_layer_finding_without_its_false_positives(
 def test_cache_mount_and_layer_findings_hadolint_lacks(name: str, rule: str, line: int) -> None:
     findings = audit_dockerfile(parse((CORPUS / name).read_text())).findings
     assert (rule, line) in {(f.rule, f.line) for f in findings}
+
+
+@pytest.mark.parametrize(("text", "rules"), [
+    # The project itself installed after its dependencies: the pattern, not a layer-order fault.
+    ("FROM python:3.11-slim\nCOPY pyproject.toml uv.lock ./\nRUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-install-project\n"
+     "COPY . .\nRUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen\n", set()),
+    ("FROM python:3.11-slim\nCOPY . .\nRUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps .\n", set()),
+    ("FROM python:3.11-slim\nCOPY . .\nRUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen\n", {"layer-order"}),
+    ("FROM python:3.11-slim\nCOPY . .\nRUN --mount=type=cache,target=/root/.cache/pip pip install .\n", {"layer-order"}),
+    # apt's downloads are /var/cache/apt and /var/lib/apt/lists; the rest of /var/lib/apt belongs in the image.
+    ("FROM debian:bookworm\nRUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt/lists,sharing=locked "
+     "apt-get update && apt-get install -y --no-install-recommends curl\n", set()),
+    ("FROM debian:bookworm\nRUN --mount=type=cache,target=/var/cache/apt,sharing=locked "
+     "apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n", {"apt-cache-mount"}),
+])
+def test_project_installs_and_apt_list_mounts(text: str, rules: set[str]) -> None:
+    found = {f.rule for f in audit_dockerfile(parse(text)).findings if f.rule in {"layer-order", "apt-cache-mount"}}
+    assert found == rules
 
 
 def test_good_dockerfile_has_no_cache_findings() -> None:

@@ -24,6 +24,7 @@ from mlops_engineer.engines.containers.build_cache import (
     is_cleanup,
     is_dep_file,
     mounted,
+    needs_project_sources,
     removes,
     run_env,
 )
@@ -282,7 +283,11 @@ def _check_layer_order(df: Dockerfile, report: Audit) -> None:
         for k, ins in enumerate(instructions):
             if ins not in _context_copies(df):
                 continue
-            later = [r for r in instructions[k + 1:] if r.keyword == "RUN" and any(installs_dependencies(c) for c in _cmds(r))]
+            # Dependencies installed from their files before this COPY: a later install of the project itself
+            # (`pip install --no-deps .`, `uv sync` after `uv sync --no-install-project`) is the pattern, not the fault.
+            deps_first = any(installs_dependencies(c) and not needs_project_sources(c) for r in instructions[:k] for c in _cmds(r))
+            later = [r for r in instructions[k + 1:] if r.keyword == "RUN" and any(
+                installs_dependencies(c) and not (needs_project_sources(c) and (deps_first or c.flag("--no-deps"))) for c in _cmds(r))]
             if later:
                 lines = ", ".join(str(r.line) for r in later)
                 report.add("layer-order", "warning", ins.line,

@@ -38,12 +38,16 @@ class Manager:
     default_targets: tuple[str, ...]  # where its cache lives for root
     env_var: str | None  # setting that moves the cache
     mount_options: str = ""  # extra options for the recommended mount (apt needs sharing=locked)
+    # The folders that must be under a cache mount, when narrower than default_targets: apt downloads
+    # lists into /var/lib/apt/lists, and the rest of /var/lib/apt (extended_states) belongs in the image.
+    needed: tuple[str, ...] | None = None
 
 
 MANAGERS: tuple[Manager, ...] = (
     Manager("pip", shell.pip_install, ("/root/.cache/pip",), "PIP_CACHE_DIR"),
     Manager("uv", shell.uv_install, ("/root/.cache/uv",), "UV_CACHE_DIR"),
-    Manager("apt", lambda c: shell.apt_install(c) or shell.apt_update(c), ("/var/cache/apt", "/var/lib/apt"), None, ",sharing=locked"),
+    Manager("apt", lambda c: shell.apt_install(c) or shell.apt_update(c), ("/var/cache/apt", "/var/lib/apt"), None, ",sharing=locked",
+            ("/var/cache/apt", "/var/lib/apt/lists")),
     Manager("conda", shell.conda_install, ("/opt/conda/pkgs",), "CONDA_PKGS_DIRS"),
     Manager("renv", shell.renv_restore, ("/root/.cache/R/renv",), "RENV_PATHS_CACHE"),
 )
@@ -67,7 +71,8 @@ def cache_targets(manager: Manager, env: dict[str, str]) -> tuple[str, ...]:
 def mounted(manager: Manager, ins: Instruction, env: dict[str, str]) -> bool:
     """Every cache folder of `manager` is under one of the RUN's cache mounts."""
     mounts = ins.mounts
-    return all(any(covers(m, t) for m in mounts) for t in cache_targets(manager, env))
+    needed = manager.needed if manager.needed and not (manager.env_var and env.get(manager.env_var)) else cache_targets(manager, env)
+    return all(any(covers(m, t) for m in mounts) for t in needed)
 
 
 def run_env(ins: Instruction, stage_env: dict[str, str], cmd: shell.Command | None = None) -> dict[str, str]:

@@ -26,7 +26,7 @@ UV_VERSION = "0.13.9"  # installs the requirements in the image (pip took 3.5 ti
 def run_containerize(op: Containerize, inp: ServingInput, ctx: ToolContext, out: ServingOutput) -> None:
     from mlops_engineer.engines.serving.bentoml_service import bento_dir
     from mlops_engineer.engines.serving.docker_images import build_image, docker_client, host_ca_bundle
-    from mlops_engineer.render import render_template, write_files
+    from mlops_engineer.render import write_files
 
     source = build_service(op, inp, ctx, out)
     if inp.dry_run:
@@ -40,11 +40,7 @@ def run_containerize(op: Containerize, inp: ServingInput, ctx: ToolContext, out:
     extra: dict[str, bytes] = {}
     if op.host_ca_bundle:
         extra["host-ca.crt"] = host_ca_bundle().read_bytes()
-    dockerfile = render_template(
-        "serving/Dockerfile.j2", bento_tag=out.bento_tag, base_image=op.base_image, install_requirements=op.install_requirements,
-        install_python=op.install_python, host_ca=op.host_ca_bundle, slim_mlflow=op.slim_mlflow, service_name=out.service_name, model_uri=op.model_uri,
-        python_version="3.11", uv_version=UV_VERSION,
-    )
+    dockerfile = containerize_dockerfile(op, out.bento_tag, out.service_name)
     out.files += write_files(ctx.workspace, {f"{out.build_dir}/Dockerfile": dockerfile}, dry_run=False, confirm=inp.confirm)
     recipe = _digest(dockerfile.encode(), *(name.encode() + b"\0" + data for name, data in sorted(extra.items())))
     fallback = (f"docker build -t {tag} --network host -f {out.build_dir}/Dockerfile {ctx.workspace.relative(root)}"
@@ -66,6 +62,17 @@ def run_containerize(op: Containerize, inp: ServingInput, ctx: ToolContext, out:
         out.planned_calls.append(f"ran {tag} as {out.container.name} on {out.container.url}: smoke test passed; container removed")
     out.next_steps = [f"docker run --rm -p 127.0.0.1:3000:3000 {tag}",
                       f"Push it to your registry, then render manifests: action k8s_manifests with image <registry>/{tag}."]
+
+
+def containerize_dockerfile(op: Containerize, bento_tag: str, service_name: str) -> str:
+    """The Dockerfile containerize builds the bento with (also audited by optimize_docker_build_cache's corpus test)."""
+    from mlops_engineer.render import render_template
+
+    return render_template(
+        "serving/Dockerfile.j2", bento_tag=bento_tag, base_image=op.base_image, install_requirements=op.install_requirements,
+        install_python=op.install_python, host_ca=op.host_ca_bundle, slim_mlflow=op.slim_mlflow, service_name=service_name, model_uri=op.model_uri,
+        python_version="3.11", uv_version=UV_VERSION,
+    )
 
 
 def smoke_container(client: Any, tag: str, op: Containerize, ctx: ToolContext, out: ServingOutput,
