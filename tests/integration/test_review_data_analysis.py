@@ -242,7 +242,13 @@ def test_each_injected_data_problem_is_found(tools: ToolRunner, label: str, inje
 
 
 def test_declared_pandera_contract_is_enforced(tools: ToolRunner) -> None:
-    import pandera.pandas as pa
+    import os
+
+    from mlops_engineer.engines.review.data_review import import_pandera
+
+    before = os.environ.get("PYARROW_IGNORE_TIMEZONE")
+    pa = import_pandera()
+    assert os.environ.get("PYARROW_IGNORE_TIMEZONE") == before, "pandera's import must not leak PYARROW_IGNORE_TIMEZONE"
 
     train, test = clean_frames()
     train.loc[:6, "tenure_months"] = -3

@@ -6,6 +6,7 @@ Export and agreement also read a JSON export file, with no server.
 
 from __future__ import annotations
 
+from mlops_engineer.optional import import_optional
 from mlops_engineer.registry import Hints, ToolSpec
 from mlops_engineer.runtime import ToolContext
 from mlops_engineer.schemas import action_hint
@@ -27,6 +28,9 @@ from mlops_engineer.tools._label_training_data.project import run_create_project
 def run(inp: LabelInput, ctx: ToolContext) -> LabelOutput:
     op = inp.operation
     out = LabelOutput(action=op.action, dry_run=inp.dry_run)
+    # The agreement, resolution and import code computes with numpy: without the extra, say which
+    # one to install instead of failing inside an engine's import.
+    import_optional("numpy", "labeling")
     if isinstance(op, CreateProject):
         return run_create_project(op, inp, ctx, out)
     if isinstance(op, ImportTasks):

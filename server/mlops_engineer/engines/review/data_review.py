@@ -4,10 +4,11 @@ run every data check on it, in a fixed order.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_engineer.engines.review import data_quality as dq
 from mlops_engineer.engines.review import leakage, overlap, split_drift
@@ -67,11 +68,29 @@ def check_roles(tables: list[Loaded], roles: dq.Roles) -> None:
             raise ToolError("invalid_input", f"{name} '{column}' is not a column of the data.", f"Columns: {cols}.")
 
 
-def contract(workspace: Workspace, given: str, tables: list[Loaded]) -> list[Finding]:
-    """Validate each table against a declared pandera schema (YAML), lazily: every failure counted."""
+# pandera's import sets these for pyspark in the whole process's environment; PYARROW_IGNORE_TIMEZONE=1
+# would make pyarrow drop the zone of every aware datetime the server converts afterwards.
+_PANDERA_ENV = ("PYARROW_IGNORE_TIMEZONE", "SPARK_LOCAL_IP")
+
+
+def import_pandera() -> Any:
+    """`pandera.pandas`, with the process environment left as it was before the import."""
     from mlops_engineer.optional import import_optional
 
-    pa = import_optional("pandera.pandas", "review")
+    saved = {name: os.environ.get(name) for name in _PANDERA_ENV}
+    try:
+        return import_optional("pandera.pandas", "review")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def contract(workspace: Workspace, given: str, tables: list[Loaded]) -> list[Finding]:
+    """Validate each table against a declared pandera schema (YAML), lazily: every failure counted."""
+    pa = import_pandera()
     path = workspace.resolve(given, must_exist=True)
     try:
         schema = pa.DataFrameSchema.from_yaml(path.read_text())
