@@ -248,3 +248,26 @@ def test_streaming_stays_within_a_bounded_memory(tmp_path: Path) -> None:
     # for a 33 MB table; neither grows with the file.
     assert peak < min(full / 3, 12 << 20), (full, peak)
     assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_rows == 1_000_000
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("tz", [None, "UTC", "+00:00"])
+def test_fast_timestamp_json_text_equals_strftime(unit: str, tz: str | None) -> None:
+    """The zone-less/UTC fast path writes exactly what Arrow's strftime did: negatives, day edges, nulls, slices."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from mlops_engineer.engines.formats import writers
+
+    per_day = 86_400 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    rng = np.random.default_rng(7)
+    values = rng.integers(-per_day * 40_000, per_day * 40_000, 3000)
+    values[:5] = [0, -1, 1, per_day - 1, -per_day]
+    kind = pa.timestamp(unit, tz)
+    column = pa.array(values, kind, mask=rng.random(3000) < 0.1)
+    for part in (column, column.slice(7, 100)):
+        text = pc.strftime(part, format="%Y-%m-%dT%H:%M:%S" + ("%z" if tz else ""))
+        if tz:
+            text = pc.replace_substring_regex(text, r"([+-]\d\d)(\d\d)$", r"\1:\2")
+        expected = pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")
+        assert writers._json_values(part).equals(expected)

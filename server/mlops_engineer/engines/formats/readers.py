@@ -37,6 +37,7 @@ SUFFIXES = {
 }
 DEFAULT_BATCH_ROWS = 65_536
 JSONL_BLOCK_BYTES = 8 << 20  # text per JSON Lines block: bounded memory, few Arrow calls
+JSONL_PARSE_BYTES = 2 << 20  # Arrow parses a block's 2 MiB pieces on its threads (one piece would use one core)
 # Arrow's and fastavro's exceptions for a malformed file: anything else is our bug, not the file's.
 _MALFORMED = (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, OverflowError, UnicodeDecodeError)
 
@@ -158,7 +159,7 @@ def _jsonl(path: Path, batch_rows: int, _budget: int | None) -> tuple[pa.Schema,
     def batches() -> Iterator[pa.RecordBatch]:
         yield from table.to_batches(max_chunksize=batch_rows)
         for block in blocks:
-            part = pa_json.read_json(io.BytesIO(block), read_options=pa_json.ReadOptions(block_size=len(block) + 1), parse_options=options)
+            part = pa_json.read_json(io.BytesIO(block), read_options=pa_json.ReadOptions(block_size=JSONL_PARSE_BYTES), parse_options=options)
             yield from part.to_batches(max_chunksize=batch_rows)
 
     return schema, batches()

