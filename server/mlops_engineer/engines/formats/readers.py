@@ -6,12 +6,13 @@ own, so they are read by `engines.formats.protobuf` with the message class of a 
 
 Nothing is read whole except a JSON array (its grammar has no record boundary to stream on):
 CSV comes in blocks, JSON Lines in newline-cut blocks parsed by Arrow, Parquet a row group's
-pages at a time, Avro `batch_rows` records at a time. A malformed file becomes a `ToolError`
+pages at a time, Avro `batch_rows` records at a time (a file of 16 MiB or more decoded by worker
+processes on every core, see `avro_parallel`). A malformed file becomes a `ToolError`
 (`invalid_input`) naming the file and what is wrong with it, raised when the bad part is met,
 which for a streamed file may be after earlier batches were returned.
 
-This module depends only on `mlops_engineer.errors` and `mlops_engineer.optional`, so it can be
-copied as it is.
+This module depends only on `mlops_engineer.errors`, `mlops_engineer.optional` and its sibling
+`avro_parallel`, so the three can be copied as they are.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_engineer.engines.formats import avro_parallel
 from mlops_engineer.errors import ToolError
 from mlops_engineer.optional import import_optional
 
@@ -334,6 +336,9 @@ def _avro(path: Path, batch_rows: int, _budget: int | None) -> tuple[pa.Schema, 
     struct, _ = avro_to_arrow_type(writer_schema)
     schema = pa.schema(list(struct))
     needs_plain = any(_has_uuid_or_map(f) for f in writer_schema["fields"])
+    if avro_parallel.worth_parallel(path):
+        handle.close()
+        return schema, avro_parallel.parallel_batches(path, schema, batch_rows, needs_plain)
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -223,9 +224,8 @@ def _jsonl(batches: pa.RecordBatchReader, handle: BinaryIO, _c: str | None, _m: 
            on_batch: Callable[[int], None], *, array: bool = False) -> int:
     total = 0
     handle.write(b"[" if array else b"")
-    for batch in _counted(batches, on_batch):
+    for batch, rows in _formatted_ahead(_counted(batches, on_batch), _json_rows):
         if batch.num_rows:
-            rows = _json_rows(batch)
             if array:
                 text = ",".join(rows.to_pylist())
                 handle.write(((",\n" if total else "") + text.rstrip("\n")).encode("utf-8"))
@@ -239,6 +239,29 @@ def _jsonl(batches: pa.RecordBatchReader, handle: BinaryIO, _c: str | None, _m: 
         total += batch.num_rows
     handle.write(b"]\n" if array else b"")
     return total
+
+
+def _formatted_ahead(batches: Iterator[pa.RecordBatch], format_batch: Callable[[pa.RecordBatch], Any]
+                     ) -> Iterator[tuple[pa.RecordBatch, Any]]:
+    """(batch, format_batch(batch)) in the batches' order, formatting up to one batch per core ahead
+    on threads: Arrow's kernels release the GIL, and one thread formatting JSON is the bottleneck
+    of a conversion to JSON text (the readers already parse on Arrow's own threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    pending: deque[tuple[pa.RecordBatch, Any]] = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="json-text")
+    try:
+        for batch in batches:
+            pending.append((batch, pool.submit(format_batch, batch)))
+            if len(pending) > workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:  # a cancelled or failed write leaves no thread formatting behind it
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _json(batches: pa.RecordBatchReader, handle: BinaryIO, _c: str | None, _m: type | None, _g: int,
