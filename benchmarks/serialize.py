@@ -125,6 +125,7 @@ def pandas_side(folder: Path, source: str, target: str) -> Path:
             fastavro.writer(handle, schema, records)
     elif target == "protobuf":
         from google.protobuf.timestamp_pb2 import Timestamp
+        from mlops_engineer.engines.formats.protobuf import varint
 
         row_class = _message_class(folder)
         with out.open("wb") as handle:
@@ -132,17 +133,8 @@ def pandas_side(folder: Path, source: str, target: str) -> Path:
                 at = Timestamp()
                 at.FromDatetime(r.at.to_pydatetime().replace(tzinfo=None))
                 data = row_class(id=r.id, amount=r.amount, name=r.name, active=r.active, at=at, price=str(r.price), plan=r.plan).SerializeToString()
-                handle.write(_varint(len(data)) + data)
+                handle.write(varint(len(data)) + data)
     return out
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits, n = n & 0x7F, n >> 7
-        out.append(bits | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def measure(side: str, folder: Path, source: str, target: str) -> dict[str, Any]:

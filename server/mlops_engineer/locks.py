@@ -11,7 +11,8 @@ Keys name what is created: `stable_digest` of the call's identity for idempotent
 (an MLflow run, a model version), or a fixed name for one shared file (the render manifest).
 
 `owner()` and `owner_alive()` record and check the process behind something left RUNNING (an
-MLflow run, an Optuna trial), so the next call can tell a crash from a worker still busy.
+MLflow run, an Optuna trial), so the next call can tell a crash from a worker still busy;
+`pid_exists()` is the bare signal-0 probe they (and the service and command runners) share.
 """
 
 from __future__ import annotations
@@ -147,6 +148,18 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19] if fields else None
 
 
+def pid_exists(pid: int) -> bool:
+    """Whether a process `pid` exists (a signal-0 probe): True for one under another user, and for a
+    zombie its parent has not collected yet."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
 def owner(pid: int | None = None) -> str:
     """`host:pid:start` of this process (or `pid`): what the next call checks before it reclaims."""
     pid = os.getpid() if pid is None else pid
@@ -161,12 +174,8 @@ def owner_alive(record: str) -> bool | None:
     if host != HOST or not pid_text.isdigit():
         return None
     pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_exists(pid):
         return False
-    except PermissionError:
-        pass  # it exists, under another user
     fields = _stat_fields(pid)
     if fields is not None:
         if fields[0] in ("Z", "X"):

@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mlops_engineer.errors import ToolError
+from mlops_engineer.locks import pid_exists
 
 LOOPBACK = "127.0.0.1"
 STATE_FILE = "services.json"
@@ -115,13 +116,7 @@ def _alive(pid: int) -> bool:
     if stat is not None:
         return stat[0] not in ("Z", "X")
     if not Path("/proc").is_dir():  # not Linux: fall back to a signal probe
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_exists(pid)
     return False
 
 

@@ -228,7 +228,8 @@ def _incompatible(name: str, have: pa.DataType, want: str) -> ToolError:
 # --------------------------------------------------------------------------- framing
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """`n` as a base-128 varint: the length prefix of a delimited message."""
     out = bytearray()
     while True:
         bits, n = n & 0x7F, n >> 7
@@ -329,7 +330,7 @@ def write_messages(batches: Iterator[pa.RecordBatch], message_class: type, handl
                 raise ToolError("invalid_input", f"A row does not fit {message_class.__name__}: {exc}",
                                 "Check the column's values against the field's type (an enum needs its names).") from exc
             data = message.SerializeToString()
-            out.append(_varint(len(data)) + data)
+            out.append(varint(len(data)) + data)
         handle.write(b"".join(out))
         yield batch.num_rows
 

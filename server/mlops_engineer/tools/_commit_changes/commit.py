@@ -129,8 +129,7 @@ def head_message(repo: Path, ctx: ToolContext) -> str:
 
 
 def run_commit(op: Commit, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
-    repo = open_repo(inp, ctx)
-    out.repo = str(repo)
+    repo = open_repo(inp, ctx, out)
     with commit_lock(repo, ctx):
         out.recovered = recover(repo)
         return _commit(op, inp, ctx, out, repo)

@@ -25,8 +25,7 @@ from mlops_engineer.tools._commit_changes.repo import (
 
 
 def run_status(op: Status, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
-    repo = open_repo(inp, ctx)
-    out.repo = str(repo)
+    repo = open_repo(inp, ctx, out)
     specs = pathspecs(op.paths, repo, ctx)
     return fill_status(out, status(repo, ctx.check_cancelled, specs), staged_changes(repo, ctx.check_cancelled, specs))
 
@@ -39,8 +38,7 @@ def _masked(text: str) -> str:
 
 
 def run_diff(op: Diff, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
-    repo = open_repo(inp, ctx)
-    out.repo = str(repo)
+    repo = open_repo(inp, ctx, out)
     specs = pathspecs(op.paths, repo, ctx)
     parts: list[str] = []
     for which in (["staged", "unstaged"] if op.which == "both" else [op.which]):

@@ -22,8 +22,7 @@ _RECORD_END = "\x1e"  # git log records end with this; messages cannot hold it
 
 
 def run_message(op: Message, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
-    repo = open_repo(inp, ctx)
-    out.repo = str(repo)
+    repo = open_repo(inp, ctx, out)
     changes = staged_changes(repo, ctx.check_cancelled)
     if not changes:
         raise ToolError("invalid_input", "Nothing is staged: the message is proposed from the staged diff.",
@@ -46,8 +45,7 @@ def _range_args(text: str) -> list[str]:
 
 
 def run_check_messages(op: CheckMessages, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
-    repo = open_repo(inp, ctx)
-    out.repo = str(repo)
+    repo = open_repo(inp, ctx, out)
     args = ["log", f"--max-count={op.max_count}", f"--format=%H%n%B{_RECORD_END}"] + ([] if op.include_merges else ["--no-merges"])
     result = run_git(repo, args + _range_args(op.range) + ["--"], check=False, check_cancelled=ctx.check_cancelled,
                      max_output=200_000_000)

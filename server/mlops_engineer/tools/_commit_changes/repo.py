@@ -16,10 +16,13 @@ from mlops_engineer.tools._commit_changes.models import (
 )
 
 
-def open_repo(inp: CommitChangesInput, ctx: ToolContext) -> Path:
-    """The top folder of the repository `inp.repo` names; it and the workspace must hold each other."""
+def open_repo(inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> Path:
+    """The top folder of the repository `inp.repo` names, also recorded as `out.repo`; it and the
+    workspace must hold each other."""
     folder = ctx.workspace.resolve(inp.repo, must_exist=True)
-    return repo_root(folder, ctx.workspace.root, check_cancelled=ctx.check_cancelled)
+    repo = repo_root(folder, ctx.workspace.root, check_cancelled=ctx.check_cancelled)
+    out.repo = str(repo)
+    return repo
 
 
 def pathspecs(paths: list[str], repo: Path, ctx: ToolContext) -> list[str]:

@@ -24,8 +24,7 @@ from mlops_engineer.tools._commit_changes.repo import fill_status, open_repo, pa
 
 
 def run_stage(op: Stage, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
-    repo = open_repo(inp, ctx)
-    out.repo = str(repo)
+    repo = open_repo(inp, ctx, out)
     specs = pathspecs(op.paths, repo, ctx)
     pattern = None
     if op.pattern is not None:
@@ -80,8 +79,7 @@ def _stage_hunks(repo, specs: list[str], pattern: re.Pattern[str], dry_run: bool
 
 
 def run_unstage(op: Unstage, inp: CommitChangesInput, ctx: ToolContext, out: CommitChangesOutput) -> CommitChangesOutput:
-    repo = open_repo(inp, ctx)
-    out.repo = str(repo)
+    repo = open_repo(inp, ctx, out)
     specs = pathspecs(op.paths, repo, ctx) if op.paths else ["."]
     if head_sha(repo, ctx.check_cancelled):
         out.planned_calls = [f"git reset -q -- {' '.join(specs)}"]

@@ -32,7 +32,7 @@ def _record(ctx: ToolContext, pid: int, command: str) -> Path:
 
 def stop_orphans(ctx: ToolContext) -> list[str]:
     """Process groups a crashed call (kill -9) left running: stopped, and said so in `recovered`."""
-    from mlops_engineer.locks import owner_alive
+    from mlops_engineer.locks import owner_alive, pid_exists
 
     folder = ctx.workspace.resolve(RUNNING)
     recovered: list[str] = []
@@ -46,7 +46,7 @@ def stop_orphans(ctx: ToolContext) -> list[str]:
         if owner_alive(caller) is not False:
             continue  # its call still runs (or ran on another host): not ours to stop
         leader = owner_alive(group)
-        if leader is not False or not _pid_exists(pid):
+        if leader is not False or not pid_exists(pid):
             # The leader is the recorded process, or it is gone and only its group can hold this id.
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -55,16 +55,6 @@ def stop_orphans(ctx: ToolContext) -> list[str]:
                 pass
         path.unlink(missing_ok=True)
     return recovered
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def verify(
