@@ -261,13 +261,32 @@ def test_fast_timestamp_json_text_equals_strftime(unit: str, tz: str | None) -> 
 
     per_day = 86_400 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
     rng = np.random.default_rng(7)
-    values = rng.integers(-per_day * 40_000, per_day * 40_000, 3000)
-    values[:5] = [0, -1, 1, per_day - 1, -per_day]
+    spread = rng.integers(-per_day * 40_000, per_day * 40_000, 3000)  # days looked up by sorting
+    dense = rng.integers(-per_day * 3, per_day * 9, 3000)  # days looked up by offset
     kind = pa.timestamp(unit, tz)
-    column = pa.array(values, kind, mask=rng.random(3000) < 0.1)
-    for part in (column, column.slice(7, 100)):
+    parts = []
+    for values in (spread, dense):
+        values[:5] = [0, -1, 1, per_day - 1, -per_day]
+        column = pa.array(values, kind, mask=rng.random(3000) < 0.1)
+        parts += [column, column.slice(7, 100)]
+    for part in parts:
         text = pc.strftime(part, format="%Y-%m-%dT%H:%M:%S" + ("%z" if tz else ""))
         if tz:
             text = pc.replace_substring_regex(text, r"([+-]\d\d)(\d\d)$", r"\1:\2")
         expected = pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")
         assert writers._json_values(part).equals(expected)
+
+
+def test_json_text_of_strings_and_dictionaries_equals_json_dumps() -> None:
+    """Strings with nothing to escape take the fast path, the others are escaped; a dictionary's
+    values are formatted once: the text is json.dumps' in every case, slices and nulls included."""
+    import json
+
+    from mlops_engineer.engines.formats import writers
+
+    plain = pa.array(["a", "b c", None, "é", ""] * 20)
+    awkward = pa.array(['say "hi"', "back\\slash", None, "tab\there", "line\nbreak"] * 20)
+    dictionary = pa.array(["pro", None, "basic", 'q"uote', "pro"] * 20).dictionary_encode()
+    for column in (plain, awkward, dictionary, plain.slice(3, 9), awkward.slice(1, 7), dictionary.slice(2, 11)):
+        expected = ["null" if v is None else json.dumps(v, ensure_ascii=False) for v in column.to_pylist()]
+        assert writers._json_values(column).to_pylist() == expected

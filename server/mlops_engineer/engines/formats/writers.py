@@ -8,6 +8,7 @@ source, a cancelled call, a full disk) leaves the old target, or none, never hal
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import tempfile
@@ -148,11 +149,13 @@ def _json_values(column: pa.Array) -> pa.Array:
     pa = import_optional("pyarrow", EXTRA)
     pc = import_optional("pyarrow.compute", EXTRA)
     t, kind = pa.types, column.type
-    if t.is_dictionary(kind):
-        column, kind = column.dictionary_decode(), kind.value_type
+    if t.is_dictionary(kind):  # each distinct value formatted once
+        return pc.fill_null(_json_values(column.dictionary).take(column.indices), "null")
     quoted = None
     if t.is_string(kind) or t.is_large_string(kind):
-        if not pc.any(pc.match_substring_regex(column, r"[\x00-\x1f]")).as_py():
+        if _plain_text(column):
+            quoted = pc.binary_join_element_wise('"', column, '"', "")
+        elif not pc.any(pc.match_substring_regex(column, r"[\x00-\x1f]")).as_py():
             escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
             quoted = pc.binary_join_element_wise('"', escaped, '"', "")
     elif t.is_boolean(kind) or t.is_integer(kind):
@@ -177,14 +180,34 @@ def _json_values(column: pa.Array) -> pa.Array:
     return pc.fill_null(quoted, "null")
 
 
+def _plain_text(column: pa.Array) -> bool:
+    """True when no byte of the strings needs escaping in JSON (no quote, backslash or control
+    character): one pass over the data buffer, ten times faster than a regex over the values. Bytes
+    outside the column's slice are looked at too, which at worst sends it down the escaping path."""
+    import numpy as np
+
+    data = column.buffers()[2]
+    return data is None or not _needs_escape_table()[np.frombuffer(data, dtype=np.uint8)].any()
+
+
+@functools.cache
+def _needs_escape_table() -> Any:
+    import numpy as np
+
+    table = np.zeros(256, dtype=bool)
+    table[:0x20] = table[ord('"')] = table[ord("\\")] = True
+    return table
+
+
 _UTC = ("UTC", "Etc/UTC", "+00:00")
 _PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 
 
 def _iso_utc(column: pa.Array, kind: pa.DataType) -> pa.Array:
     """Quoted ISO 8601 text of a zone-less or UTC timestamp column, the same as `strftime`'s
-    "%Y-%m-%dT%H:%M:%S" (+ "+00:00"), but 5-10x faster: the dates are formatted once per distinct
-    day and the times of day assembled from integers (Arrow's strftime takes ~1.7 us a value)."""
+    "%Y-%m-%dT%H:%M:%S" (+ "+00:00"), but 5-10x faster: each day is formatted once, the time of day
+    is looked up in a table of the day's 86,400 seconds, and the fraction is zero-padded digits
+    (Arrow's strftime takes ~1.7 us a value)."""
     import numpy as np
 
     pa = import_optional("pyarrow", EXTRA)
@@ -193,19 +216,31 @@ def _iso_utc(column: pa.Array, kind: pa.DataType) -> pa.Array:
     raw = column.cast(pa.int64())
     values = pc.fill_null(raw, 0).to_numpy(zero_copy_only=False)
     day, rem = np.divmod(values, 86_400 * per_second)
-    days, where = np.unique(day, return_inverse=True)
+    first, last = (int(day.min()), int(day.max())) if len(day) else (0, 0)
+    if last - first <= 4 * len(day):  # a dense range of days: index by offset instead of sorting
+        days, where = np.arange(first, last + 1), day - first
+    else:
+        days, where = np.unique(day, return_inverse=True)
     dates = pc.strftime(pa.array(days * (86_400 * per_second), pa.timestamp(kind.unit)), format="%Y-%m-%d")
     secs, frac = np.divmod(rem, per_second)
-
-    def padded(numbers: Any, width: int) -> pa.Array:
-        return pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width=width, padding="0")
-
-    parts = ['"', dates.take(pa.array(where.ravel())), "T", padded(secs // 3600, 2), ":", padded(secs // 60 % 60, 2), ":", padded(secs % 60, 2)]
+    parts = ['"', dates.take(pa.array(where.ravel())), "T", _clock().take(pa.array(secs))]
     if per_second > 1:
-        parts += [".", padded(frac, len(str(per_second)) - 1)]
+        parts += [".", pc.utf8_lpad(pa.array(frac).cast(pa.string()), width=len(str(per_second)) - 1, padding="0")]
     parts.append('+00:00"' if kind.tz else '"')
     text = pc.binary_join_element_wise(*parts, "")
     return pc.if_else(pc.is_null(raw), pa.scalar(None, pa.string()), text) if raw.null_count else text
+
+
+@functools.cache
+def _clock() -> pa.Array:
+    """"HH:MM:SS" for every second of a day, by its index."""
+    import numpy as np
+
+    pa = import_optional("pyarrow", EXTRA)
+    pc = import_optional("pyarrow.compute", EXTRA)
+    second = np.arange(86_400)
+    fields = [pc.utf8_lpad(pa.array(n).cast(pa.string()), width=2, padding="0") for n in (second // 3600, second // 60 % 60, second % 60)]
+    return pc.binary_join_element_wise(*fields, ":")
 
 
 def _json_rows(batch: pa.RecordBatch) -> pa.Array:
