@@ -1,7 +1,7 @@
-"""Avro files decoded by worker processes (engines.formats.avro_parallel): the same table as one
-process reads, in order, from files written by fastavro and by the Apache `avro` package; a
-corrupt file refused with its name; and no worker left behind, whether the read ends, fails or
-is abandoned half-way."""
+"""Avro files decoded and encoded by worker processes (engines.formats.avro_parallel): the same
+table as one process reads, in order, from files written by fastavro and by the Apache `avro`
+package; the same records written, read back by both; a corrupt file refused with its name; and
+no worker left behind, whether the work ends, fails or is abandoned half-way."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from mlops_engineer.engines.formats import avro_parallel, readers
+from mlops_engineer.engines.formats import avro_parallel, readers, writers
 from mlops_engineer.errors import ToolError
 from mlops_engineer.tools.serialize_data_formats import TOOL
 from tests.helpers import ToolRunner
@@ -72,6 +72,7 @@ def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     """Decode every Avro file with two workers, however small it is and however many cores there are."""
     monkeypatch.setattr(avro_parallel, "MIN_PARALLEL_BYTES", 0)
     monkeypatch.setattr(avro_parallel, "worker_count", lambda: 2)
+    monkeypatch.setattr(writers, "PARALLEL_AVRO_BATCHES", 2)
 
 
 def _read(path: Path) -> pa.Table:
@@ -153,3 +154,41 @@ def test_an_abandoned_read_leaves_no_worker(tmp_path: Path, parallel: None) -> N
     del reader
     gc.collect()
     assert _children() == before
+
+
+def _reference_records(path: Path) -> list[dict[str, Any]]:
+    import avro.datafile
+    import avro.io
+
+    with path.open("rb") as handle:
+        return list(avro.datafile.DataFileReader(handle, avro.io.DatumReader()))
+
+
+@pytest.mark.parametrize("codec", ["null", "deflate"])
+def test_workers_write_the_same_records_as_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: str) -> None:
+    source = _write(tmp_path / "rows.avro", "null")
+    writers.write(readers.open_reader(source, batch_rows=BATCH_ROWS), tmp_path / "one.avro", "avro", compression=codec)
+    monkeypatch.setattr(avro_parallel, "worker_count", lambda: 2)
+    monkeypatch.setattr(writers, "PARALLEL_AVRO_BATCHES", 2)
+    before = _children()
+    rows = writers.write(readers.open_reader(source, batch_rows=BATCH_ROWS), tmp_path / "many.avro", "avro", compression=codec)
+    assert rows == ROWS and _children() == before
+    with (tmp_path / "many.avro").open("rb") as handle:
+        assert fastavro.reader(handle).codec == codec
+    expected = _reference_records(tmp_path / "one.avro")
+    assert _reference_records(tmp_path / "many.avro") == expected and [r["id"] for r in expected] == list(range(ROWS))
+
+
+def test_a_cancelled_write_leaves_no_worker_and_no_file(tmp_path: Path, parallel: None) -> None:
+    source = _write(tmp_path / "rows.avro", "null")
+    before = _children()
+
+    def cancel_after_a_few(rows: int) -> None:
+        if rows >= 5 * BATCH_ROWS:
+            raise KeyboardInterrupt("cancelled")
+
+    with pytest.raises(KeyboardInterrupt):
+        writers.write(readers.open_reader(source, batch_rows=BATCH_ROWS), tmp_path / "out.avro", "avro", on_batch=cancel_after_a_few)
+    gc.collect()
+    assert _children() == before
+    assert not (tmp_path / "out.avro").exists() and not list(tmp_path.glob(".out.avro.*"))

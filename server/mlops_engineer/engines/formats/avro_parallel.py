@@ -1,4 +1,4 @@
-"""Decode a large Avro container file on every core, in order, a chunk of blocks at a time.
+"""Decode and encode large Avro container files on every core, in order, a run of blocks at a time.
 
 fastavro builds a Python dict per record while holding the GIL, so one process decodes at about
 100k records a second whatever the machine, and threads do not help. An Avro container file is
@@ -6,14 +6,16 @@ a header (magic, metadata, a 16-byte sync marker) followed by self-contained blo
 in that marker: the parent only cuts the file into runs of whole blocks (reading their two
 length prefixes, never decoding a record), and worker processes decode each run, behind a copy
 of the header, into Arrow batches. Blocks are compressed or not as the file says; the workers
-decompress them.
+decompress them. Writing is the same in reverse: the parent writes the header, workers encode
+batches into blocks ending in its sync marker, and the parent appends them.
 
-The batches come back in the file's order and each worker holds one run at a time, so memory
+The results come back in the file's order and each worker holds one run at a time, so memory
 stays bounded however large the file is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -161,20 +163,45 @@ def _receive(stream: BinaryIO) -> tuple[int, bytes] | None:
     return (kind, payload) if len(payload) == size else None
 
 
+def encode_run(ipc: bytes, schema: Any, codec: str, sync: bytes) -> bytes:
+    """The rows of the IPC stream `ipc` as whole Avro blocks ending in `sync`, with no header."""
+    import fastavro
+    import pyarrow as pa
+
+    from mlops_engineer.engines.formats.avro import records
+
+    out = io.BytesIO()
+    rows = [row for batch in pa.ipc.open_stream(pa.py_buffer(ipc)) for row in records(batch)]
+    fastavro.writer(out, schema, rows, codec=codec, sync_marker=sync)
+    out.seek(0)
+    read_header(out)
+    return out.read()
+
+
 def serve_worker(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """A worker's loop: a set-up frame (header, Arrow schema, batch rows, plain flag), then one
-    answer frame per run frame: the run's IPC stream, or the error that stopped it."""
+    """A worker's loop: a set-up frame (the job and what it needs), then one answer frame per run
+    frame: the run decoded (an IPC stream) or encoded (Avro blocks), or the error that stopped it."""
+    import fastavro
     import pyarrow as pa
 
     setup = _receive(stdin)
     if setup is None:
         return
     options = json.loads(setup[1])
-    header, schema = bytes.fromhex(options["header"]), pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(options["schema"])))
+    if options["job"] == "decode":
+        header, schema = bytes.fromhex(options["header"]), pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(options["schema"])))
+
+        def run(data: bytes) -> bytes:
+            return decode_run(header, data, schema, options["batch_rows"], options["plain"])
+    else:
+        parsed, sync = fastavro.parse_schema(options["schema"]), bytes.fromhex(options["sync"])
+
+        def run(data: bytes) -> bytes:
+            return encode_run(data, parsed, options["codec"], sync)
     while (frame := _receive(stdin)) is not None:
         try:
-            _send(stdout, _OK, decode_run(header, frame[1], schema, options["batch_rows"], options["plain"]))
-        except Exception as exc:  # the file's fault, reported to the parent, which names the file
+            _send(stdout, _OK, run(frame[1]))
+        except Exception as exc:  # the data's fault, reported to the parent, which raises it there
             _send(stdout, _FAILED, f"{type(exc).__name__}: {exc}".encode())
 
 
@@ -187,46 +214,69 @@ def _start_worker(setup: bytes) -> subprocess.Popen[bytes]:
     return worker
 
 
-def _answer(worker: subprocess.Popen[bytes], path: Path) -> bytes:
+def _answer(worker: subprocess.Popen[bytes], label: str) -> bytes:
     frame = _receive(worker.stdout)  # type: ignore[arg-type]
     if frame is None:
-        raise ToolError("failed", f"A worker decoding '{path.name}' stopped (exit code {worker.wait()}).",
+        raise ToolError("failed", f"A worker converting {label} stopped (exit code {worker.wait()}).",
                         "Run the call again; if it stops again, the machine may be short of memory for "
-                        f"{worker_count()} decoding processes.")
+                        f"{worker_count()} worker processes.")
     if frame[0] == _FAILED:
         raise ValueError(frame[1].decode(errors="replace"))
     return frame[1]
 
 
-def parallel_batches(path: Path, schema: pa.Schema, batch_rows: int, needs_plain: bool) -> Iterator[pa.RecordBatch]:
-    """The records of the Avro file `path` as batches of `schema`, decoded by worker processes.
-
-    Run k goes to worker k mod n, and each worker holds one run at a time, so the answers are read
-    back in the file's order and a worker never waits on a pipe the parent is not reading."""
-    import pyarrow as pa
-
+def _in_workers(setup: dict[str, Any], runs: Iterator[bytes], label: str) -> Iterator[bytes]:
+    """Each run's answer, in the runs' order. Run k goes to worker k mod n, and each worker holds
+    one run at a time, so a worker never waits on a pipe the parent is not reading and memory
+    stays bounded. No worker outlives the iteration, whether it ends, fails or is abandoned."""
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        with path.open("rb") as handle:
-            header, sync = read_header(handle)
-            setup = json.dumps({"header": header.hex(), "schema": schema.serialize().to_pybytes().hex(),
-                                "batch_rows": batch_rows, "plain": needs_plain}).encode()
-            workers = [_start_worker(setup) for _ in range(worker_count())]
-            busy: deque[subprocess.Popen[bytes]] = deque()
-            for index, (blocks, _) in enumerate(block_runs(handle, sync, batch_rows)):
-                if len(busy) == len(workers):  # every worker holds a run: take the oldest answer first
-                    yield from pa.ipc.open_stream(pa.py_buffer(_answer(busy.popleft(), path)))
-                worker = workers[index % len(workers)]
-                _send(worker.stdin, _OK, blocks)  # type: ignore[arg-type]
-                busy.append(worker)
-            while busy:
-                yield from pa.ipc.open_stream(pa.py_buffer(_answer(busy.popleft(), path)))
-    finally:  # finished, failed or cancelled: no worker outlives the read
+        workers = [_start_worker(json.dumps(setup).encode()) for _ in range(worker_count())]
+        busy: deque[subprocess.Popen[bytes]] = deque()
+        for index, run in enumerate(runs):
+            if len(busy) == len(workers):  # every worker holds a run: take the oldest answer first
+                yield _answer(busy.popleft(), label)
+            worker = workers[index % len(workers)]
+            _send(worker.stdin, _OK, run)  # type: ignore[arg-type]
+            busy.append(worker)
+        while busy:
+            yield _answer(busy.popleft(), label)
+    finally:
         for worker in workers:
             worker.kill()
             worker.wait()
             for pipe in (worker.stdin, worker.stdout):
                 pipe.close()  # type: ignore[union-attr]
+
+
+def parallel_batches(path: Path, schema: pa.Schema, batch_rows: int, needs_plain: bool) -> Iterator[pa.RecordBatch]:
+    """The records of the Avro file `path` as batches of `schema`, decoded by worker processes."""
+    import pyarrow as pa
+
+    with path.open("rb") as handle:
+        header, sync = read_header(handle)
+        setup = {"job": "decode", "header": header.hex(), "schema": schema.serialize().to_pybytes().hex(),
+                 "batch_rows": batch_rows, "plain": needs_plain}
+        runs = (blocks for blocks, _ in block_runs(handle, sync, batch_rows))
+        with contextlib.closing(_in_workers(setup, runs, f"'{path.name}'")) as answers:  # closed at once if abandoned
+            for answer in answers:
+                yield from pa.ipc.open_stream(pa.py_buffer(answer))
+
+
+def encoded_blocks(batches: Iterator[pa.RecordBatch], schema: dict[str, Any], codec: str, sync: bytes) -> Iterator[bytes]:
+    """Each batch as Avro blocks ending in `sync` (to follow a header with that marker), encoded by
+    worker processes, in the batches' order."""
+    import pyarrow as pa
+
+    def runs() -> Iterator[bytes]:
+        for batch in batches:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as writer:
+                writer.write_batch(batch)
+            yield sink.getvalue().to_pybytes()
+
+    setup = {"job": "encode", "schema": schema, "codec": codec, "sync": sync.hex()}
+    yield from _in_workers(setup, runs(), "the Avro output")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import json
 import os
 import tempfile
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 EXTRA = "formats"
 COMPRESSION = {"parquet": "zstd", "arrow": None, "avro": "null", "csv": None, "jsonl": None, "json": None, "protobuf": None}
+PARALLEL_AVRO_BATCHES = 4  # a stream this many batches long is encoded by worker processes
 ROW_GROUP_ROWS = 1 << 20  # Parquet row groups of about a million rows: readers skip by them, writers buffer one
 
 
@@ -307,19 +309,41 @@ def _json(batches: pa.RecordBatchReader, handle: BinaryIO, _c: str | None, _m: t
 def _avro(batches: pa.RecordBatchReader, handle: BinaryIO, codec: str, _m: type | None, _g: int,
           on_batch: Callable[[int], None]) -> int:
     fastavro = import_optional("fastavro", EXTRA)
+    from mlops_engineer.engines.formats import avro_parallel
     from mlops_engineer.engines.formats.avro import avro_schema, records
 
-    parsed = fastavro.parse_schema(avro_schema(batches.schema))
-    total = [0]
+    schema = avro_schema(batches.schema)
+    parsed = fastavro.parse_schema(schema)
+    counted = _counted(batches, on_batch)
+    first = list(itertools.islice(counted, PARALLEL_AVRO_BATCHES))
+    total = sum(batch.num_rows for batch in first)
+    if len(first) == PARALLEL_AVRO_BATCHES and avro_parallel.worker_count() > 1:
+        # fastavro encodes under the GIL: a long stream goes to worker processes, a run per batch.
+        sync = os.urandom(avro_parallel.SYNC_BYTES)
+        fastavro.writer(handle, parsed, [], codec=codec, sync_marker=sync)  # the header alone
+
+        def rest() -> Iterator[pa.RecordBatch]:
+            nonlocal total
+            yield from first
+            for batch in counted:
+                total += batch.num_rows
+                yield batch
+
+        for blocks in avro_parallel.encoded_blocks(rest(), schema, codec, sync):
+            handle.write(blocks)
+        return total
 
     def rows() -> Iterator[dict[str, Any]]:
-        for batch in _counted(batches, on_batch):
+        nonlocal total
+        for batch in first:
             yield from records(batch)
-            total[0] += batch.num_rows
+        for batch in counted:
+            yield from records(batch)
+            total += batch.num_rows
 
     # fastavro pulls the records in its own compiled loop instead of one Python call per record.
     fastavro.writer(handle, parsed, rows(), codec=codec)
-    return total[0]
+    return total
 
 
 def _protobuf(batches: pa.RecordBatchReader, handle: BinaryIO, _c: str | None, message_class: type | None, _g: int,
