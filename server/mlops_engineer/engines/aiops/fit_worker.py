@@ -8,28 +8,27 @@ at most `timeout` seconds, and on overrun kills the child and starts a fresh one
 the next fit. The child imports statsmodels once, before its first task, and that import
 is not charged to any model.
 
-Protocol: length-prefixed pickles over the child's stdin/stdout; the child sends
+Protocol: `mlops_engineer.child_pipes` messages over the child's stdin/stdout; the child sends
 ("ready", None) once, then ("ok", Prediction) or ("error", "Type: message") per task.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import select
-import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from mlops_engineer.child_pipes import protocol_stdout, receive, send, stop
 
 if TYPE_CHECKING:
     import numpy as np
 
     from mlops_engineer.engines.aiops.forecasters import Prediction
 
-HEADER = struct.Struct("!Q")
 START_TIMEOUT = 120.0  # importing statsmodels on a busy machine; never charged to a model
 POLL = 0.25  # how often a waiting parent checks for cancellation
 
@@ -65,7 +64,7 @@ class FitWorker:
                 timeout: float) -> Prediction:
         """forecasters.predict(model, y, h, periods, level) in the child, within `timeout` seconds."""
         proc = self._ensure_started()
-        _send(proc.stdin, (model, y, h, list(periods), level))  # type: ignore[arg-type]
+        send(proc.stdin, (model, y, h, list(periods), level))  # type: ignore[arg-type]
         kind, payload = self._receive(timeout)
         if kind == "error":
             raise FitFailed(payload)
@@ -73,14 +72,8 @@ class FitWorker:
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdin, proc.stdout):
-            if stream:
-                stream.close()
+        if proc is not None:
+            stop(proc)
 
     def _spawn(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -119,51 +112,33 @@ class FitWorker:
             ready, _, _ = select.select([proc.stdout], [], [], min(POLL, left))
             if ready:
                 try:
-                    return _read(proc.stdout)
+                    return receive(proc.stdout)
                 except EOFError as exc:
                     code = proc.wait()
                     self.close()
                     raise FitFailed(f"the fit worker exited (code {code})") from exc
 
 
-def _send(stream: IO[bytes], message: object) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def _read(stream: IO[bytes]) -> Any:
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        raise EOFError
-    size = HEADER.unpack(header)[0]
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)  # noqa: S301 - our own child process, over its private pipe
-
-
 def _serve() -> None:
     """The child: answer tasks until stdin closes. stdout carries only the protocol."""
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    out = protocol_stdout()
     from mlops_engineer.engines.aiops import forecasters
 
     for module in ("statsmodels.tsa.statespace.sarimax", "statsmodels.tsa.exponential_smoothing.ets",
                    "statsmodels.tsa.forecasting.theta", "statsmodels.tsa.arima.model", "statsmodels.tsa.seasonal"):
         __import__(module)
-    _send(out, ("ready", None))
+    send(out, ("ready", None))
     stdin = sys.stdin.buffer
     while True:
         try:
-            model, y, h, periods, level = _read(stdin)
+            model, y, h, periods, level = receive(stdin)
         except EOFError:
             return
         try:
             answer: tuple[str, Any] = ("ok", forecasters.predict(model, y, h, periods, level))
         except Exception as exc:  # reported to the parent, which records the model as failed
             answer = ("error", f"{type(exc).__name__}: {str(exc)[:300]}")
-        _send(out, answer)
+        send(out, answer)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from mlops_engineer.engines.containers.build_cache import (
 )
 from mlops_engineer.engines.containers.context import (
     ContextScan,
-    DockerIgnore,
     is_secret_file,
     read_dockerignore,
     scan_context,
@@ -343,6 +342,3 @@ def audit_context(report: Audit, df: Dockerfile, context: Path, dockerfile: Path
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
-
-def load_ignore(context: Path, dockerfile: Path) -> DockerIgnore | None:
-    return read_dockerignore(context, dockerfile)[0]

@@ -24,9 +24,6 @@ class Command:
         """The program's base name (`/usr/bin/pip3` -> `pip3`)."""
         return self.words[0].rsplit("/", 1)[-1] if self.words else ""
 
-    def has(self, *words: str) -> bool:
-        return all(w in self.words for w in words)
-
     def flag(self, *names: str) -> bool:
         """Any of `names` given as an option (`--no-cache-dir`, `-y`, or `--opt=value`)."""
         return any(w in names or w.split("=", 1)[0] in names for w in self.words)
@@ -78,10 +75,6 @@ def _emit(words: list[str], out: list[Command]) -> None:
                 words.pop(0)
     if words:
         out.append(Command(words=tuple(words), assignments=tuple(assignments)))
-
-
-def count_commands(script: str) -> int:
-    return len(commands(script))
 
 
 def pip_install(cmd: Command) -> bool:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
-import struct
 import subprocess
 import sys
 from collections import deque
@@ -27,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from mlops_engineer.child_pipes import protocol_stdout, receive, send, stop
 from mlops_engineer.errors import ToolError
 
 if TYPE_CHECKING:
@@ -140,27 +139,9 @@ def decode_run(header: bytes, blocks: bytes, schema: pa.Schema, batch_rows: int,
 
 
 # ----------------------------------------------------------------------------- the workers
-# Plain child processes speaking length-prefixed frames on their stdin and stdout, rather than
+# Plain child processes speaking `child_pipes` messages on their stdin and stdout, rather than
 # multiprocessing: its "spawn" re-imports the caller's main module in every worker (an unguarded
 # script would run again), and "fork" would copy the server's threads' locks mid-use.
-
-_FRAME = struct.Struct(">BQ")  # kind, length
-_OK, _FAILED = 0, 1
-
-
-def _send(stream: BinaryIO, kind: int, payload: bytes) -> None:
-    stream.write(_FRAME.pack(kind, len(payload)))
-    stream.write(payload)
-    stream.flush()
-
-
-def _receive(stream: BinaryIO) -> tuple[int, bytes] | None:
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        return None
-    kind, size = _FRAME.unpack(head)
-    payload = stream.read(size)
-    return (kind, payload) if len(payload) == size else None
 
 
 def encode_run(ipc: bytes, schema: Any, codec: str, sync: bytes) -> bytes:
@@ -178,51 +159,58 @@ def encode_run(ipc: bytes, schema: Any, codec: str, sync: bytes) -> bytes:
     return out.read()
 
 
-def serve_worker(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """A worker's loop: a set-up frame (the job and what it needs), then one answer frame per run
-    frame: the run decoded (an IPC stream) or encoded (Avro blocks), or the error that stopped it."""
+def serve_worker() -> None:
+    """A worker's loop: a set-up message (the job and what it needs), then one answer per run:
+    ("ok", the run decoded as an IPC stream or encoded as Avro blocks) or ("error", why)."""
     import fastavro
     import pyarrow as pa
 
-    setup = _receive(stdin)
-    if setup is None:
+    out, stdin = protocol_stdout(), sys.stdin.buffer
+    try:
+        options = receive(stdin)
+    except EOFError:
         return
-    options = json.loads(setup[1])
     if options["job"] == "decode":
-        header, schema = bytes.fromhex(options["header"]), pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(options["schema"])))
+        schema = pa.ipc.read_schema(pa.py_buffer(options["schema"]))
 
         def run(data: bytes) -> bytes:
-            return decode_run(header, data, schema, options["batch_rows"], options["plain"])
+            return decode_run(options["header"], data, schema, options["batch_rows"], options["plain"])
     else:
-        parsed, sync = fastavro.parse_schema(options["schema"]), bytes.fromhex(options["sync"])
+        parsed = fastavro.parse_schema(options["schema"])
 
         def run(data: bytes) -> bytes:
-            return encode_run(data, parsed, options["codec"], sync)
-    while (frame := _receive(stdin)) is not None:
+            return encode_run(data, parsed, options["codec"], options["sync"])
+    while True:
         try:
-            _send(stdout, _OK, run(frame[1]))
+            data = receive(stdin)
+        except EOFError:
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", run(data))
         except Exception as exc:  # the data's fault, reported to the parent, which raises it there
-            _send(stdout, _FAILED, f"{type(exc).__name__}: {exc}".encode())
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        send(out, answer)
 
 
-def _start_worker(setup: bytes) -> subprocess.Popen[bytes]:
+def _start_worker(setup: dict[str, Any]) -> subprocess.Popen[bytes]:
     package_root = Path(__file__).resolve().parents[3]  # the folder holding mlops_engineer
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(package_root), os.environ.get("PYTHONPATH")]))}
     worker = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    _send(worker.stdin, _OK, setup)  # type: ignore[arg-type]
+    send(worker.stdin, setup)  # type: ignore[arg-type]
     return worker
 
 
 def _answer(worker: subprocess.Popen[bytes], label: str) -> bytes:
-    frame = _receive(worker.stdout)  # type: ignore[arg-type]
-    if frame is None:
+    try:
+        kind, payload = receive(worker.stdout)  # type: ignore[arg-type]
+    except EOFError:
         raise ToolError("failed", f"A worker converting {label} stopped (exit code {worker.wait()}).",
                         "Run the call again; if it stops again, the machine may be short of memory for "
-                        f"{worker_count()} worker processes.")
-    if frame[0] == _FAILED:
-        raise ValueError(frame[1].decode(errors="replace"))
-    return frame[1]
+                        f"{worker_count()} worker processes.") from None
+    if kind == "error":
+        raise ValueError(payload)
+    return payload
 
 
 def _in_workers(setup: dict[str, Any], runs: Iterator[bytes], label: str) -> Iterator[bytes]:
@@ -231,22 +219,19 @@ def _in_workers(setup: dict[str, Any], runs: Iterator[bytes], label: str) -> Ite
     stays bounded. No worker outlives the iteration, whether it ends, fails or is abandoned."""
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        workers = [_start_worker(json.dumps(setup).encode()) for _ in range(worker_count())]
+        workers = [_start_worker(setup) for _ in range(worker_count())]
         busy: deque[subprocess.Popen[bytes]] = deque()
         for index, run in enumerate(runs):
             if len(busy) == len(workers):  # every worker holds a run: take the oldest answer first
                 yield _answer(busy.popleft(), label)
             worker = workers[index % len(workers)]
-            _send(worker.stdin, _OK, run)  # type: ignore[arg-type]
+            send(worker.stdin, run)  # type: ignore[arg-type]
             busy.append(worker)
         while busy:
             yield _answer(busy.popleft(), label)
     finally:
         for worker in workers:
-            worker.kill()
-            worker.wait()
-            for pipe in (worker.stdin, worker.stdout):
-                pipe.close()  # type: ignore[union-attr]
+            stop(worker)
 
 
 def parallel_batches(path: Path, schema: pa.Schema, batch_rows: int, needs_plain: bool) -> Iterator[pa.RecordBatch]:
@@ -255,7 +240,7 @@ def parallel_batches(path: Path, schema: pa.Schema, batch_rows: int, needs_plain
 
     with path.open("rb") as handle:
         header, sync = read_header(handle)
-        setup = {"job": "decode", "header": header.hex(), "schema": schema.serialize().to_pybytes().hex(),
+        setup = {"job": "decode", "header": header, "schema": schema.serialize().to_pybytes(),
                  "batch_rows": batch_rows, "plain": needs_plain}
         runs = (blocks for blocks, _ in block_runs(handle, sync, batch_rows))
         with contextlib.closing(_in_workers(setup, runs, f"'{path.name}'")) as answers:  # closed at once if abandoned
@@ -275,9 +260,9 @@ def encoded_blocks(batches: Iterator[pa.RecordBatch], schema: dict[str, Any], co
                 writer.write_batch(batch)
             yield sink.getvalue().to_pybytes()
 
-    setup = {"job": "encode", "schema": schema, "codec": codec, "sync": sync.hex()}
+    setup = {"job": "encode", "schema": schema, "codec": codec, "sync": sync}
     yield from _in_workers(setup, runs(), "the Avro output")
 
 
 if __name__ == "__main__":
-    serve_worker(sys.stdin.buffer, sys.stdout.buffer)
+    serve_worker()

@@ -114,7 +114,6 @@ def open_reader(path: Path, fmt: str | None = None, *, batch_rows: int = DEFAULT
     return pa.RecordBatchReader.from_batches(schema, guarded(path, fmt, batches))
 
 
-_guarded = guarded  # the name of the first version
 
 
 # --------------------------------------------------------------------------- text formats
